@@ -53,7 +53,9 @@ def run_cli(
     try:
         cfg = load_config(args.config, args.overrides)
         if not quiet:
-            logger.info("config %s%s", args.config, f" with {args.overrides}" if args.overrides else "")
+            logger.info(
+                "config %s%s", args.config, f" with {args.overrides}" if args.overrides else ""
+            )
         work(args, cfg)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201

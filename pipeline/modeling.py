@@ -186,7 +186,9 @@ class ModelRef:
         return str(self.run_dir) if self.run_dir else str(self.hub_id)
 
 
-def resolve_model_ref(paths: Paths, default_run: str, ref: str | None, allow_hub: bool = False) -> ModelRef:
+def resolve_model_ref(
+    paths: Paths, default_run: str, ref: str | None, allow_hub: bool = False
+) -> ModelRef:
     """``--model`` -> a run directory: a run name, ``sweep:<name>``, a path, or a Hub id."""
     if not ref:
         return _checked_run(paths.run_dir(default_run), default_run)

@@ -54,7 +54,9 @@ class BatchedClassifier:
             list(texts), truncation=True, max_length=self.max_seq_len, add_special_tokens=True
         )["input_ids"]
 
-    def predict_proba(self, texts: Sequence[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+    def predict_proba(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
         """Softmax probabilities, one row per text, in the input order."""
         ids = self.encode(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")

@@ -28,8 +28,13 @@ def tiny_config_dict(root: Path, base_model: Path, **sections: dict) -> dict:
         "root": str(root),
         "ingest": {"files": ["data/raw/*.xlsx"]},
         "model": {"name_or_path": str(base_model), "max_seq_len": 32},
-        "train": {"run_name": "tiny", "epochs": 2, "batch_size": 8, "learning_rate": 1e-3,
-                  "early_stopping": {"patience": 5}},
+        "train": {
+            "run_name": "tiny",
+            "epochs": 2,
+            "batch_size": 8,
+            "learning_rate": 1e-3,
+            "early_stopping": {"patience": 5},
+        },
         "evaluate": {"batch_size": 16},
     }
     for name, values in sections.items():
@@ -63,8 +68,11 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> 
     model = load_base_classifier(tiny_bert, id2label)
     model.save_pretrained(str(run_dir))
     load_tokenizer(tiny_bert).save_pretrained(str(run_dir))
-    write_json(run_dir / "labels.json", {
-        "id2label": {str(i): n for i, n in id2label.items()},
-        "label2group": {label: group for label, group, _ in TINY_LABELS},
-    })
+    write_json(
+        run_dir / "labels.json",
+        {
+            "id2label": {str(i): n for i, n in id2label.items()},
+            "label2group": {label: group for label, group, _ in TINY_LABELS},
+        },
+    )
     return run_dir

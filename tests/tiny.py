@@ -24,9 +24,28 @@ TINY_LABELS = [
     ("노여워하는", "분노", ["화가 나요", "열받아요", "용서 못 해요", "억울해요"]),
     ("불안한", "불안", ["걱정돼요", "초조해요", "무서워요", "떨려요"]),
 ]
-SUBJECTS = ["친구가", "엄마가", "회사에서", "학교에서", "오늘", "어제", "동생이", "선생님이", "팀장님이"]
-EVENTS = ["시험 결과를 알려줬어", "선물을 줬어", "약속을 어겼어", "전화를 안 받아", "일을 도와줬어",
-          "발표를 했어", "돈을 빌려 갔어", "여행을 가자고 했어", "소식을 전했어"]
+SUBJECTS = [
+    "친구가",
+    "엄마가",
+    "회사에서",
+    "학교에서",
+    "오늘",
+    "어제",
+    "동생이",
+    "선생님이",
+    "팀장님이",
+]
+EVENTS = [
+    "시험 결과를 알려줬어",
+    "선물을 줬어",
+    "약속을 어겼어",
+    "전화를 안 받아",
+    "일을 도와줬어",
+    "발표를 했어",
+    "돈을 빌려 갔어",
+    "여행을 가자고 했어",
+    "소식을 전했어",
+]
 
 
 def tiny_corpus(n_per_class: int = 30, seed: int = 0) -> pd.DataFrame:
@@ -60,11 +79,18 @@ def write_processed(root: Path, df: pd.DataFrame | None = None, seed: int = 0) -
         parts["train"].append(g.iloc[:n_train])
         parts["validation"].append(g.iloc[n_train : n_train + n_val])
         parts["test"].append(g.iloc[n_train + n_val :])
-    labels = {"id2label": {str(i): n for n, i in label2id.items()},
-              "label2group": {n: groups[n] for n in names}}
+    labels = {
+        "id2label": {str(i): n for n, i in label2id.items()},
+        "label2group": {n: groups[n] for n in names},
+    }
     write_json(root / "data/interim/labels.json", labels)
-    manifest: dict = {"splits": {}, "labels": {"path": "data/interim/labels.json",
-                                               "sha256": sha256_file(root / "data/interim/labels.json")}}
+    manifest: dict = {
+        "splits": {},
+        "labels": {
+            "path": "data/interim/labels.json",
+            "sha256": sha256_file(root / "data/interim/labels.json"),
+        },
+    }
     for split, frames in parts.items():
         frame = pd.concat(frames).reset_index(drop=True)
         path = root / f"data/processed/{split}.parquet"
@@ -73,7 +99,9 @@ def write_processed(root: Path, df: pd.DataFrame | None = None, seed: int = 0) -
             "path": f"data/processed/{split}.parquet",
             "rows": len(frame),
             "sha256": sha256_file(path),
-            "class_counts": {str(k): int(v) for k, v in frame["label"].value_counts().sort_index().items()},
+            "class_counts": {
+                str(k): int(v) for k, v in frame["label"].value_counts().sort_index().items()
+            },
         }
     write_json(root / "data/processed/manifest.json", manifest)
     return manifest
@@ -88,12 +116,17 @@ def make_tiny_bert(out_dir: Path, texts: list[str], max_positions: int = 64) -> 
     wp = BertWordPieceTokenizer(lowercase=False, strip_accents=False)
     wp.train_from_iterator(texts, vocab_size=400, min_frequency=1)
     wp.save_model(str(out_dir))
-    tokenizer = BertTokenizerFast(vocab_file=str(out_dir / "vocab.txt"), do_lower_case=False,
-                                  model_max_length=max_positions)
+    tokenizer = BertTokenizerFast(
+        vocab_file=str(out_dir / "vocab.txt"), do_lower_case=False, model_max_length=max_positions
+    )
     tokenizer.save_pretrained(str(out_dir))
     config = BertConfig(
-        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=64, max_position_embeddings=max_positions,
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=max_positions,
     )
     model = TFBertModel(config)
     model(model.dummy_inputs)
