@@ -1,0 +1,117 @@
+"""The config loader: checked keys and types, dotted overrides, and `python -m pipeline.config`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import Config, load_config, main, parse_override, with_overrides
+from pipeline.errors import PipelineError
+
+REPO = Path(__file__).resolve().parents[1]
+MINIMAL = {"model": {"name_or_path": "klue/bert-base"}, "ingest": {"files": ["a.xlsx"]}}
+
+
+def write(tmp_path: Path, raw: dict) -> Path:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "aihub-emotion.yaml"])
+def test_shipped_configs_load(name: str) -> None:
+    cfg = load_config(REPO / "configs" / name)
+    assert isinstance(cfg, Config)
+    assert cfg.split.ratios == [0.6, 0.2, 0.2]
+    assert cfg.ingest.text_columns == ["사람문장1", "사람문장2", "사람문장3"]
+
+
+def test_defaults_fill_what_the_file_leaves_out(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    assert cfg.split.seed == 42 and cfg.ingest.non_text == "convert"
+    assert cfg.prepare.label_table is None and cfg.train.early_stopping.patience == 0
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({**MINIMAL, "split": {"sed": 1}}, "unknown config key(s): split.sed"),
+        ({**MINIMAL, "trian": {}}, "unknown config key(s): trian"),
+        ({"ingest": {"files": ["a"]}}, "missing required config key: model"),
+        ({**MINIMAL, "ingest": {}}, "missing required config key: ingest.files"),
+        ({**MINIMAL, "split": {"seed": "one"}}, "split.seed must be an integer, got 'one'"),
+        ({**MINIMAL, "split": {"seed": True}}, "split.seed must be an integer"),
+        ({**MINIMAL, "split": {"ratios": 0.6}}, "split.ratios must be a list"),
+        ({**MINIMAL, "split": {"ratios": [0.6, "x", 0.2]}}, "split.ratios[1] must be a number"),
+        ({**MINIMAL, "ingest": {"files": "a.xlsx"}}, "ingest.files must be a list"),
+        ({**MINIMAL, "ingest": {"files": ["a"], "non_text": "drop"}},
+         "ingest.non_text must be one of 'convert', 'reject', got 'drop'"),
+        ({**MINIMAL, "split": {"drop_small_classes": "yes"}}, "must be true or false"),
+    ],
+)  # fmt: skip
+def test_bad_configs_name_the_key(tmp_path: Path, raw: dict, message: str) -> None:
+    with pytest.raises(PipelineError) as info:
+        load_config(write(tmp_path, raw))
+    assert message in str(info.value)
+
+
+def test_missing_and_unparsable_files(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="config file not found"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("split: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match="not valid YAML"):
+        load_config(bad)
+
+
+def test_overrides(tmp_path: Path) -> None:
+    assert parse_override("train.learning_rate=3e-5") == ("train.learning_rate", 3e-5)
+    assert parse_override("split.seed=7") == ("split.seed", 7)
+    assert parse_override("prepare.label_table=null") == ("prepare.label_table", None)
+    cfg = load_config(
+        write(tmp_path, MINIMAL),
+        [
+            "train.learning_rate=3e-5",
+            "split.ratios=[0.8, 0.1, 0.1]",
+            "root=/x",
+            "ingest.sheets=[S]",
+        ],
+    )
+    assert cfg.train.learning_rate == pytest.approx(3e-5)
+    assert cfg.split.ratios == [0.8, 0.1, 0.1] and cfg.root == "/x" and cfg.ingest.sheets == ["S"]
+    with pytest.raises(PipelineError, match="unknown config key\\(s\\): split.sed"):
+        load_config(write(tmp_path, MINIMAL), ["split.sed=1"])
+    with pytest.raises(PipelineError, match="must look like section.key=value"):
+        load_config(write(tmp_path, MINIMAL), ["split.seed"])
+
+
+def test_with_overrides_returns_a_checked_copy(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL))
+    new = with_overrides(cfg, {"train.learning_rate": 1e-5, "split.seed": 9})
+    assert new.train.learning_rate == 1e-5 and new.split.seed == 9
+    assert cfg.split.seed == 42  # the original is untouched
+    with pytest.raises(PipelineError, match="split.seed must be an integer"):
+        with_overrides(cfg, {"split.seed": "x"})
+
+
+def test_config_cli_get(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    path = str(write(tmp_path, MINIMAL))
+    assert main(["--config", path, "--get", "split.seed", "--set", "split.seed=5"]) == 0
+    assert capsys.readouterr().out.strip() == "5"
+    assert main(["--config", path, "--get", "split.nope"]) == 2
+    assert "error: unknown config key: split.nope" in capsys.readouterr().err
+    assert main(["--config", path]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["model"]["name_or_path"] == "klue/bert-base"
+
+
+def test_python_m_pipeline_config() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pipeline.config", "--config", "configs/default.yaml",
+         "--get", "ingest.files"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "['data/raw/sample_dialogues.xlsx']"

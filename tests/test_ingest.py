@@ -1,0 +1,180 @@
+"""Ingest: workbooks -> sentences.parquet, the AI-Hub and a generic layout, and bad input."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.config import IngestConfig
+from pipeline.errors import PipelineError
+from pipeline.ingest import main, normalize_text, sentences_from_sheet
+from tests.xlsx_helpers import (
+    AIHUB_HEADER,
+    aihub_row,
+    expect_error,
+    write_config,
+    write_workbook,
+)
+
+CONTRACT_COLUMNS = ["text", "label", "group", "source_file", "source_sheet", "source_row",
+                    "source_column"]  # fmt: skip
+
+
+def aihub_frame(rows: list[list[object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=AIHUB_HEADER, dtype=object)
+
+
+def test_normalize_text_nfc_whitespace_and_zero_width() -> None:
+    decomposed = unicodedata.normalize("NFD", "기쁜 하루")
+    assert decomposed != "기쁜 하루"
+    assert normalize_text(f"  {decomposed}\t\n 였어\u200b \u3000") == "기쁜 하루 였어"
+
+
+def test_aihub_rows_become_one_sentence_per_turn_in_row_order() -> None:
+    frame = aihub_frame(
+        [
+            aihub_row("기쁨", "신이 난", "오늘  여행 가!", "너무 신나.", None),
+            aihub_row("분노", None, "화가 나.", None, "정말로."),
+        ]
+    )
+    out, converted = sentences_from_sheet(frame, IngestConfig(files=["x"]), "a.xlsx", "S")
+    assert out["text"].tolist() == ["오늘 여행 가!", "너무 신나.", "화가 나.", "정말로."]
+    assert out["source_column"].tolist() == ["사람문장1", "사람문장2", "사람문장1", "사람문장3"]
+    assert out["source_row"].tolist() == [2, 2, 3, 3]  # Excel rows: the header is row 1
+    assert out["label"].tolist()[:2] == ["신이 난", "신이 난"]
+    assert out["label"].isna().tolist()[2:] == [True, True]  # kept for prepare to count
+    assert out["group"].tolist() == ["기쁨", "기쁨", "분노", "분노"]
+    assert converted == {}
+
+
+def test_generic_layout_needs_only_config() -> None:
+    frame = pd.DataFrame({"review": ["좋아요", "별로예요"], "rating": [5, 1.0]}, dtype=object)
+    cfg = IngestConfig(files=["x"], text_columns=["review"], label_column="rating",
+                       group_column=None)  # fmt: skip
+    out, _ = sentences_from_sheet(frame, cfg, "r.xlsx", "reviews")
+    assert out["label"].tolist() == ["5", "1"]  # numeric labels become text
+    assert out["group"].isna().all()
+
+
+def test_numbers_and_dates_in_text_are_converted_or_rejected() -> None:
+    frame = pd.DataFrame(
+        {"text": ["글", 42, 3.5, dt.datetime(2024, 1, 31)], "label": ["a"] * 4}, dtype=object
+    )
+    convert = IngestConfig(files=["x"], text_columns=["text"], label_column="label",
+                           group_column=None)  # fmt: skip
+    out, converted = sentences_from_sheet(frame, convert, "f.xlsx", "S")
+    assert out["text"].tolist() == ["글", "42", "3.5", "2024-01-31"]
+    assert converted == {"text": 3}
+    reject = IngestConfig(**{**convert.__dict__, "non_text": "reject"})
+    with pytest.raises(PipelineError, match=r"f\.xlsx, sheet 'S', column 'text', row 3: int 42"):
+        sentences_from_sheet(frame, reject, "f.xlsx", "S")
+
+
+def test_main_reads_globbed_workbooks_and_all_sheets(tmp_path: Path) -> None:
+    write_workbook(
+        tmp_path / "data/raw/b.xlsx",
+        {"one": [AIHUB_HEADER, aihub_row("기쁨", "기쁨", "좋아.", "정말.")],
+         "two": [AIHUB_HEADER, aihub_row("슬픔", "슬픔", "슬퍼.")]},
+    )  # fmt: skip
+    write_workbook(
+        tmp_path / "data/raw/a.xlsx", {"S": [AIHUB_HEADER, aihub_row("분노", "분노", "NA")]}
+    )
+    assert main(["--config", str(write_config(tmp_path))]) == 0
+    df = pd.read_parquet(tmp_path / "data/interim/sentences.parquet")
+    assert df.columns.tolist() == CONTRACT_COLUMNS
+    assert df["source_row"].dtype == "int64"
+    assert list(zip(df["source_file"], df["source_sheet"], df["text"], strict=True)) == [
+        ("a.xlsx", "S", "NA"),  # "NA" is a sentence, not a missing value
+        ("b.xlsx", "one", "좋아."),
+        ("b.xlsx", "one", "정말."),
+        ("b.xlsx", "two", "슬퍼."),
+    ]
+    assert (tmp_path / "data/interim/ingest.run.json").is_file()
+
+
+def test_named_sheets_only(tmp_path: Path) -> None:
+    write_workbook(
+        tmp_path / "data/raw/b.xlsx",
+        {"one": [AIHUB_HEADER, aihub_row("기쁨", "기쁨", "좋아.")], "notes": [["아무거나"]]},
+    )
+    assert main(["--config", str(write_config(tmp_path, ingest={"sheets": ["one"]}))]) == 0
+    assert len(pd.read_parquet(tmp_path / "data/interim/sentences.parquet")) == 1
+
+
+# --- bad input: one line, exit code 2, nothing written -----------------------------------------
+
+
+def bad_input(tmp_path: Path, capsys: pytest.CaptureFixture, *args: str, **sections: dict) -> str:
+    argv = ["--config", str(write_config(tmp_path, **sections)), *args]
+    return expect_error(main, argv, capsys, tmp_path)
+
+
+def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    err = bad_input(tmp_path, capsys, ingest={"files": ["data/raw/nope.xlsx"]})
+    assert "nope.xlsx: file not found" in err
+
+
+def test_glob_matching_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    err = bad_input(tmp_path, capsys, ingest={"files": ["data/raw/*.xlsx"]})
+    assert "no file matches 'data/raw/*.xlsx'" in err
+
+
+def test_not_a_workbook(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/notes.xlsx").write_text("a,b\n1,2\n", encoding="utf-8")
+    assert "notes.xlsx: not an Excel workbook" in bad_input(tmp_path, capsys)
+
+
+def test_corrupt_xlsx(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    good = write_workbook(tmp_path / "good.xlsx", {"S": [AIHUB_HEADER]}).read_bytes()
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/cut.xlsx").write_bytes(good[: len(good) // 2])  # a broken download
+    assert "cut.xlsx: corrupt or unreadable workbook" in bad_input(tmp_path, capsys)
+
+
+def test_missing_column_names_column_and_sheet(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    header = [c for c in AIHUB_HEADER if c != "사람문장2"]
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"대화": [header, ["청년"] * len(header)]})
+    err = bad_input(tmp_path, capsys)
+    assert "d.xlsx, sheet '대화': missing column(s) '사람문장2'" in err
+
+
+def test_empty_sheet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_workbook(
+        tmp_path / "data/raw/d.xlsx",
+        {"ok": [AIHUB_HEADER, aihub_row("기쁨", "기쁨", "좋아.")], "빈 시트": []},
+    )
+    assert "d.xlsx, sheet '빈 시트': the sheet is empty" in bad_input(tmp_path, capsys)
+
+
+def test_header_without_rows(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": [AIHUB_HEADER]})
+    assert "sheet 'S': the sheet has a header but no rows" in bad_input(tmp_path, capsys)
+
+
+def test_dates_rejected_by_policy(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rows = [AIHUB_HEADER, aihub_row("기쁨", "기쁨", "좋아."),
+            aihub_row("기쁨", "기쁨", "좋아요.", dt.datetime(2024, 3, 1))]  # fmt: skip
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
+    err = bad_input(tmp_path, capsys, ingest={"non_text": "reject"})
+    assert "d.xlsx, sheet 'S', column '사람문장2', row 3: datetime" in err
+
+
+def test_numbers_converted_by_default(tmp_path: Path) -> None:
+    rows = [AIHUB_HEADER, aihub_row("기쁨", "기쁨", 1004, dt.datetime(2024, 3, 1, 9, 30))]
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
+    assert main(["--config", str(write_config(tmp_path))]) == 0
+    df = pd.read_parquet(tmp_path / "data/interim/sentences.parquet")
+    assert df["text"].tolist() == ["1004", "2024-03-01 09:30:00"]
+
+
+def test_missing_named_sheet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": [AIHUB_HEADER, aihub_row("a", "b", "c")]})
+    err = bad_input(tmp_path, capsys, ingest={"sheets": ["Training"]})
+    assert "no sheet named 'Training'" in err
