@@ -58,6 +58,8 @@ class BatchedClassifier:
         self, texts: Sequence[str], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
         """Softmax probabilities, one row per text, in the input order."""
+        if len(texts) == 0:
+            return np.zeros((0, len(self.id2label)), dtype=np.float32)
         ids = self.encode(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(ids), len(self.id2label)), dtype=np.float32)

@@ -1,0 +1,222 @@
+"""Evaluate stage: metric functions, bad input, and the whole stage on a tiny project."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.errors import PipelineError
+from pipeline.evaluate import check_labels, main, pick_text_column, read_input
+from pipeline.io import write_parquet
+from pipeline.metrics import most_confused, predictions_frame, score
+from tests.conftest import write_config
+from tests.tiny import TINY_LABELS
+
+NAMES = ["a", "b", "c", "d"]
+GROUPS = {"a": "x", "b": "x", "c": "y", "d": "z"}
+CONTRACT_KEYS = [
+    "split",
+    "n",
+    "accuracy",
+    "macro_f1",
+    "weighted_f1",
+    "macro_precision",
+    "macro_recall",
+    "weighted_precision",
+    "weighted_recall",
+    "top_k_accuracy",
+    "group_accuracy",
+    "baseline",
+    "data",
+    "model",
+]
+
+
+# --- pure functions -----------------------------------------------------------------------------
+
+
+def test_score_known_values() -> None:
+    y_true = np.array([0, 1, 2, 3])
+    probs = np.array(
+        [
+            [0.7, 0.2, 0.1, 0.0],  # right
+            [0.6, 0.3, 0.1, 0.0],  # wrong (a), same group x, true is 2nd
+            [0.1, 0.2, 0.3, 0.4],  # wrong (d), other group, true is 2nd
+            [0.4, 0.3, 0.2, 0.1],  # wrong (a), true is last
+        ]
+    )
+    m = score(y_true, probs, NAMES, GROUPS)
+    assert m["accuracy"] == 0.25
+    assert m["top_k_accuracy"] == {"1": 0.25, "3": 0.75, "5": 1.0}
+    assert m["group_accuracy"] == 0.5
+    # a: P=1/3 R=1 F1=0.5; others 0 -> macro F1 0.125
+    assert m["macro_f1"] == pytest.approx(0.125)
+    assert m["macro_recall"] == pytest.approx(0.25)
+
+
+def test_score_without_groups_has_no_group_accuracy() -> None:
+    probs = np.eye(4)
+    assert score(np.arange(4), probs, NAMES, {})["group_accuracy"] is None
+
+
+def test_most_confused_orders_by_count() -> None:
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    y_pred = np.array([1, 1, 0, 0, 2, 2])
+    pairs = most_confused(y_true, y_pred, NAMES, n=2)
+    assert pairs["true label"].tolist() == ["a", "b"]
+    assert pairs["predicted"].tolist() == ["b", "a"]
+    assert pairs["count"].tolist() == [2, 1]
+    assert pairs["share of true label"].tolist() == [pytest.approx(0.667), 0.5]
+
+
+def test_predictions_frame_top3() -> None:
+    data = pd.DataFrame({"text": ["s1", "s2"], "label": ["c", "a"]})
+    probs = np.array([[0.1, 0.2, 0.6, 0.1], [0.3, 0.5, 0.15, 0.05]])
+    frame = predictions_frame(data, probs, NAMES)
+    assert frame["predicted"].tolist() == ["c", "b"]
+    assert frame["correct"].tolist() == [True, False]
+    assert frame[["top1", "top2", "top3"]].iloc[1].tolist() == ["b", "a", "c"]
+    assert frame["top2_score"].tolist() == [0.2, 0.3]
+
+
+def test_check_labels_error_names_the_labels() -> None:
+    labels = pd.Series(["a", "zz", "b", "yy"])
+    with pytest.raises(PipelineError, match=r"test.parquet: 2 sentence.*'yy', 'zz'"):
+        check_labels(labels, {"a": 0, "b": 1}, "error", "test.parquet")
+    assert check_labels(labels, {"a": 0, "b": 1}, "skip", "x").tolist() == [1, 0, 1, 0]
+
+
+def test_pick_text_column() -> None:
+    df = pd.DataFrame({"번호": [1, 2], "문장": ["가", "나"], "감정": ["a", "b"]})
+    assert pick_text_column(df, "감정", "w.xlsx") == "문장"
+    df["메모"] = ["x", "y"]
+    with pytest.raises(PipelineError, match=r"w.xlsx.*문장, 메모.*--text-column"):
+        pick_text_column(df, "감정", "w.xlsx")
+
+
+def test_read_input_csv_normalizes_and_drops_blank_rows(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    pd.DataFrame({"s": ["  오늘   기뻐요 ", None, "슬퍼요"], "y": ["a", None, "b"]}).to_csv(
+        path, index=False
+    )
+    frame = read_input(path, "s", "y")
+    assert frame["text"].tolist() == ["오늘 기뻐요", "슬퍼요"]
+    assert frame["source_row"].tolist() == [2, 4]
+
+
+# --- the stage ----------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def project(tiny_project: Path, untrained_run: Path) -> Path:
+    """tiny_project with the untrained run copied to models/tiny (the config's run_name)."""
+    shutil.copytree(untrained_run, tiny_project.parent / "models" / "tiny")
+    return tiny_project
+
+
+@pytest.fixture()
+def trained_project(tmp_path: Path, trained_run: Path) -> Path:
+    """A copy of the shared trained project (the fixture must not be modified); its config."""
+    root = tmp_path / "project"
+    shutil.copytree(trained_run.parent.parent, root)
+    cfg = yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8"))
+    return write_config(root / "config.yaml", {**cfg, "root": str(root)})
+
+
+@pytest.mark.slow
+def test_evaluate_end_to_end_is_reproducible(trained_project: Path, capsys) -> None:
+    project, root = trained_project, trained_project.parent
+    assert main(["--config", str(project)]) == 0
+    out = root / "reports" / "tiny"
+    assert "report:" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+    assert list(metrics) == CONTRACT_KEYS
+    test = pd.read_parquet(root / "data/processed/test.parquet")
+    assert metrics["n"] == len(test) and metrics["model"] == "tiny"
+    assert set(metrics["top_k_accuracy"]) == {"1", "3", "5"}
+    assert metrics["top_k_accuracy"]["1"] == metrics["accuracy"]
+    assert metrics["baseline"]["name"] == "tfidf-char-logreg"
+    assert metrics["baseline"]["accuracy"] > 0.5  # the marker words make this easy
+    for name in ("classification_report.txt", "classification_report.csv", "run.json"):
+        assert (out / name).stat().st_size > 0
+    report_json = json.loads((out / "classification_report.json").read_text(encoding="utf-8"))
+    assert {label for label, _, _ in TINY_LABELS} <= set(report_json)
+    preds = pd.read_parquet(out / "predictions.parquet")
+    assert len(preds) == len(test)
+    assert preds["text"].tolist() == test["text"].tolist()
+    assert pd.read_excel(out / "predictions.xlsx").shape == preds.shape
+    for fig in ("confusion_matrix.png", "per_class_f1.png"):
+        assert (out / "figures" / fig).read_bytes()[:4] == b"\x89PNG"
+    md = (out / "report.md").read_text(encoding="utf-8")
+    for part in ("## Results", "baseline", "## Training run", "### Token lengths", "## Data"):
+        assert part in md
+    assert "## Environment" in md and "## Config" in md and "figures/curves.png" in md
+    assert f"make evaluate CONFIG={project} MODEL=tiny" in md
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == 3 and 'src="figures/' not in html
+
+    first = {n: (out / n).read_bytes() for n in ("metrics.json", "report.md")}
+    assert main(["--config", str(project)]) == 0
+    assert {n: (out / n).read_bytes() for n in first} == first
+
+
+# --- bad input: exit 2, one clear line, nothing written -----------------------------------------
+
+
+def fails(args: list[str], capsys, match: str) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and match in err, err
+
+
+def test_run_dir_without_model(tiny_project: Path, capsys) -> None:
+    run_dir = tiny_project.parent / "models" / "tiny"
+    run_dir.mkdir(parents=True)
+    (run_dir / "labels.json").write_text("{}", encoding="utf-8")
+    fails(["--config", str(tiny_project)], capsys, "holds no trained model")
+    assert not (tiny_project.parent / "reports").exists()
+
+
+def test_unknown_label_stops_or_is_skipped(project: Path, capsys) -> None:
+    test_file = project.parent / "data/processed/test.parquet"
+    test = pd.read_parquet(test_file)
+    test.loc[[0, 1], "label"] = "없는감정"
+    write_parquet(test_file, test)
+    fails(["--config", str(project)], capsys, "label(s) the model does not know: '없는감정'")
+    assert not (project.parent / "reports").exists()
+
+    args = ["--config", str(project), "--set", "evaluate.unknown_labels=skip"]
+    assert main(args) == 0
+    out = project.parent / "reports" / "tiny"
+    assert json.loads((out / "metrics.json").read_text(encoding="utf-8"))["n"] == len(test) - 2
+    assert json.loads((out / "run.json").read_text(encoding="utf-8"))["skipped_unknown_labels"] == 2
+    assert "2 sentence(s) with labels the model does not know skipped" in (
+        out / "report.md"
+    ).read_text(encoding="utf-8")
+
+
+def test_empty_test_file(project: Path, capsys) -> None:
+    test_file = project.parent / "data/processed/test.parquet"
+    write_parquet(test_file, pd.read_parquet(test_file).iloc[:0])
+    fails(["--config", str(project)], capsys, "test.parquet: no sentences to evaluate")
+    assert not (project.parent / "reports").exists()
+
+
+def test_workbook_with_several_text_columns(project: Path, capsys) -> None:
+    book = project.parent / "new.xlsx"
+    pd.DataFrame(
+        {"감정_소분류": ["신이 난"], "사람문장1": ["신나요"], "시스템문장1": ["좋네요"]}
+    ).to_excel(book, index=False)
+    fails(
+        ["--config", str(project), "--input", str(book)],
+        capsys,
+        "new.xlsx (first sheet): cannot tell which column holds the sentences "
+        "(text-like columns: 사람문장1, 시스템문장1)",
+    )
+    assert not (project.parent / "reports").exists()
