@@ -33,7 +33,14 @@ $(STAMP): pyproject.toml
 # --- data stages: file rules, so `make` skips what is up to date ---------------------------
 data: data/processed/manifest.json ## ingest -> prepare -> split (CONFIG=...)
 
-data/interim/sentences.parquet: pipeline/ingest.py $(CONFIG) $(wildcard data/raw/*.xlsx) | $(STAMP)
+# Records which CONFIG and ARGS made data/; it changes only when they do, so switching configs
+# re-runs the stages even when the files look newer than the new config.
+DATA_STAMP := data/interim/.made-with
+$(DATA_STAMP): FORCE
+	@mkdir -p $(@D); printf '%s\n' '$(CONFIG) $(ARGS)' | cmp -s - $@ || printf '%s\n' '$(CONFIG) $(ARGS)' > $@
+FORCE:
+
+data/interim/sentences.parquet: pipeline/ingest.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx) | $(STAMP)
 	$(PY) -m pipeline.ingest --config $(CONFIG) $(ARGS)
 
 data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/prepare.py $(CONFIG)
@@ -57,6 +64,15 @@ publish: | $(STAMP) ## push MODEL to the Hub repo REPO=user/name (ARGS=--dry-run
 
 serve: | $(STAMP) ## web page + JSON API for MODEL on http://127.0.0.1:8000
 	$(PY) -m pipeline.serve --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+
+predict: | $(STAMP) ## label ARGS='"문장"' or ARGS='--input F.xlsx --column C --output G.xlsx' with MODEL
+	$(PY) -m pipeline.predict --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+
+e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's chromium if missing)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
+	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; }
+	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py
 
 # --- the whole thing -----------------------------------------------------------------------
 demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline

@@ -1,0 +1,270 @@
+"""Label sentences, or a whole sheet, with a trained model (the serve stage's command line).
+
+    python -m pipeline.predict "오늘 시험에 붙어서 너무 기뻐" [--model RUN|sweep:NAME|PATH|HUB_ID]
+    python -m pipeline.predict --input sheet.xlsx --column 사람문장1 --output labeled.xlsx
+
+The first form prints the top ``--top-k`` emotions of each sentence (and the major group of the
+best one when the run's labels.json has groups). The second reads an .xlsx or .csv file, runs
+every non-empty cell of ``--column`` through the model in batches (with a progress bar), and
+writes the same table with ``predicted_label``, ``predicted_score``, ``predicted_group`` (when
+known) and ``top3`` added. Empty cells get no prediction. The output appears only when complete.
+
+This module also holds the model loading that ``pipeline.serve`` shares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.cli import add_config_args, run_cli
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_path, read_json
+from pipeline.modeling import ModelRef, load_trained, resolve_model_ref
+from pipeline.paths import Paths
+
+logger = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".xlsx", ".csv")
+TOP3_COLUMN = "top3"
+
+
+# --------------------------------------------------------------------------------------------
+# Loading (shared with pipeline.serve)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedModel:
+    """A trained model with what serving it needs to know."""
+
+    ref: ModelRef
+    model: Any
+    tokenizer: Any
+    max_seq_len: int
+    label2group: dict[str, str]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(i): name for i, name in self.model.config.id2label.items()}
+
+
+def resolve(cfg: Config, model: str | None) -> ModelRef:
+    """``--model`` (or the config's run) -> a run directory or Hub id; fails fast if missing."""
+    return resolve_model_ref(Paths.from_config(cfg), cfg.train.run_name, model, allow_hub=True)
+
+
+def load_model(cfg: Config, ref: ModelRef) -> LoadedModel:
+    """Load the model and tokenizer; max_seq_len as trained (run.json), capped by the model."""
+    model, tokenizer = load_trained(ref)
+    max_seq_len = cfg.model.max_seq_len
+    label2group: dict[str, str] = {}
+    if ref.run_dir is not None:
+        run_json = ref.run_dir / "run.json"
+        if run_json.is_file():
+            trained = read_json(run_json).get("config", {}).get("model", {}).get("max_seq_len")
+            max_seq_len = int(trained or max_seq_len)
+        if (ref.run_dir / "labels.json").is_file():
+            label2group = read_json(ref.run_dir / "labels.json").get("label2group") or {}
+    else:
+        label2group = _hub_label_groups(str(ref.hub_id))
+    max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))
+    logger.info("loaded %s (%d labels, max_seq_len %d)", ref.source, model.num_labels, max_seq_len)
+    return LoadedModel(ref, model, tokenizer, max_seq_len, label2group)
+
+
+def _hub_label_groups(repo_id: str) -> dict[str, str]:
+    """label2group from a published repo's labels.json, if it has one (cached or reachable)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return read_json(Path(hf_hub_download(repo_id, "labels.json"))).get("label2group") or {}
+    except Exception:  # noqa: BLE001  (groups are optional)
+        return {}
+
+
+def text_pipeline(loaded: LoadedModel) -> Any:
+    """The reference answerer: ``TextClassificationPipeline(model, tokenizer, framework="tf")``."""
+    from transformers import TextClassificationPipeline
+
+    return TextClassificationPipeline(
+        model=loaded.model, tokenizer=loaded.tokenizer, framework="tf"
+    )
+
+
+def pipeline_proba(pipe: Any, texts: list[str], max_seq_len: int) -> np.ndarray:
+    """The pipeline's softmax scores as a (len(texts), num_labels) array in id order."""
+    label2id = {name: int(i) for i, name in pipe.model.config.id2label.items()}
+    answers = pipe(list(texts), top_k=None, truncation=True, max_length=max_seq_len)
+    out = np.zeros((len(texts), len(label2id)), dtype=np.float32)
+    for row, answer in enumerate(answers):
+        for item in answer:
+            out[row, label2id[item["label"]]] = item["score"]
+    return out
+
+
+def top_answers(probs: np.ndarray, id2label: dict[int, str], k: int) -> list[list[dict]]:
+    """Per row, the k best ``{"label", "score"}`` best first (ties in id order, as the pipeline)."""
+    best = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [
+        [{"label": id2label[int(j)], "score": float(row[j])} for j in cols]
+        for row, cols in zip(probs, best, strict=True)
+    ]
+
+
+def clean_text(text: str) -> str:
+    """NFC (as ingest wrote the training sentences) and trimmed."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+# --------------------------------------------------------------------------------------------
+# Sheets
+# --------------------------------------------------------------------------------------------
+
+
+def read_table(path: Path, column: str, sheet: str | None = None) -> pd.DataFrame:
+    """An .xlsx sheet (first one unless named) or a .csv file that has ``column``."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise PipelineError(f"--input {path}: use an .xlsx or .csv file")
+    if not path.is_file():
+        raise PipelineError(f"--input {path}: file not found")
+    try:
+        if path.suffix.lower() == ".csv":
+            df = pd.read_csv(path, encoding="utf-8-sig", dtype=object, keep_default_na=False)
+        else:
+            df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"--input {path}: cannot read it: {exc}") from exc
+    if column not in df.columns:
+        where = f"sheet {sheet!r} of {path}" if sheet else str(path)
+        have = ", ".join(str(c) for c in df.columns) or "none"
+        raise PipelineError(f"--column {column!r} not found in {where} (columns: {have})")
+    return df
+
+
+def label_table(
+    df: pd.DataFrame, column: str, probs_of: Any, id2label: dict[int, str], groups: dict[str, str]
+) -> pd.DataFrame:
+    """``df`` with the prediction columns added; ``probs_of(texts)`` runs the model."""
+    texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
+    rows = [i for i, t in enumerate(texts) if t]
+    labels: list[Any] = [None] * len(df)
+    scores: list[Any] = [None] * len(df)
+    top3: list[Any] = [None] * len(df)
+    if rows:
+        answers = top_answers(probs_of([texts[i] for i in rows]), id2label, 3)
+        for i, answer in zip(rows, answers, strict=True):
+            labels[i], scores[i] = answer[0]["label"], round(answer[0]["score"], 4)
+            top3[i] = ", ".join(f"{a['label']} ({a['score']:.3f})" for a in answer)
+    out = df.assign(predicted_label=labels, predicted_score=scores)
+    if groups:
+        out["predicted_group"] = [groups.get(x) if x else None for x in labels]
+    out[TOP3_COLUMN] = top3
+    return out
+
+
+def _has_text(value: Any) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and bool(str(value).strip())
+    )
+
+
+def write_table(path: Path, df: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".csv":
+            df.to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
+        else:
+            df.to_excel(tmp, index=False, engine="openpyxl")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def _batched(loaded: LoadedModel, batch_size: int) -> Any:
+    from pipeline.predictor import BatchedClassifier
+
+    return BatchedClassifier(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size)
+
+
+def label_file(args: argparse.Namespace, cfg: Config) -> None:
+    from tqdm import tqdm
+
+    out = Path(args.output)
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
+    df = read_table(Path(args.input), args.column, args.sheet)  # bad input fails before loading
+    loaded = load_model(cfg, resolve(cfg, args.model))
+    clf = _batched(loaded, args.batch_size)
+
+    def probs_of(texts: list[str]) -> np.ndarray:
+        with tqdm(total=len(texts), desc="predict", unit="sent") as bar:
+            return clf.predict_proba(texts, progress=bar.update)
+
+    labeled = label_table(df, args.column, probs_of, loaded.id2label, loaded.label2group)
+    write_table(out, labeled)
+    done = int(labeled["predicted_label"].notna().sum())
+    print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty) -> {out}")  # noqa: T201
+
+
+def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
+    texts = [clean_text(t) for t in args.sentences]
+    for i, text in enumerate(texts):
+        if not text:
+            raise PipelineError(f"sentence {i + 1} is empty")
+    loaded = load_model(cfg, resolve(cfg, args.model))
+    k = min(max(1, args.top_k), len(loaded.id2label))
+    answers = top_answers(_batched(loaded, 64).predict_proba(texts), loaded.id2label, k)
+    lines = []
+    for text, answer in zip(texts, answers, strict=True):
+        group = loaded.label2group.get(answer[0]["label"])
+        lines.append(text + (f"  [{group}]" if group else ""))
+        lines += [f"  {r}. {a['label']:<12} {a['score']:.3f}" for r, a in enumerate(answer, 1)]
+    print("\n".join(lines))  # noqa: T201
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_config_args(parser)
+    parser.add_argument("sentences", nargs="*", help="sentences to label")
+    parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
+    parser.add_argument("--top-k", type=int, default=5, help="emotions to print per sentence")
+    parser.add_argument("--input", help="an .xlsx or .csv file to label")
+    parser.add_argument("--column", help="the column of --input holding the sentences")
+    parser.add_argument("--sheet", help="sheet of an .xlsx --input (default: the first)")
+    parser.add_argument("--output", help="where to write the labeled table (.xlsx or .csv)")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per model call")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+
+    def work(args: argparse.Namespace, cfg: Config) -> None:
+        if args.input:
+            if args.sentences:
+                raise PipelineError("give sentences or --input, not both")
+            if not args.column or not args.output:
+                raise PipelineError("--input needs --column NAME and --output FILE")
+            label_file(args, cfg)
+        elif args.sentences:
+            label_sentences(args, cfg)
+        else:
+            raise PipelineError('nothing to label: give a sentence ("문장") or --input FILE')
+
+    return run_cli(parser, work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

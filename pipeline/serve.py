@@ -1,0 +1,266 @@
+"""Serve a trained model: a web page and the Hugging Face Inference API's JSON shape.
+
+    python -m pipeline.serve --config configs/default.yaml [--model RUN|sweep:NAME|PATH|HUB_ID]
+                             [--host 127.0.0.1] [--port 8000]
+
+- ``POST /predict`` ``{"inputs": "문장" | ["문장", ...], "parameters": {"top_k": 5}}`` ->
+  ``[[{"label": ..., "score": ...}, ...], ...]``: one list per input, best first, so
+  ``huggingface_hub.InferenceClient(model="http://127.0.0.1:8000/predict")`` works against it.
+- ``GET /`` the page; ``GET /health`` 503 until the model is loaded and answered a warm-up call;
+  ``GET /info`` model, labels, limits, versions; ``GET /docs`` API docs (assets served here).
+
+The model loads in a background thread so /health can say "loading". Answers are those of
+``TextClassificationPipeline(model, tokenizer, framework="tf")``: with ``serve.batching`` off
+every request calls that pipeline; with it on (the default) requests arriving within
+``serve.max_wait_ms`` run together through ``BatchedClassifier`` (same scores within 1e-4).
+Request checks live in ``pipeline/api.py``, the micro-batcher in ``pipeline/batcher.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import importlib.util
+import io
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from pipeline.api import ANSWER_SCHEMA, PREDICT_SCHEMA, RequestError, parse_request, read_body
+from pipeline.batcher import MicroBatcher
+from pipeline.cli import add_config_args, run_cli
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.io import package_versions
+from pipeline.modeling import ModelRef
+from pipeline.predict import (
+    LoadedModel,
+    load_model,
+    pipeline_proba,
+    resolve,
+    text_pipeline,
+    top_answers,
+)
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+WARM_UP = ["오늘 정말 기분이 좋아요", "친구가 약속을 어겨서 화가 나요. 정말 억울해요"]
+
+
+class Service:
+    """The model behind the app: loaded in a thread, ready after a warm-up prediction."""
+
+    def __init__(self, cfg: Config, ref: ModelRef, on_failure: Callable[[], None] | None = None):
+        self.cfg, self.ref, self.on_failure = cfg, ref, on_failure
+        self.loaded: LoadedModel | None = None
+        self.batcher: MicroBatcher | None = None
+        self.error: str | None = None
+        self.ready = threading.Event()
+        self.started = time.time()
+        self.ready_after_s: float | None = None
+
+    def load(self) -> None:
+        serve = self.cfg.serve
+        try:
+            loaded = load_model(self.cfg, self.ref)
+            pipe = text_pipeline(loaded)
+            if serve.batching:
+                from pipeline.predictor import BatchedClassifier
+
+                clf = BatchedClassifier(
+                    loaded.model, loaded.tokenizer, loaded.max_seq_len, serve.max_batch_size
+                )
+                predict, size = clf.predict_proba, serve.max_batch_size
+            else:
+
+                def predict(texts: list[str]) -> Any:
+                    return pipeline_proba(pipe, texts, loaded.max_seq_len)
+
+                size = 1
+            pipeline_proba(pipe, WARM_UP[:1], loaded.max_seq_len)
+            for n in (1, 2, size):  # a few shapes, so the first requests trace no graphs
+                predict((WARM_UP * size)[:n])
+            self.batcher = MicroBatcher(predict, size, serve.max_wait_ms)
+            self.batcher.start()
+            self.loaded = loaded
+            self.ready_after_s = round(time.time() - self.started, 2)
+            self.ready.set()
+            logger.info("ready after %.1f s (batching %s)", self.ready_after_s, serve.batching)
+        except Exception as exc:  # noqa: BLE001  (reported by /health and main)
+            logger.exception("could not load %s", self.ref.source)
+            self.error = f"could not load {self.ref.source}: {exc}"
+            if self.on_failure:
+                self.on_failure()
+
+    def info(self) -> dict[str, Any]:
+        serve = self.cfg.serve
+        out: dict[str, Any] = {"model": self.ref.name, "source": self.ref.source}
+        out["ready"] = self.ready.is_set()
+        if self.loaded:
+            out["labels"] = list(self.loaded.id2label.values())
+            out["label2group"] = self.loaded.label2group
+            out["max_seq_len"] = self.loaded.max_seq_len
+        limits = ("max_inputs", "max_body_bytes", "top_k", "max_batch_size", "max_wait_ms")
+        out["serve"] = {"batching": serve.batching, **{k: getattr(serve, k) for k in limits}}
+        out["batches"] = self.batcher.stats.as_dict() if self.batcher else None
+        out["ready_after_s"] = self.ready_after_s
+        out["versions"] = package_versions()
+        return out
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def create_app(service: Service) -> FastAPI:
+    """The FastAPI app; starting it starts loading ``service`` in a background thread."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        threading.Thread(target=service.load, name="model-loader", daemon=True).start()
+        yield
+        if service.batcher:
+            service.batcher.stop()
+
+    app = FastAPI(
+        title="Korean emotion classifier",
+        description="Text classification in the Hugging Face Inference API shape.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    limits = service.cfg.serve
+
+    @app.post(
+        "/predict",
+        summary="Classify one sentence or a list of sentences",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": PREDICT_SCHEMA}},
+            }
+        },
+        responses={200: {"content": {"application/json": {"schema": ANSWER_SCHEMA}}}},
+    )
+    async def predict(request: Request) -> JSONResponse:
+        try:
+            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+            if ctype != "application/json":
+                raise RequestError(
+                    415, f"content type must be application/json, got {ctype or 'none'!r}"
+                )
+            raw = await read_body(request, limits.max_body_bytes)
+            try:
+                body = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
+            if not service.ready.is_set():
+                raise RequestError(503, service.error or "the model is still loading")
+            num_labels = len(service.loaded.id2label)
+            texts, top_k = parse_request(body, limits.max_inputs, num_labels, limits.top_k)
+        except RequestError as exc:
+            return _error(exc.status, exc.message)
+        probs = await service.batcher.submit(texts)
+        return JSONResponse(top_answers(probs, service.loaded.id2label, top_k))
+
+    @app.get("/health", summary="200 once the model answered its warm-up call, else 503")
+    async def health() -> JSONResponse:
+        if service.ready.is_set():
+            return JSONResponse({"status": "ok", "model": service.ref.name})
+        status = "failed" if service.error else "loading"
+        return JSONResponse({"status": status, "error": service.error}, status_code=503)
+
+    @app.get("/info", summary="Model, labels, limits and versions")
+    async def info() -> dict[str, Any]:
+        return service.info()
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/fonts/NanumGothic.ttf", include_in_schema=False)
+    async def font() -> Response:
+        headers = {"cache-control": "public, max-age=86400"}
+        return Response(korean_font(), media_type="font/ttf", headers=headers)
+
+    _mount_docs(app)
+    return app
+
+
+@functools.cache
+def korean_font() -> bytes:
+    """NanumGothic from koreanize-matplotlib (installed for the figures), made web-safe.
+
+    Browsers' font sanitizer refuses the file as shipped (an empty VTT hinting table, TSI3);
+    the TSI* tables only matter to font editors, so they are dropped (fontTools comes with
+    matplotlib).
+    """
+    from fontTools.ttLib import TTFont
+
+    spec = importlib.util.find_spec("koreanize_matplotlib")
+    font = TTFont(Path(spec.origin).parent / "fonts" / "NanumGothic.ttf", lazy=True)
+    for table in [t for t in font.keys() if t.startswith("TSI")]:
+        del font[table]
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue()
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Swagger UI from the swagger-ui-bundle package, so /docs works offline."""
+    import swagger_ui_bundle
+
+    app.mount("/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Any:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - API docs",
+            swagger_js_url="/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/swagger/swagger-ui.css",
+            swagger_favicon_url="/swagger/favicon-32x32.png",
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Serve a trained model: web page + JSON API.")
+    add_config_args(parser)
+    parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
+    parser.add_argument("--host", help="address to bind (default: serve.host)")
+    parser.add_argument("--port", type=int, help="port (default: serve.port)")
+
+    def work(args: argparse.Namespace, cfg: Config) -> None:
+        ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
+        host = args.host or cfg.serve.host
+        port = cfg.serve.port if args.port is None else args.port
+        service = Service(cfg, ref)
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(service), host=host, port=port, log_config=None)
+        )
+        service.on_failure = lambda: setattr(server, "should_exit", True)
+        logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
+        server.run()
+        if service.error:
+            raise PipelineError(service.error)
+
+    return run_cli(parser, work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,107 @@
+// The page's only script: asks /info for the labels and groups, posts to /predict, draws bars.
+"use strict";
+
+const TOP_K = 5;
+const $ = (id) => document.getElementById(id);
+let info = null;
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+async function loadInfo() {
+  // /health says 503 while the model loads; poll until it is ready.
+  for (;;) {
+    try {
+      const health = await fetch("/health");
+      if (health.ok) break;
+      const body = await health.json();
+      if (body.status === "failed") {
+        $("status").textContent = "failed";
+        $("status").className = "status bad";
+        showError(body.error);
+        return;
+      }
+    } catch (e) { /* server not up yet */ }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  info = await (await fetch("/info")).json();
+  $("status").textContent = "ready";
+  $("status").className = "status ok";
+  $("model").textContent = `model: ${info.model} · ${info.labels.length} emotions`;
+}
+
+function drawBars(answer) {
+  const bars = $("bars");
+  bars.replaceChildren();
+  for (const { label, score } of answer) {
+    const row = document.createElement("li");
+    row.className = "bar-row";
+    const name = document.createElement("span");
+    name.className = "bar-label";
+    name.textContent = label;
+    name.title = label;
+    const track = document.createElement("div");
+    track.className = "bar-track";
+    const fill = document.createElement("div");
+    fill.className = "bar-fill";
+    fill.style.width = `${(score * 100).toFixed(1)}%`;
+    track.appendChild(fill);
+    const value = document.createElement("span");
+    value.className = "bar-score";
+    value.textContent = `${(score * 100).toFixed(1)}%`;
+    row.append(name, track, value);
+    bars.appendChild(row);
+  }
+  const groups = (info && info.label2group) || {};
+  $("group").textContent = groups[answer[0].label] || "–";
+  $("result").hidden = false;
+}
+
+async function classify() {
+  const text = $("text").value;
+  if (!text.trim()) {
+    showError("문장을 입력해 주세요 (type a sentence first).");
+    return;
+  }
+  const k = info ? Math.min(TOP_K, info.labels.length) : TOP_K;
+  $("submit").disabled = true;
+  try {
+    const response = await fetch("/predict", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ inputs: text, parameters: { top_k: k } }),
+    });
+    const body = await response.json();
+    if (!response.ok) {
+      showError(body.error || `error ${response.status}`);
+      return;
+    }
+    showError("");
+    drawBars(body[0]);
+  } catch (e) {
+    showError(`request failed: ${e}`);
+  } finally {
+    $("submit").disabled = false;
+  }
+}
+
+$("form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  classify();
+});
+$("text").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+    event.preventDefault();
+    classify();
+  }
+});
+for (const button of document.querySelectorAll(".example")) {
+  button.addEventListener("click", () => {
+    $("text").value = button.textContent;
+    classify();
+  });
+}
+loadInfo();

@@ -1,0 +1,55 @@
+"""A real uvicorn server for the serve tests: the app of pipeline.serve on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from pipeline.config import Config
+from pipeline.modeling import ModelRef
+from pipeline.serve import Service, create_app
+
+
+def run_service(cfg: Config, run_dir: Path) -> Service:
+    """The service of a run directory (what ``--model PATH`` resolves to)."""
+    return Service(cfg, ModelRef(name=run_dir.name, run_dir=run_dir))
+
+
+@contextmanager
+def live_server(service: Service, wait_ready: bool = True) -> Iterator[str]:
+    """Serve ``service`` on 127.0.0.1 in a thread; yields the base URL, stops on exit."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(service), log_config=None, access_log=False, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(lambda: server.started, "server start")
+        if wait_ready:
+            _wait(lambda: httpx.get(f"{url}/health").status_code == 200, "model warm-up")
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+def _wait(check, what: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{what} did not finish within {timeout} s")
