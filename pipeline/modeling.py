@@ -87,11 +87,17 @@ def _check_checkpoint_dir(path: Path) -> Path:
 
 
 def _download_from_hub(repo_id: str) -> Path:
-    """Fetch config, tokenizer and one weights file (TF preferred) into the Hub cache."""
-    from huggingface_hub import HfApi, snapshot_download
+    """Fetch config, tokenizer and one weights file (TF preferred) into the Hub cache.
+
+    Offline (HF_HUB_OFFLINE=1, or the Hub unreachable) a copy already in the local Hub cache
+    is used; without one the error says the Hub is offline and suggests a local directory.
+    """
+    from huggingface_hub import HfApi, constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
+        if constants.HF_HUB_OFFLINE:
+            raise OSError("HF_HUB_OFFLINE is set")
         files = set(HfApi().list_repo_files(repo_id))
         weights = TF_WEIGHTS if TF_WEIGHTS in files else SAFETENSORS_WEIGHTS
         if weights not in files:
@@ -99,16 +105,39 @@ def _download_from_hub(repo_id: str) -> Path:
                 f"model.name_or_path: Hub repo {repo_id} has neither {TF_WEIGHTS} nor "
                 f"{SAFETENSORS_WEIGHTS}"
             )
-        local = snapshot_download(repo_id, allow_patterns=[*HUB_FILES, weights])
+        return Path(snapshot_download(repo_id, allow_patterns=[*HUB_FILES, weights]))
     except PipelineError:
         raise
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        cached = _cached_snapshot(repo_id)
+        if cached is not None:
+            logger.info("Hub unreachable (%s): using the cached copy of %s", exc, repo_id)
+            return cached
+        reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else type(exc).__name__
         raise PipelineError(
-            f"model.name_or_path: cannot download {repo_id!r} from the Hugging Face Hub "
-            f"({type(exc).__name__}; offline?). Download it on a machine with internet and "
-            "set model.name_or_path to the local directory."
+            f"model.name_or_path: {repo_id!r} is a Hugging Face Hub id, but the Hub is offline "
+            f"or unreachable ({reason}) and no copy is in the local Hub cache. Download it on a "
+            f"machine with internet (`hf download {repo_id}`) and set model.name_or_path to "
+            "that local directory."
         ) from exc
-    return Path(local)
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The checkpoint from the local Hub cache, if it holds config and weights."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=[*HUB_FILES, TF_WEIGHTS, SAFETENSORS_WEIGHTS],
+                local_files_only=True,
+            )
+        )
+    except Exception:  # noqa: BLE001  (any failure here means: not cached)
+        return None
+    has_weights = (local / TF_WEIGHTS).is_file() or (local / SAFETENSORS_WEIGHTS).is_file()
+    return local if (local / "config.json").is_file() and has_weights else None
 
 
 def max_positions(checkpoint: Path) -> int:

@@ -76,3 +76,21 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> 
         },
     )
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Path:
+    """A finished run directory: the tiny BERT trained 2 epochs by the real pipeline.train.run.
+
+    The project root is ``trained_run.parent.parent`` (data in root/data, config at
+    root/config.yaml, run name "tiny"). Session-scoped and shared: do not modify it.
+    """
+    from pipeline.config import load_config
+    from pipeline.train import run
+
+    root = tmp_path_factory.mktemp("trained-project")
+    write_processed(root)
+    # batch 4 at 3e-3: the tiny model gets above chance on validation within 2 epochs
+    cfg = tiny_config_dict(root, tiny_bert, train={"batch_size": 4, "learning_rate": 3e-3})
+    config = write_config(root / "config.yaml", cfg)
+    return run(load_config(config)).run_dir
