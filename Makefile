@@ -17,7 +17,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 .PHONY: help setup data train sweep evaluate publish serve predict demo test test-fast lint bench e2e clean
 
 help: ## list the verbs
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install the project (once; again when pyproject.toml changes)
 
@@ -78,7 +78,11 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline
 	$(MAKE) --no-print-directory data CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory train CONFIG=configs/default.yaml
+	$(MAKE) --no-print-directory sweep CONFIG=configs/default.yaml SWEEP=configs/sweeps/demo.yaml
 	$(MAKE) --no-print-directory evaluate CONFIG=configs/default.yaml
+	$(MAKE) --no-print-directory publish CONFIG=configs/default.yaml ARGS=--dry-run > reports/demo/publish-dry-run.txt
+	@echo "demo done: report in reports/demo/report.md (and report.html); model card preview in reports/demo/publish-dry-run.txt"
+	@echo "next: make serve  (then open http://127.0.0.1:8000)"
 
 test: $(STAMP) ## the whole test suite, slow model tests included
 	$(PY) -m pytest -q
@@ -86,12 +90,14 @@ test: $(STAMP) ## the whole test suite, slow model tests included
 test-fast: $(STAMP) ## the tests that train no real model
 	$(PY) -m pytest -q -m "not slow"
 
-lint: $(STAMP) ## ruff
-	$(PY) -m ruff check pipeline tests benchmarks
-	$(PY) -m ruff format --check pipeline tests benchmarks
+lint: $(STAMP) ## ruff check + format check
+	$(PY) -m ruff check pipeline tests benchmarks scripts
+	$(PY) -m ruff format --check pipeline tests benchmarks scripts
 
-bench: $(STAMP) ## speed against the naive method, written to reports/bench/*.json
+bench: data ## speed against the naive method, side by side, written to reports/bench/*.json
 	$(PY) -m benchmarks.train
+	$(PY) -m benchmarks.evaluate
+	$(PY) -m benchmarks.serve
 
 clean: ## remove generated data, models and reports (never data/raw)
 	rm -rf data/interim data/processed models reports/bench reports/sweeps

@@ -134,19 +134,32 @@ class PublishConfig:
     license: str = "cc-by-nc-4.0"
     # Dataset ids named in the model card metadata.
     datasets: list[str] = field(default_factory=list)
+    # Commit message; null: "Upload <run> (test accuracy ..., macro F1 ...)". --message overrides.
+    commit_message: str | None = None
+    # Hub id written as base_model in the card; null: model.name_or_path when it is a Hub id,
+    # else the base checkpoint's config.json "_name_or_path" when that is one.
+    base_model: str | None = None
+    # Where the training data came from, as the card names it (and its web page, if any);
+    # null: the workbook names from ingest.files.
+    dataset_name: str | None = None
+    dataset_url: str | None = None
 
 
 @dataclass(frozen=True)
 class ServeConfig:
+    # Address to bind (127.0.0.1: this machine only); --host / --port override.
     host: str = "127.0.0.1"
     port: int = 8000
+    # Micro-batching: concurrent requests run through the model together. false: every request
+    # calls the TextClassificationPipeline on its own (the naive service the bench compares).
+    batching: bool = True
     # Most sentences run through the model together.
     max_batch_size: int = 32
     # How long the first request of a batch waits for company, in milliseconds.
     max_wait_ms: float = 5.0
     # Most sentences in one request.
     max_inputs: int = 64
-    # Largest request body, in bytes.
+    # Largest request body, in bytes (larger ones are refused before they are parsed).
     max_body_bytes: int = 65536
     # Emotions returned when the request does not say.
     top_k: int = 5

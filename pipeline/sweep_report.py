@@ -1,0 +1,129 @@
+"""A sweep's outputs: the results table, best.json, the figures and run.json.
+
+Reads what each trial's train run wrote (``models/<sweep>/<trial>/run.json`` and
+``history.csv``) and the sweep's ``trials.json``; never the test split. Figures: see
+pipeline/sweep_plots.py.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.config import get_dotted
+from pipeline.io import atomic_path, provenance, read_json, write_json, write_text
+from pipeline.paths import Paths
+
+COLUMNS = [
+    "status",
+    "best_epoch",
+    "val_accuracy",
+    "val_loss",
+    "epochs_run",
+    "stop_reason",
+    "seconds",
+    "error",
+    "run_dir",
+]
+
+
+def trial_result(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The columns of one finished trial (metrics at its best epoch) and its history."""
+    record = read_json(run_dir / "run.json")
+    history = pd.read_csv(run_dir / "history.csv")
+    at_best = history.loc[history["epoch"] == record["best_epoch"]].iloc[0]
+    row = {
+        "best_epoch": int(record["best_epoch"]),
+        "val_accuracy": float(at_best["val_accuracy"]),
+        "val_loss": float(at_best["val_loss"]),
+        "epochs_run": int(record["epochs_run"]),
+        "stop_reason": record["stop_reason"],
+        "seconds": round(float(history["seconds"].sum()), 1),  # every epoch, resumed ones too
+    }
+    return row, history
+
+
+def results_table(trials: list, state: dict[str, Any], paths: Paths, metric: str) -> tuple:
+    """(table sorted best first, {trial: history}) for ``trials`` (pipeline.sweep.Trial)."""
+    axes = list(dict.fromkeys(k for t in trials for k in t.values))
+    rows, histories = [], {}
+    for t in trials:
+        entry = state["trials"].get(t.name) or {"status": "pending", "error": None}
+        run_dir = paths.run_dir(t.cfg.train.run_name)
+        row: dict[str, Any] = {"trial": t.name} | {k: get_dotted(t.cfg, k) for k in axes}
+        row |= {"status": entry["status"], "error": entry.get("error")}
+        row["run_dir"] = str(run_dir.relative_to(paths.root))
+        if entry["status"] == "finished":
+            values, histories[t.name] = trial_result(run_dir)
+            row |= values
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=["trial", *axes, *COLUMNS])
+    table = table.sort_values(metric, ascending=metric == "val_loss", na_position="last")
+    return table.reset_index(drop=True), histories
+
+
+def markdown(table: pd.DataFrame) -> str:
+    def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and pd.isna(v)):
+            return ""
+        if isinstance(v, float):
+            return f"{v:.4g}"
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    for row in table.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def best_record(table: pd.DataFrame, metric: str) -> dict[str, Any] | None:
+    """best.json: the finished trial with the best validation metric (table is sorted)."""
+    finished = table[table["status"] == "finished"]
+    if finished.empty:
+        return None
+    top = finished.iloc[0]
+    run_dir = top["run_dir"]
+    run = run_dir.removeprefix("models/")
+    return {"run": run, "run_dir": run_dir, "metric": metric, "value": float(top[metric])}
+
+
+def write_results(
+    sweep: Any, trials: list, state: dict, paths: Paths, started: float, done: bool
+) -> pd.DataFrame:
+    """results.csv/.md now; once every trial has run also best.json, figures and run.json."""
+    out = paths.sweep_dir(sweep.name)
+    table, histories = results_table(trials, state, paths, sweep.metric)
+    with atomic_path(out / "results.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    best = best_record(table, sweep.metric)
+    lines = [
+        f"# Sweep {sweep.name}\n",
+        f"{len(trials)} trials, ranked by {sweep.metric} at "
+        "each trial's best epoch (validation split).\n",
+    ]
+    if best:
+        lines.append(f"Best: **{best['run']}**, {sweep.metric} {best['value']:.4f}.\n")
+    write_text(out / "results.md", "\n".join(lines) + "\n" + markdown(table))
+    if not done:
+        return table
+    axes = [k for k in table.columns[1 : -len(COLUMNS)] if len(set(map(repr, table[k]))) > 1]
+    best_trial = table["trial"].iloc[0] if best else None
+    from pipeline.sweep_plots import plot_all
+
+    figures = plot_all(table, histories, axes, sweep.metric, best_trial, out / "figures")
+    (out / "best.json").unlink(missing_ok=True)
+    if best:
+        write_json(out / "best.json", best)
+    record = provenance(
+        {"sweep": {k: getattr(sweep, k) for k in sweep.__dataclass_fields__}},
+        {"manifest": paths.manifest},
+        started,
+    )
+    record |= {"trials": table[["trial", "status"]].to_dict("records"), "best": best}
+    record["figures"] = [str(f.relative_to(out)) for f in figures]
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    write_json(out / "run.json", record)
+    return table
