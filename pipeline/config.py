@@ -187,17 +187,23 @@ class Config:
 # ---------------------------------------------------------------------------------------------
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read a YAML config, apply ``key.sub=value`` overrides, and build a checked Config."""
-    path = Path(path)
+def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (``what``: "config", "sweep", for the messages)."""
     if not path.is_file():
-        raise PipelineError(f"config file not found: {path}")
+        raise PipelineError(f"{what} file not found: {path}")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):
-        raise PipelineError(f"{path}: the top level must be a mapping of sections")
+        raise PipelineError(f"{path}: the top level must be a mapping")
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply ``key.sub=value`` overrides, and build a checked Config."""
+    path = Path(path)
+    raw = read_yaml_mapping(path, "config")
     for item in overrides or []:
         key, value = parse_override(item)
         set_dotted(raw, key, value)

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
-from pipeline.config import Config, from_dict, get_dotted, with_overrides
+from pipeline.config import Config, from_dict, get_dotted, read_yaml_mapping, with_overrides
 from pipeline.errors import PipelineError
 
 ALIASES = {
@@ -67,14 +65,7 @@ class Trial:
 
 def load_sweep(path: str | Path) -> SweepConfig:
     path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"sweep file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise PipelineError(f"{path}: the top level must be a mapping")
+    raw = read_yaml_mapping(path, "sweep")
     where = str(path)
     # from_dict checks the plain keys; the mappings of dotted keys are checked here.
     parts = {k: raw.pop(k) for k in ("overrides", "grid", "grids", "trials") if k in raw}
