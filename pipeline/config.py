@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -109,6 +111,15 @@ class TrainConfig:
     deterministic: bool = False
     # mixed_float16 on GPU; ignored on CPU.
     mixed_precision: bool = False
+
+    def __post_init__(self) -> None:
+        # The run directory is replaced as a whole: "" or ".." would replace models/ or worse.
+        parts = self.run_name.replace("\\", "/").split("/")
+        if Path(self.run_name).is_absolute() or any(p in ("", ".", "..") for p in parts):
+            raise PipelineError(
+                f"train.run_name {self.run_name!r} must be a name under models/, such as 'demo' "
+                "or 'sweep/trial' (no empty, '.' or '..' parts, not absolute)"
+            )
 
 
 @dataclass(frozen=True)
@@ -269,7 +280,10 @@ def from_dict(cls: type[T], raw: Any, where: str, prefix: str = "") -> T:
                 raise PipelineError(f"{where}: missing required config key: {key}")
             continue
         values[name] = _coerce(hints[name], raw[name], where, key)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except PipelineError as exc:  # a value check of the section (__post_init__)
+        raise PipelineError(f"{where}: {exc}") from exc
 
 
 def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
@@ -292,6 +306,8 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
             raise PipelineError(f"{where}: {key} must be a list, got {value!r}")
         return [_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is float:
+        if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value):
+            value = float(value)  # YAML 1.1 reads 2e-5 (no dot) as text; it is a number
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise PipelineError(f"{where}: {key} must be a number, got {value!r}")
         return float(value)
@@ -308,6 +324,20 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
             raise PipelineError(f"{where}: {key} must be text, got {value!r}")
         return value
     raise TypeError(f"unsupported config type {tp!r} for {key}")  # a bug in this module
+
+
+def check_training_values(cfg: Config) -> None:
+    """Value checks of the model and train sections, beyond their types (train, sweep)."""
+    t = cfg.train
+    for key, value in (("learning_rate", t.learning_rate), ("batch_size", t.batch_size)):
+        if not (value > 0 and math.isfinite(value)):
+            raise PipelineError(f"train.{key} must be a positive number, got {value!r}")
+    if t.epochs < 1:
+        raise PipelineError(f"train.epochs must be at least 1, got {t.epochs}")
+    if cfg.model.max_seq_len < 3:
+        raise PipelineError(f"model.max_seq_len must be at least 3, got {cfg.model.max_seq_len}")
+    if not 0 <= t.warmup_ratio < 1:
+        raise PipelineError(f"train.warmup_ratio must be in [0, 1), got {t.warmup_ratio}")
 
 
 def get_dotted(cfg: Config, key: str) -> Any:
@@ -327,8 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--get", help="dotted key to print, e.g. train.run_name")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        value = get_dotted(cfg, args.get) if args.get else cfg.to_dict()
-        print(value if args.get else yaml.safe_dump(value, allow_unicode=True, sort_keys=False))  # noqa: T201
+        value = get_dotted(cfg, args.get) if args.get else cfg
+        if dataclasses.is_dataclass(value):  # the whole config or a section: YAML
+            value = yaml.safe_dump(dataclasses.asdict(value), allow_unicode=True, sort_keys=False)
+        print(value)  # noqa: T201
 
     return run_cli(parser, work, argv, quiet=True)
 

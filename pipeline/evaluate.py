@@ -124,7 +124,8 @@ def read_input(path: Path, text_column: str | None, label_column: str) -> pd.Dat
         raise PipelineError(f"{where}: no label column {label_column!r} (columns: {cols})")
     text_column = text_column or pick_text_column(raw, label_column, where)
     if text_column not in raw.columns:
-        raise PipelineError(f"{where}: no text column {text_column!r}")
+        cols = ", ".join(map(str, raw.columns))
+        raise PipelineError(f"{where}: no text column {text_column!r} (columns: {cols})")
     text = raw[text_column].map(lambda v: normalize_text(str(v)) if pd.notna(v) else "")
     frame = pd.DataFrame({"text": text, "label": raw[label_column], "source_row": raw.index + 2})
     frame = frame[frame["text"] != ""]
@@ -152,6 +153,8 @@ def run(
     config_path: str | None = None,
 ) -> EvaluateResult:
     started = time.time()
+    if (batch_size := cfg.evaluate.batch_size) < 1:
+        raise PipelineError(f"evaluate.batch_size must be at least 1, got {batch_size}")
     paths = Paths.from_config(cfg)
     ref = resolve_model_ref(paths, cfg.train.run_name, model_ref)
     run_dir = ref.run_dir
@@ -201,7 +204,10 @@ def run(
     baseline = fit_baseline(paths, data, label2id, names, label2group)
     metrics["baseline"] = baseline and {
         "name": CharNgramBaseline.name,
-        **{k: baseline[k] for k in ("accuracy", "macro_f1", "top_k_accuracy", "group_accuracy")},
+        **{
+            k: baseline[k]
+            for k in ("accuracy", "macro_f1", "weighted_f1", "top_k_accuracy", "group_accuracy")
+        },
     }
     metrics["data"] = {"split_sha256": sha256_file(data_path)}
     metrics["model"] = name

@@ -121,7 +121,7 @@ def sentences_from_sheet(
                 if cfg.non_text == "reject":
                     raise PipelineError(
                         f"{where}, column {column!r}, row {pos + 1 + HEADER_ROWS}: "
-                        f"{type(value).__name__} {value!r} in a text column "
+                        f"{type(value).__name__} {cell_to_text(value)} in a text column "
                         "(set ingest.non_text: convert to read it as text)"
                     )
                 converted[column] = converted.get(column, 0) + 1
@@ -221,6 +221,8 @@ def ingest_workbook(path: Path, cfg: IngestConfig) -> pd.DataFrame:
 def run(cfg: Config) -> IngestResult:
     started = time.time()
     paths = Paths.from_config(cfg)
+    if cfg.ingest.sheets == []:
+        raise PipelineError("ingest.sheets is empty: name the sheets to read, or null for all")
     files = resolve_files(paths, cfg.ingest.files)
     logger.info("ingesting %d workbook(s): %s", len(files), ", ".join(f.name for f in files))
     frames = []

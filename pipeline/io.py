@@ -37,6 +37,17 @@ TRACKED_PACKAGES = (
 )
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp/mkdtemp create private (0600/0700) entries; outputs get the modes a plain open() or
+# mkdir() would give them, so other users and services can read the data, models and reports.
+_UMASK = _read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
@@ -44,6 +55,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -58,6 +70,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    tmp.chmod(0o777 & ~_UMASK)
     try:
         yield tmp
         if final.exists():

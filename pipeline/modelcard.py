@@ -210,7 +210,8 @@ def _evaluation(inp: CardInputs) -> str:
     table = "\n".join(f"| {k} | {_num(v)} | {_num(b)} |" for k, v, b in rows if v is not None)
     text = (
         f"## Evaluation\n\nOn the held-out {m.get('split', 'test')} split "
-        f"({m.get('n', '?')} sentences), against a `{name}` baseline trained on the same split:\n\n"
+        f"({m.get('n', '?')} sentences), against a `{name}` baseline fitted on the same training "
+        "split and scored on the same sentences:\n\n"
         f"| metric | this model | {name} |\n|---|---:|---:|\n{table}\n"
     )
     if base.get("accuracy") is not None and base["accuracy"] >= m["accuracy"]:

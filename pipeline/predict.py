@@ -141,7 +141,7 @@ def read_table(path: Path, column: str, sheet: str | None = None) -> pd.DataFram
             df = pd.read_csv(path, encoding="utf-8-sig", dtype=object, keep_default_na=False)
         else:
             df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
-    except (ValueError, OSError, UnicodeDecodeError) as exc:
+    except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
         raise PipelineError(f"--input {path}: cannot read it: {exc}") from exc
     if column not in df.columns:
         where = f"sheet {sheet!r} of {path}" if sheet else str(path)
@@ -204,6 +204,8 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
     out = Path(args.output)
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
+    if args.batch_size < 1:
+        raise PipelineError(f"--batch-size must be at least 1, got {args.batch_size}")
     df = read_table(Path(args.input), args.column, args.sheet)  # bad input fails before loading
     loaded = load_model(cfg, resolve(cfg, args.model))
     clf = _batched(loaded, args.batch_size)
@@ -226,12 +228,21 @@ def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
     loaded = load_model(cfg, resolve(cfg, args.model))
     k = min(max(1, args.top_k), len(loaded.id2label))
     answers = top_answers(_batched(loaded, 64).predict_proba(texts), loaded.id2label, k)
+    width = max(_width(a["label"]) for answer in answers for a in answer)
     lines = []
     for text, answer in zip(texts, answers, strict=True):
         group = loaded.label2group.get(answer[0]["label"])
         lines.append(text + (f"  [{group}]" if group else ""))
-        lines += [f"  {r}. {a['label']:<12} {a['score']:.3f}" for r, a in enumerate(answer, 1)]
+        lines += [
+            f"  {r}. {a['label']}{' ' * (width - _width(a['label']))}  {a['score']:.3f}"
+            for r, a in enumerate(answer, 1)
+        ]
     print("\n".join(lines))  # noqa: T201
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def build_parser() -> argparse.ArgumentParser:

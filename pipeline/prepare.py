@@ -155,7 +155,8 @@ def read_label_table(path: Path, cfg: PrepareConfig) -> pd.DataFrame:
         raw = pd.read_excel(path, sheet_name=sheet, engine="calamine", dtype=object)
     except (CalamineError, ValueError, OSError) as exc:
         raise PipelineError(f"{path}: cannot read the label table ({exc})") from exc
-    where = f"{path.name}, sheet {cfg.label_table_sheet or 'first'}"
+    named = cfg.label_table_sheet
+    where = f"{path.name}, " + (f"sheet {named!r}" if named is not None else "first sheet")
     header = {_norm(c): c for c in raw.columns}
     for column in (cfg.label_name_column, cfg.label_id_column):
         if column not in header:

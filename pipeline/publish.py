@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -336,9 +337,10 @@ def run(
     """Publish ``model`` (run name, sweep:<name> or path) to ``repo_id`` as one commit."""
     paths = Paths.from_config(cfg)
     ref = resolve_model_ref(paths, cfg.train.run_name, model)
+    ref = dataclasses.replace(ref, name=report_name(paths, ref))
     repo_id = repo_id or cfg.publish.repo_id
     if not repo_id and dry_run:
-        repo_id = f"your-username/{ref.name}"
+        repo_id = f"your-username/{ref.name.replace('/', '-')}"
         logger.info("no --repo given: the dry run uses %s", repo_id)
     if not repo_id:
         raise PipelineError("no Hub repo: pass --repo user/name or set publish.repo_id")
@@ -370,6 +372,14 @@ def run(
     return PublishResult(
         repo_id, revision, files, card, False, private, url, oid, commit_url, changed
     )
+
+
+def report_name(paths: Paths, ref: ModelRef) -> str:
+    """The run's name as evaluate files its report: models/<sweep>/<trial> -> "<sweep>/<trial>"."""
+    try:
+        return ref.run_dir.resolve().relative_to(paths.models.resolve()).as_posix()
+    except ValueError:  # a run directory outside models/
+        return ref.name
 
 
 def _default_message(run_name: str, metrics: dict[str, Any] | None) -> str:

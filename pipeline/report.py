@@ -212,11 +212,14 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
         keys = ("status", "epochs_run", "best_epoch", "best_metric", "stop_reason")
         rows = [[k, info.get(k)] for k in keys]
         if isinstance(best := info.get("best_metric"), dict):
-            rows[3][1] = f"{best.get('name')} = {best.get('value')}"
+            value = best.get("value")
+            value = f"{value:.4f}" if isinstance(value, float) else value
+            rows[3][1] = f"{best.get('name')} = {value}"
         out += ["## Training run", "", md_table(rows, ["", ""]), ""]
         if lengths := info.get("token_lengths"):
             out += ["### Token lengths (training data)", ""]
-            out += [md_table([list(lengths.values())], list(lengths)), ""]
+            values = [f"{v:g}" if isinstance(v, float) else v for v in lengths.values()]
+            out += [md_table([values], list(lengths)), ""]
     if inp.sweep_results:
         body = re.sub(r"^(#+)", r"##\1", inp.sweep_results.strip(), flags=re.M)
         out += ["## Sweep results", "", body, ""]

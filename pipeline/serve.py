@@ -19,11 +19,13 @@ Request checks live in ``pipeline/api.py``, the micro-batcher in ``pipeline/batc
 from __future__ import annotations
 
 import argparse
+import errno
 import functools
 import importlib.util
 import io
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -236,6 +238,22 @@ def _mount_docs(app: FastAPI) -> None:
         )
 
 
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn; a busy or bad address is a PipelineError."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            reason += " (another server is using it: stop it, or choose another --port)"
+        raise PipelineError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
@@ -246,16 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (default: serve.port)")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
+            if (value := getattr(cfg.serve, key)) < 1:
+                raise PipelineError(f"serve.{key} must be at least 1, got {value}")
         ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
         host = args.host or cfg.serve.host
         port = cfg.serve.port if args.port is None else args.port
+        sock = listen_socket(host, port)  # so does a busy port, before the model loads
         service = Service(cfg, ref)
         server = uvicorn.Server(
             uvicorn.Config(create_app(service), host=host, port=port, log_config=None)
         )
         service.on_failure = lambda: setattr(server, "should_exit", True)
         logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
-        server.run()
+        server.run(sockets=[sock])
         if service.error:
             raise PipelineError(service.error)
 

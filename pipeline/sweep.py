@@ -151,6 +151,7 @@ def run(
         write_json(out / "trials.json", state)
         if rc is not None:
             _report(paths, sweep.metric, job, n, error, best)
+            write_results(sweep, trials, state, paths, started, done=False)  # the table so far
 
     runner = Runner(sweep.parallel, out / "logs", n)
     try:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pipeline.config import Config, from_dict, get_dotted, read_yaml_mapping, with_overrides
+from pipeline.config import (
+    Config,
+    check_training_values,
+    from_dict,
+    get_dotted,
+    read_yaml_mapping,
+    with_overrides,
+)
 from pipeline.errors import PipelineError
 
 ALIASES = {
@@ -136,6 +143,10 @@ def expand(sweep: SweepConfig, base: Config, where: str = "sweep") -> list[Trial
             continue
         seen[name] = values
         cfg = with_overrides(base, values | {"train.run_name": f"{sweep.name}/{name}"})
+        try:  # what train would refuse, refused before any trial starts
+            check_training_values(cfg)
+        except PipelineError as exc:
+            raise PipelineError(f"{at}: trial {name}: {exc}") from exc
         trials.append(Trial(name, values, cfg))
     return trials
 

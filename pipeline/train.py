@@ -42,7 +42,7 @@ from pipeline.callbacks import (
     training_key,
     work_dir_for,
 )
-from pipeline.config import Config
+from pipeline.config import Config, check_training_values
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir, provenance, read_json, write_json
 from pipeline.modeling import (
@@ -68,17 +68,11 @@ class TrainResult:
     skipped: bool = False  # already trained with this config and data
 
 
-def check_config(cfg: Config) -> None:
-    t = cfg.train
-    for key, value in (("learning_rate", t.learning_rate), ("batch_size", t.batch_size)):
-        if not (value > 0 and np.isfinite(value)):
-            raise PipelineError(f"train.{key} must be a positive number, got {value!r}")
-    if t.epochs < 1:
-        raise PipelineError(f"train.epochs must be at least 1, got {t.epochs}")
-    if cfg.model.max_seq_len < 3:
-        raise PipelineError(f"model.max_seq_len must be at least 3, got {cfg.model.max_seq_len}")
-    if not 0 <= t.warmup_ratio < 1:
-        raise PipelineError(f"train.warmup_ratio must be in [0, 1), got {t.warmup_ratio}")
+def holds_other_files(run_dir: Path) -> bool:
+    """``run_dir`` exists and is no train run (no run.json), so replacing it would lose data."""
+    if not run_dir.exists() or (run_dir / "run.json").is_file():
+        return False
+    return not run_dir.is_dir() or any(run_dir.iterdir())
 
 
 def load_inputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
@@ -179,11 +173,16 @@ def current_lr(optimizer: Any) -> float:
 
 def run(cfg: Config, force: bool = False) -> TrainResult:
     started = time.time()
-    check_config(cfg)
+    check_training_values(cfg)
     paths = Paths.from_config(cfg)
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
     train_df, val_df, labels = load_inputs(paths)
+    if holds_other_files(run_dir):
+        raise PipelineError(
+            f"{run_dir} exists but holds no train run (no run.json; a sweep's trials, say), "
+            "and training would replace it: choose another train.run_name"
+        )
     key = training_key(cfg, paths)
     record = None if force else finished_record(run_dir, key)
     if record:

@@ -51,6 +51,9 @@ def test_defaults_fill_what_the_file_leaves_out(tmp_path: Path) -> None:
         ({**MINIMAL, "ingest": {"files": ["a"], "non_text": "drop"}},
          "ingest.non_text must be one of 'convert', 'reject', got 'drop'"),
         ({**MINIMAL, "split": {"drop_small_classes": "yes"}}, "must be true or false"),
+        ({**MINIMAL, "train": {"run_name": ""}},
+         "c.yaml: train.run_name '' must be a name under models/"),
+        ({**MINIMAL, "train": {"run_name": "../elsewhere"}}, "no empty, '.' or '..' parts"),
     ],
 )  # fmt: skip
 def test_bad_configs_name_the_key(tmp_path: Path, raw: dict, message: str) -> None:
@@ -106,6 +109,8 @@ def test_config_cli_get(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "error: unknown config key: split.nope" in capsys.readouterr().err
     assert main(["--config", path]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["model"]["name_or_path"] == "klue/bert-base"
+    assert main(["--config", path, "--get", "train.early_stopping"]) == 0  # a section: YAML
+    assert yaml.safe_load(capsys.readouterr().out)["monitor"] == "val_accuracy"
 
 
 def test_python_m_pipeline_config() -> None:
@@ -115,3 +120,13 @@ def test_python_m_pipeline_config() -> None:
         cwd=REPO, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "['data/raw/sample_dialogues.xlsx']"
+
+
+def test_exponent_without_a_dot_in_a_config_file_is_a_number(tmp_path: Path) -> None:
+    # YAML 1.1 reads 2e-5 as the string "2e-5"; people write it that way.
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "model: {name_or_path: x}\ningest: {files: [x.xlsx]}\ntrain: {learning_rate: 2e-5}\n",
+        encoding="utf-8",
+    )
+    assert load_config(path).train.learning_rate == 2e-5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -73,6 +74,19 @@ def test_bundled_sample_end_to_end_twice(tmp_path: Path) -> None:
     shutil.rmtree(root / "data/processed")
     run_stages(root)
     assert split_hashes(root) == first
+
+
+def test_outputs_get_the_usual_file_modes(tmp_path: Path) -> None:
+    # Atomic writes go through mkstemp (mode 0600); the files must end up as open() makes them.
+    root = sample_root(tmp_path)
+    run_stages(root)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    written = [p for p in (root / "data").rglob("*") if p.is_file() and "raw" not in p.parts]
+    assert len(written) >= 10
+    assert {p.name: oct(p.stat().st_mode & 0o777) for p in written} == {
+        p.name: oct(0o666 & ~umask) for p in written
+    }
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")

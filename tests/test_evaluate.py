@@ -143,6 +143,7 @@ def test_evaluate_end_to_end_is_reproducible(trained_project: Path, capsys) -> N
     assert metrics["top_k_accuracy"]["1"] == metrics["accuracy"]
     assert metrics["baseline"]["name"] == "tfidf-char-logreg"
     assert metrics["baseline"]["accuracy"] > 0.5  # the marker words make this easy
+    assert 0 < metrics["baseline"]["weighted_f1"] <= 1  # the model card shows it beside BERT's
     for name in ("classification_report.txt", "classification_report.csv", "run.json"):
         assert (out / name).stat().st_size > 0
     report_json = json.loads((out / "classification_report.json").read_text(encoding="utf-8"))
@@ -219,4 +220,17 @@ def test_workbook_with_several_text_columns(project: Path, capsys) -> None:
         "new.xlsx (first sheet): cannot tell which column holds the sentences "
         "(text-like columns: 사람문장1, 시스템문장1)",
     )
+    assert not (project.parent / "reports").exists()
+
+
+def test_missing_text_column_lists_the_columns(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    pd.DataFrame({"문장": ["기뻐요"], "감정": ["a"]}).to_csv(path, index=False)
+    with pytest.raises(PipelineError, match=r"no text column 'text' \(columns: 문장, 감정\)"):
+        read_input(path, "text", "감정")
+
+
+def test_batch_size_below_1_is_refused_before_loading(project: Path, capsys) -> None:
+    args = ["--config", str(project), "--set", "evaluate.batch_size=0"]
+    fails(args, capsys, "evaluate.batch_size must be at least 1, got 0")
     assert not (project.parent / "reports").exists()

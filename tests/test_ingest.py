@@ -118,6 +118,14 @@ def test_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert "nope.xlsx: file not found" in err
 
 
+def test_empty_sheet_list(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    write_workbook(
+        tmp_path / "data/raw/d.xlsx", {"S": [AIHUB_HEADER, aihub_row("기쁨", "기쁨", "좋아.")]}
+    )
+    err = bad_input(tmp_path, capsys, ingest={"sheets": []})
+    assert "ingest.sheets is empty" in err
+
+
 def test_glob_matching_nothing(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     err = bad_input(tmp_path, capsys, ingest={"files": ["data/raw/*.xlsx"]})
     assert "no file matches 'data/raw/*.xlsx'" in err
@@ -163,7 +171,7 @@ def test_dates_rejected_by_policy(tmp_path: Path, capsys: pytest.CaptureFixture)
             aihub_row("기쁨", "기쁨", "좋아요.", dt.datetime(2024, 3, 1))]  # fmt: skip
     write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
     err = bad_input(tmp_path, capsys, ingest={"non_text": "reject"})
-    assert "d.xlsx, sheet 'S', column '사람문장2', row 3: datetime" in err
+    assert "d.xlsx, sheet 'S', column '사람문장2', row 3: datetime 2024-03-01 in a text" in err
 
 
 def test_numbers_converted_by_default(tmp_path: Path) -> None:

@@ -105,12 +105,26 @@ def test_a_sheet_is_labeled_into_a_new_file(config, untrained_run, tmp_path, suf
         (["--input", "{tmp}/in.txt", "--column", "사람문장1"], "use an .xlsx or .csv file"),
         ([], "nothing to label"),
         (["   "], "sentence 1 is empty"),
+        (["--input", "{tmp}/bad.xlsx", "--column", "문장"], "bad.xlsx: cannot read it"),
+        (
+            ["--input", "{tmp}/in.csv", "--column", "사람문장1", "--batch-size", "0"],
+            "--batch-size must be at least 1, got 0",
+        ),
     ],
-    ids=["missing file", "missing column", "wrong type", "nothing", "empty sentence"],
+    ids=[
+        "missing file",
+        "missing column",
+        "wrong type",
+        "nothing",
+        "empty sentence",
+        "not a workbook",
+        "batch size 0",
+    ],
 )
 def test_bad_input_exits_2_naming_it_and_writes_nothing(config, tmp_path, capsys, args, words):
     sheet().to_csv(tmp_path / "in.csv", index=False)
     (tmp_path / "in.txt").write_text("x")
+    (tmp_path / "bad.xlsx").write_text("not a workbook")
     out = tmp_path / "out.csv"
     argv = [a.format(tmp=tmp_path) for a in args]
     if "--input" in argv:
@@ -119,4 +133,9 @@ def test_bad_input_exits_2_naming_it_and_writes_nothing(config, tmp_path, capsys
     err = capsys.readouterr().err
     assert words in err
     assert not out.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.yaml", "in.csv", "in.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bad.xlsx",
+        "config.yaml",
+        "in.csv",
+        "in.txt",
+    ]

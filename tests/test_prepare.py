@@ -167,7 +167,7 @@ def test_duplicate_id_in_table(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
 def test_non_integer_id_in_table(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     err = run_bad(tmp_path, capsys, [["기쁨", 0], ["슬픔", "하나"]])
-    assert "row 3: 'id' must be an integer, got '하나'" in err
+    assert "labels.xlsx, first sheet, row 3: 'id' must be an integer, got '하나'" in err
 
 
 def test_label_table_not_found(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

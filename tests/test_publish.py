@@ -311,3 +311,22 @@ def test_offline_mode_is_refused_with_a_message(
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert publish(project, "--repo", "alice/tiny") == 2
     assert "HF_HUB_OFFLINE is set: publishing needs the network" in capsys.readouterr().err
+
+
+def test_a_sweeps_best_trial_is_published_with_its_nested_report(
+    tmp_path: Path, untrained_run: Path, tiny_bert: Path, capsys
+) -> None:
+    # evaluate files a trial's report under reports/<sweep>/<trial>/, like its run directory.
+    shutil.copytree(untrained_run, tmp_path / "models" / "sw" / "t1")
+    (tmp_path / "models" / "sw" / "t1" / "run.json").write_text('{"status": "finished"}')
+    report = tmp_path / "reports" / "sw" / "t1"
+    report.mkdir(parents=True)
+    (report / "metrics.json").write_text(json.dumps({**METRICS, "model": "sw/t1"}))
+    best = tmp_path / "reports" / "sweeps" / "sw" / "best.json"
+    best.parent.mkdir(parents=True)
+    best.write_text(json.dumps({"run": "sw/t1", "run_dir": "models/sw/t1"}))
+    config = write_config(tmp_path / "config.yaml", tiny_config_dict(tmp_path, tiny_bert))
+    assert publish(config, "--model", "sweep:sw", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "to your-username/sw-t1 " in out and "metrics.json" in out
+    assert "training run `sw/t1`" in out and "model-index:" in out

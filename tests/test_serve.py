@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 from pathlib import Path
 
@@ -255,3 +256,22 @@ def test_scores_are_probabilities(server) -> None:
     body = post(server, {"inputs": SENTENCES[2], "parameters": {"top_k": 4}}).json()
     assert sum(a["score"] for a in body[0]) == pytest.approx(1.0, abs=1e-5)
     assert np.all(np.array([a["score"] for a in body[0]]) >= 0)
+
+
+def test_main_with_a_busy_port_exits_2_naming_it(config, untrained_run, capsys) -> None:
+    path = Path(config.root) / "config.yaml"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        args = ["--config", str(path), "--model", str(untrained_run), "--port", port]
+        assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}: ") and "--port" in err
+
+
+def test_main_refuses_serve_limits_below_1(config, untrained_run, capsys) -> None:
+    path = Path(config.root) / "config.yaml"
+    args = ["--config", str(path), "--model", str(untrained_run), "--set", "serve.top_k=0"]
+    assert main(args) == 2
+    assert "error: serve.top_k must be at least 1, got 0" in capsys.readouterr().err

@@ -117,6 +117,8 @@ def test_trial_names_use_short_aliases_and_the_last_key_part() -> None:
         ({"grid": {"train.epochs": [1]}, "parallel": 0}, r"parallel must be at least 1"),
         ({"grid": {"train.epochs": [1]}, "name": "a b"}, r"name 'a b' may hold only"),
         ({}, r"defines no trials"),
+        ({"grid": {"train.learning_rate": [1e-4, -1]}}, r"grids\[0\]: trial lr-1: .*positive"),
+        ({"trials": [{"train.epochs": 0}]}, r"trials\[0\]: trial ep0: .*epochs must be at least 1"),
     ],
 )
 def test_bad_sweep_files_name_the_axis(
@@ -345,11 +347,14 @@ def test_sweep_killed_in_its_third_trial_resumes_without_retraining(
         while not (third.is_file() and read_json(third)["epochs_done"] >= 1):
             assert proc.poll() is None and time.monotonic() < deadline, "third trial never ran"
             time.sleep(0.05)
+        # the table is rewritten after every trial, not only when the sweep ends
+        so_far = pd.read_csv(root / "reports/sweeps/tiny2x2/results.csv")["status"].tolist()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=90)
     finally:
         proc.kill()
     assert proc.returncode == 130, err.decode()
+    assert so_far == ["finished", "finished", "pending", "pending"]
     out = root / "reports/sweeps/tiny2x2"
     state = read_json(out / "trials.json")["trials"]
     assert [state[t]["status"] for t in ("lr1e-03_bs4", "lr1e-03_bs8")] == ["finished"] * 2

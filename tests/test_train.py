@@ -135,6 +135,23 @@ def test_max_seq_len_beyond_position_embeddings(tiny_project: Path) -> None:
         run(config(tiny_project, "model.max_seq_len=100"))
 
 
+@pytest.mark.parametrize("name", ["", ".", "../outside", "/abs/run", "a//b", "sweep/../x"])
+def test_run_name_that_would_leave_models_is_refused(tiny_project: Path, name: str) -> None:
+    # "" would make models/ itself the run directory, and replacing it would delete every run.
+    with pytest.raises(PipelineError, match=r"train\.run_name .* must be a name under models/"):
+        config(tiny_project, f"train.run_name={name}")
+
+
+def test_directory_that_is_no_train_run_is_not_replaced(tiny_project: Path) -> None:
+    trial = tiny_project.parent / "models/demo-lr/lr1e-04/run.json"  # a sweep's trials
+    trial.parent.mkdir(parents=True)
+    trial.write_text("{}")
+    for force in (False, True):
+        with pytest.raises(PipelineError, match=r"demo-lr exists but holds no train run"):
+            run(config(tiny_project, "train.run_name=demo-lr"), force=force)
+    assert trial.is_file()
+
+
 def test_cli_turns_bad_input_into_exit_2(
     tiny_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
