@@ -16,8 +16,12 @@ logger = logging.getLogger("pipeline")
 DEFAULT_CONFIG = "configs/default.yaml"
 
 
-def add_config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=DEFAULT_CONFIG, help="YAML config file")
+def add_config_args(
+    parser: argparse.ArgumentParser,
+    default: str | None = DEFAULT_CONFIG,
+    config_help: str = "YAML config file",
+) -> None:
+    parser.add_argument("--config", default=default, help=config_help)
     parser.add_argument(
         "--set",
         dest="overrides",

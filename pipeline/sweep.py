@@ -37,7 +37,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.cli import setup_logging
+from pipeline.cli import add_config_args, setup_logging
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json
@@ -187,15 +187,7 @@ def _report(paths: Paths, metric: str, job: Job, n: int, error: str | None, best
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the trials of a sweep file.")
     parser.add_argument("--sweep", required=True, help="sweep file, e.g. configs/sweeps/demo.yaml")
-    parser.add_argument("--config", help="base config (default: the sweep file's base)")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a key of the base config for every trial (repeatable)",
-    )
+    add_config_args(parser, default=None, config_help="base config (default: the sweep's base)")
     parser.add_argument(
         "--overwrite", action="store_true", help="replace an earlier sweep of this name"
     )
