@@ -13,7 +13,8 @@ model once on all of them, and hands each job its own rows back on the job's eve
 
 A job is never split: one with more sentences than ``max_batch_size`` runs alone (the predict
 function batches it further). With ``max_batch_size=1`` every job runs alone: the same service
-without micro-batching.
+without micro-batching. When a batch of several jobs fails, each job runs again on its own, so
+only the job that breaks the model gets the error.
 """
 
 from __future__ import annotations
@@ -159,16 +160,36 @@ class MicroBatcher:
             texts = [t for job in jobs for t in job.texts]
             try:
                 probs = self.predict(texts)
-            except Exception as exc:  # noqa: BLE001  (every waiting request gets the error)
-                logger.exception("prediction failed for a batch of %d sentences", len(texts))
+            except Exception as exc:  # noqa: BLE001  (one bad job must not fail the others)
+                if len(jobs) == 1:
+                    logger.exception("prediction failed for a job of %d sentences", len(texts))
+                    _resolve(jobs[0], error=exc)
+                    continue
+                logger.warning(
+                    "a batch of %d jobs failed (%s: %s): running them one by one",
+                    len(jobs),
+                    type(exc).__name__,
+                    exc,
+                )
                 for job in jobs:
-                    _resolve(job, error=exc)
+                    self._run_alone(job)
                 continue
             self._count(len(jobs), len(texts))
             start = 0
             for job in jobs:
                 _resolve(job, result=probs[start : start + len(job.texts)])
                 start += len(job.texts)
+
+    def _run_alone(self, job: _Job) -> None:
+        """Retry one job of a failed batch by itself: only the job that breaks the model fails."""
+        try:
+            probs = self.predict(job.texts)
+        except Exception as exc:  # noqa: BLE001  (this job's own error)
+            logger.exception("prediction failed for a job of %d sentences", len(job.texts))
+            _resolve(job, error=exc)
+            return
+        self._count(1, len(job.texts))
+        _resolve(job, result=probs)
 
     def _count(self, jobs: int, sentences: int) -> None:
         s = self.stats

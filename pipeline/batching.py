@@ -110,18 +110,27 @@ def make_dataset(
     pad_id: int,
     epoch_seed: Callable[[], int | None],
     fixed_width: int | None = None,
+    class_weight: np.ndarray | None = None,
 ) -> Any:
-    """A tf.data.Dataset of padded batches; ``epoch_seed()`` is asked once per pass (epoch)."""
+    """A tf.data.Dataset of padded batches; ``epoch_seed()`` is asked once per pass (epoch).
+
+    With ``class_weight`` (one weight per label id) each batch also carries its examples'
+    sample weights: ``(inputs, labels, weights)``, which Keras applies to loss and metrics.
+    """
     import tensorflow as tf
 
-    def generate() -> Iterator[Batch]:
-        yield from batches(ids, labels, batch_size, max_seq_len, pad_id, epoch_seed(), fixed_width)
+    def generate() -> Iterator[Any]:
+        seed = epoch_seed()
+        for x, y in batches(ids, labels, batch_size, max_seq_len, pad_id, seed, fixed_width):
+            yield (x, y) if class_weight is None else (x, y, class_weight[y].astype(np.float32))
 
     spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
-    signature = (
+    signature: tuple = (
         {"input_ids": spec, "attention_mask": spec, "token_type_ids": spec},
         tf.TensorSpec(shape=(None,), dtype=tf.int32),
     )
+    if class_weight is not None:
+        signature += (tf.TensorSpec(shape=(None,), dtype=tf.float32),)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     steps = -(-len(ids) // batch_size)
     return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)

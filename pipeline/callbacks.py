@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import tf_keras
 
 from pipeline.errors import PipelineError
@@ -47,6 +48,10 @@ HISTORY_COLUMNS = [
 ]
 
 
+# train.* keys added after runs were recorded, with their defaults (today's behaviour).
+LATER_KEYS = {"label_smoothing": 0.0, "class_weights": "none", "head_lr_multiplier": 1.0}
+
+
 def work_dir_for(run_dir: Path) -> Path:
     """Where an unfinished run keeps its checkpoints: a hidden sibling of the run directory."""
     return run_dir.with_name(f".{run_dir.name}.work")
@@ -57,9 +62,11 @@ def training_key(cfg: Any, paths: Paths) -> dict[str, Any]:
     files = {"train": paths.split_file("train"), "validation": paths.split_file("validation")}
     files["labels"] = paths.labels
     raw = cfg.to_dict()
+    # Keys added later count only when set, so runs recorded before they existed still match.
+    train = {k: v for k, v in raw["train"].items() if LATER_KEYS.get(k, object()) != v}
     return {
         "model": raw["model"],
-        "train": raw["train"],
+        "train": train,
         "data": {name: sha256_file(p) for name, p in files.items()},
     }
 
@@ -196,8 +203,9 @@ class EpochCheckpoint(tf_keras.callbacks.Callback):
 
         # Weights + optimizer first, under a new name; then the state that points at them.
         ckpt = f"ckpt/epoch-{n}"
-        self.checkpoint.write(str(self.work_dir / ckpt))
+        self.write_or_explain(lambda: self.checkpoint.write(str(self.work_dir / ckpt)), ckpt, n)
         old = {st.last_ckpt, st.best_ckpt}
+        before = asdict(st)
         st.last_ckpt = ckpt
         if is_best:
             st.best_ckpt = ckpt
@@ -205,7 +213,11 @@ class EpochCheckpoint(tf_keras.callbacks.Callback):
         st.history.append(row)
         st.stop_reason = stop
         st.train_seconds += (self._train_end or now) - self._epoch_start
-        st.save(self.work_dir)
+        try:
+            self.write_or_explain(lambda: st.save(self.work_dir), ckpt, n)
+        except PipelineError:
+            self.state.__dict__.update(before)  # state.json still holds the last good epoch
+            raise
         for name in old - {st.last_ckpt, st.best_ckpt, None}:
             remove_checkpoint(self.work_dir, name)
 
@@ -230,6 +242,62 @@ class EpochCheckpoint(tf_keras.callbacks.Callback):
                 st.best_epoch,
             )
             self.model.stop_training = True
+
+    def write_or_explain(self, write: Any, ckpt: str, n: int) -> None:
+        """Run ``write``; a storage fault drops the new checkpoint and becomes one message."""
+        import tensorflow as tf
+
+        try:
+            write()
+        except (OSError, tf.errors.OpError) as exc:
+            remove_checkpoint(self.work_dir, ckpt)  # never leave a partial one behind
+            reason = getattr(exc, "strerror", None) or getattr(exc, "message", None) or exc
+            raise PipelineError(
+                f"could not write the epoch {n} checkpoint to {self.work_dir}: {reason}; free "
+                f"disk space there (or make it writable) and rerun the same command to resume "
+                f"after epoch {n - 1}"
+            ) from None
+
+
+class EpochSeed(tf_keras.callbacks.Callback):
+    """Reseed every random source at each epoch's start from (seed, epoch) alone.
+
+    Dropout draws from one ``tf.random.Generator`` per Dropout layer (see ``seeded_dropout``),
+    reset here, so epoch n depends only on (seed, n, weights, optimizer state), and a resumed
+    run repeats exactly what an uninterrupted one would have done.
+    """
+
+    def __init__(self, seed: int, generators: list[Any]) -> None:
+        super().__init__()
+        self.seed = seed
+        self.generators = generators
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        tf_keras.utils.set_random_seed(epoch_seed(self.seed, epoch))
+        for i, generator in enumerate(self.generators):
+            generator.reset_from_seed(epoch_seed(self.seed, epoch, i))
+
+
+def epoch_seed(*keys: int) -> int:
+    """A 32-bit seed derived from ``keys`` (seed, epoch, ...), well mixed."""
+    return int(np.random.SeedSequence(list(keys)).generate_state(1)[0])
+
+
+def seeded_dropout(model: Any) -> list[Any]:
+    """Give each Dropout layer of ``model`` a tf.random.Generator; return the generators.
+
+    Keras' default (legacy) dropout uses stateful random ops whose state lives in the traced
+    graph and cannot be reset or restored; a generator's state is a variable that can. The
+    generators are not weights: they are in neither ``save_pretrained`` nor the checkpoint.
+    """
+    generators = []
+    for layer in model.submodules:
+        if isinstance(layer, tf_keras.layers.Dropout):
+            rng = layer._random_generator
+            rng._rng_type, rng._built, rng._seed = rng.RNG_STATEFUL, False, 0
+            rng._maybe_init()
+            generators.append(rng._generator)
+    return generators
 
 
 def remove_checkpoint(work_dir: Path, name: str) -> None:

@@ -44,12 +44,17 @@ class IngestConfig:
     group_column: str | None = "감정_대분류"
     # Numbers or dates found in a text column: "convert" them to text, or "reject" the file.
     non_text: Literal["convert", "reject"] = "convert"
+    # One example per text cell ("sentence") or per row ("row": the row's text cells joined).
+    unit: Literal["sentence", "row"] = "sentence"
+    # Text of an example built from columns, e.g. "{상황키워드} {성별} | {text}"; {text} is the
+    # sentence (unit sentence) or the joined text cells (unit row); null: just {text}.
+    template: str | None = None
 
 
 @dataclass(frozen=True)
 class PrepareConfig:
     # Excel label table mapping each label name to an integer id; null derives it from the
-    # data (label names sorted, ids 0..n-1).
+    # data (sorted by major group, then name; ids 0..n-1).
     label_table: str | None = None
     # Sheet of the label table; null takes the first sheet.
     label_table_sheet: str | None = None
@@ -67,6 +72,9 @@ class SplitConfig:
     seed: int = 42
     # Drop classes too small to appear in every split (logged) instead of stopping.
     drop_small_classes: bool = False
+    # Keep groups whole: a column ingest keeps (the dialogue id 번호), or "row" (the source
+    # row: one dialogue); null splits sentence by sentence.
+    group_column: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,9 @@ class ModelConfig:
     name_or_path: str
     # Tokens per sentence after truncation (the base model's position embeddings are the cap).
     max_seq_len: int = 128
+    # Keep only the word pieces the training texts use (plus single characters and special
+    # tokens): a far smaller embedding matrix for multilingual checkpoints (SentencePiece only).
+    trim_vocab: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,12 @@ class TrainConfig:
     warmup_ratio: float = 0.0
     # Decoupled weight decay (adamw only).
     weight_decay: float = 0.0
+    # Label smoothing of the cross-entropy, in [0, 1) (0: plain sparse cross-entropy).
+    label_smoothing: float = 0.0
+    # "balanced": weight each training example by n / (classes x its class's count) (sklearn).
+    class_weights: Literal["none", "balanced"] = "none"
+    # The new head (variables named *classifier* or *pooler*) trains at learning_rate x this.
+    head_lr_multiplier: float = 1.0
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     # Seed for Python, NumPy and TensorFlow.
     seed: int = 42
@@ -154,6 +171,8 @@ class PublishConfig:
     # null: the workbook names from ingest.files.
     dataset_name: str | None = None
     dataset_url: str | None = None
+    # Seconds to wait for the Hub to connect or answer one call before giving up on it.
+    timeout_s: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -174,6 +193,10 @@ class ServeConfig:
     max_body_bytes: int = 65536
     # Emotions returned when the request does not say.
     top_k: int = 5
+    # Seconds a request body may take to arrive in full; a slower one gets 408 and is closed.
+    body_timeout_s: float = 10.0
+    # Seconds an idle keep-alive connection stays open after its last response (uvicorn's).
+    keep_alive_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -203,12 +226,28 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
         raise PipelineError(f"{what} file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(
+            f"{path}: not a UTF-8 text file (byte {exc.start} is {exc.object[exc.start]:#04x}); "
+            f"give a YAML {what} file"
+        ) from None
+    try:
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise PipelineError(f"{path}: not valid YAML: {exc}") from exc
+        raise PipelineError(yaml_error_line(path, exc)) from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: the top level must be a mapping")
     return raw
+
+
+def yaml_error_line(path: Path, exc: yaml.YAMLError) -> str:
+    """``path:line:column: not valid YAML: problem (context)`` in one line."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    return f"{where}: not valid YAML: {problem}" + (f" ({context})" if context else "")
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
@@ -338,6 +377,21 @@ def check_training_values(cfg: Config) -> None:
         raise PipelineError(f"model.max_seq_len must be at least 3, got {cfg.model.max_seq_len}")
     if not 0 <= t.warmup_ratio < 1:
         raise PipelineError(f"train.warmup_ratio must be in [0, 1), got {t.warmup_ratio}")
+    if not 0 <= t.label_smoothing < 1:
+        raise PipelineError(f"train.label_smoothing must be in [0, 1), got {t.label_smoothing}")
+    if not (t.head_lr_multiplier > 0 and math.isfinite(t.head_lr_multiplier)):
+        raise PipelineError(
+            f"train.head_lr_multiplier must be a positive number, got {t.head_lr_multiplier}"
+        )
+    for key, value in (
+        ("weight_decay", t.weight_decay),
+        ("early_stopping.min_delta", t.early_stopping.min_delta),
+        ("early_stopping.patience", t.early_stopping.patience),
+    ):
+        if not (value >= 0 and math.isfinite(value)):
+            raise PipelineError(f"train.{key} must be zero or more, got {value}")
+    if not 0 <= t.seed <= 2**32 - 1:
+        raise PipelineError(f"train.seed must be in [0, 2**32 - 1], got {t.seed}")
 
 
 def get_dotted(cfg: Config, key: str) -> Any:

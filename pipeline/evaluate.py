@@ -8,14 +8,22 @@
 Predictions come from ``BatchedClassifier`` (length-sorted batches, few padded shapes), equal to
 ``TextClassificationPipeline`` one sentence at a time. Writes reports/<run>/: metrics.json,
 classification_report.{txt,csv,json}, predictions.{parquet,xlsx}, figures/, report.md,
-report.html and run.json, all at once (a failure leaves the previous report untouched). A
-TF-IDF character n-gram baseline is trained on the train split and reported beside the model.
+report.html and run.json, all at once (a failure leaves the previous report untouched); an
+``--input`` file's report goes to reports/<run>/adhoc/<file stem>/ instead, so it never
+replaces the held-out one (metrics.json says ``"split"`` or ``"input"``). A TF-IDF character
+n-gram baseline is trained on the train split and reported beside the model; a model below it
+on macro F1 is flagged at the top of the report and as ``below_baseline`` in metrics.json.
+Major groups come from labels.json, completed from the data's group column. SIGTERM stops it
+like Ctrl-C (exit code 130).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
+import signal
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -31,6 +39,7 @@ from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir, provenance, read_json, sha256_file, write_json, write_parquet
+from pipeline.labels import majority_groups
 from pipeline.metrics import SCORE_KEYS, class_report, most_confused, predictions_frame, score
 from pipeline.modeling import TF_WEIGHTS, load_trained, resolve_model_ref
 from pipeline.paths import Paths
@@ -39,6 +48,7 @@ logger = logging.getLogger(__name__)
 
 N_CONFUSED = 15
 N_MISCLASSIFIED = 20
+OLD_SPLIT_RULE = "unknown (the manifest predates split rules: stratified by label, per sentence)"
 
 
 @dataclass(frozen=True)
@@ -102,8 +112,13 @@ def read_split(paths: Paths, split: str) -> tuple[pd.DataFrame, Path]:
     return pd.read_parquet(path), path
 
 
-def read_input(path: Path, text_column: str | None, label_column: str) -> pd.DataFrame:
-    """A workbook's first sheet or a CSV as (text, label) rows; blank sentences are dropped."""
+def read_input(
+    path: Path, text_column: str | None, label_column: str, group_column: str | None = None
+) -> pd.DataFrame:
+    """A workbook's first sheet or a CSV as (text, label) rows; blank sentences are dropped.
+
+    When the file has ``group_column`` (ingest.group_column), it comes along as ``group``.
+    """
     if not path.is_file():
         raise PipelineError(f"--input {path}: file not found")
     suffix = path.suffix.lower()
@@ -128,6 +143,8 @@ def read_input(path: Path, text_column: str | None, label_column: str) -> pd.Dat
         raise PipelineError(f"{where}: no text column {text_column!r} (columns: {cols})")
     text = raw[text_column].map(lambda v: normalize_text(str(v)) if pd.notna(v) else "")
     frame = pd.DataFrame({"text": text, "label": raw[label_column], "source_row": raw.index + 2})
+    if group_column and group_column in raw.columns and group_column != text_column:
+        frame["group"] = raw[group_column].map(lambda v: str(v).strip() if pd.notna(v) else None)
     frame = frame[frame["text"] != ""]
     missing = frame["label"].isna()
     if missing.any():
@@ -162,16 +179,21 @@ def run(
     run_info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
     labels_file = run_dir / "labels.json" if (run_dir / "labels.json").is_file() else paths.labels
     label2group = read_json(labels_file).get("label2group", {}) if labels_file.is_file() else {}
+    manifest = read_json(paths.manifest) if paths.manifest.is_file() else None
 
     if input_file is not None:
         data_path = paths.resolve(input_file)
-        data = read_input(data_path, text_column, label_column or cfg.ingest.label_column)
-        split = data_path.name
+        label_column = label_column or cfg.ingest.label_column
+        data = read_input(data_path, text_column, label_column, cfg.ingest.group_column)
+        where: dict[str, Any] = {"input": shown_path(paths, data_path)}
+        out_dir = paths.adhoc_report_dir(name, data_path.stem)
     else:
-        split = cfg.evaluate.split
-        data, data_path = read_split(paths, split)
+        data, data_path = read_split(paths, cfg.evaluate.split)
+        where = {"split": cfg.evaluate.split}
+        out_dir = paths.report_dir(name)
     if data.empty:
         raise PipelineError(f"{data_path}: no sentences to evaluate")
+    label2group = complete_groups(label2group, [data, train_groups(paths)])
 
     id2label = read_json(run_dir / "config.json").get("id2label", {})
     names = [id2label[str(i)] for i in range(len(id2label))]
@@ -198,7 +220,7 @@ def run(
     logger.info("predicted %d sentences in %.1fs", len(data), predict_s)
 
     scores = score(y_true, probs, names, label2group)
-    metrics: dict[str, Any] = {"split": split, "n": len(data)}
+    metrics: dict[str, Any] = {**where, "n": len(data)}
     metrics |= {k: scores[k] for k in SCORE_KEYS}  # the order of docs/contracts.md
     text_report, dict_report = class_report(y_true, probs.argmax(axis=1), names)
     baseline = fit_baseline(paths, data, label2id, names, label2group)
@@ -209,7 +231,15 @@ def run(
             for k in ("accuracy", "macro_f1", "weighted_f1", "top_k_accuracy", "group_accuracy")
         },
     }
+    metrics["below_baseline"] = baseline and metrics["macro_f1"] < baseline["macro_f1"]
+    if metrics["below_baseline"]:
+        logger.warning(
+            "the model's macro F1 %.4f is below the TF-IDF baseline's %.4f",
+            metrics["macro_f1"], baseline["macro_f1"],
+        )  # fmt: skip
     metrics["data"] = {"split_sha256": sha256_file(data_path)}
+    if input_file is None:
+        metrics["data"]["split_rule"] = (manifest or {}).get("rule", OLD_SPLIT_RULE)
     metrics["model"] = name
     preds = predictions_frame(data, probs, names)
     wrong = preds[~preds["correct"]]
@@ -218,7 +248,6 @@ def run(
         extra = f"--input {input_file}" + (f" --text-column {text_column}" if text_column else "")
         command += f' ARGS="{extra}' + (f' --label-column {label_column}"' if label_column else '"')
 
-    out_dir = paths.report_dir(name)
     with atomic_dir(out_dir) as tmp:
         write_json(tmp / "metrics.json", metrics)
         (tmp / "classification_report.txt").write_text(text_report, encoding="utf-8")
@@ -241,7 +270,7 @@ def run(
                 confused=most_confused(y_true, probs.argmax(axis=1), names, N_CONFUSED),
                 misclassified=wrong.sample(n=min(N_MISCLASSIFIED, len(wrong)), random_state=0),
                 config=cfg.to_dict(),
-                manifest=read_json(paths.manifest) if paths.manifest.is_file() else None,
+                manifest=manifest if input_file is None else None,
                 run_info=run_info,
                 sweep_results=sweep_results(paths, run_dir),
                 skipped_unknown=skipped,
@@ -253,8 +282,36 @@ def run(
         record |= {"model": name, "model_dir": str(run_dir), "skipped_unknown_labels": skipped}
         record |= {"sentences_per_s": round(len(data) / predict_s, 1), "predict_s": predict_s}
         write_json(tmp / "run.json", record)
+        if input_file is None and (out_dir / "adhoc").is_dir():  # keep the ad-hoc reports
+            shutil.copytree(out_dir / "adhoc", tmp / "adhoc", copy_function=os.link)
     logger.info("report written to %s", out_dir / "report.md")
     return EvaluateResult(out_dir, metrics, len(data), skipped)
+
+
+def shown_path(paths: Paths, path: Path) -> str:
+    """``path`` relative to the project root when it lies under it, else as given."""
+    try:
+        return path.resolve().relative_to(paths.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def train_groups(paths: Paths) -> pd.DataFrame:
+    """The train split's label and group columns (empty when it is missing or has no groups)."""
+    path = paths.split_file("train")
+    if not path.is_file():
+        return pd.DataFrame(columns=["label", "group"])
+    frame = pd.read_parquet(path)
+    return frame[["label", "group"]] if "group" in frame.columns else frame[["label"]]
+
+
+def complete_groups(label2group: dict[str, str], frames: list[pd.DataFrame]) -> dict[str, str]:
+    """``label2group`` with the labels it lacks filled in from the data's group column (each
+    label's most common group, as prepare does), so group accuracy does not depend on the
+    label table or labels.json having a group for every label."""
+    with_groups = [f for f in frames if "group" in f.columns]
+    found = majority_groups(pd.concat(with_groups)) if with_groups else {}
+    return {**{k: v for k, v in found.items() if k not in label2group}, **label2group}
 
 
 def fit_baseline(
@@ -308,7 +365,14 @@ def main(argv: list[str] | None = None) -> int:
             f"report: {res.report_dir / 'report.md'}"
         )
 
-    return run_cli(parser, work, argv)
+    def on_sigterm(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # like Ctrl-C: nothing half-written is left, exit 130
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        return run_cli(parser, work, argv)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

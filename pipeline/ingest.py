@@ -13,6 +13,11 @@ Numbers or dates in a text column follow ``ingest.non_text``: "convert" writes t
 (42 -> "42", a date -> "2024-01-31") and logs how many; "reject" stops at the first one,
 naming its file, sheet, column and row. Label and group cells are always converted (a
 ``rating`` column of numbers is a fine label).
+
+``ingest.unit: row`` makes one example per row instead (its non-blank text cells joined by
+spaces: a whole dialogue), and ``ingest.template`` builds the text from columns, e.g.
+``"{상황키워드} {성별} | {text}"`` ({text}: the sentence or the joined row). The column that
+``split.group_column`` names (the dialogue id 번호) is carried along under its own name.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import argparse
 import datetime as dt
 import glob
 import logging
+import re
 import time
 import unicodedata
 from dataclasses import dataclass
@@ -82,27 +88,66 @@ def cell_to_text(value: Any) -> str:
     return str(value)
 
 
-def sentences_from_sheet(
-    frame: pd.DataFrame, cfg: IngestConfig, file: str, sheet: str
-) -> tuple[pd.DataFrame, dict[str, int]]:
-    """One row per non-blank text cell of ``frame`` (one sheet, header already applied).
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
-    Returns the sentences and per-column counts of converted (non-text) cells. Raises
-    PipelineError naming the column and sheet when a configured column is missing, or the
-    cell when ``cfg.non_text == "reject"`` and a text cell holds a number or a date.
+
+def template_columns(cfg: IngestConfig) -> list[str]:
+    """The sheet columns ``cfg.template`` names ({text} is the example's own text, not a column).
+
+    Raises PipelineError for a template without placeholders, with an empty one, or (unit
+    sentence) without {text}.
+    """
+    if cfg.template is None:
+        return []
+    names = PLACEHOLDER.findall(cfg.template)
+    if not names or any(not n.strip() for n in names):
+        raise PipelineError(
+            f"ingest.template {cfg.template!r}: name columns in braces, e.g. "
+            "'{상황키워드} | {text}' (found no placeholder, or an empty one)"
+        )
+    if cfg.unit == "sentence" and "text" not in names:
+        raise PipelineError(
+            f"ingest.template {cfg.template!r} has no {{text}}: with ingest.unit: sentence every "
+            "sentence of a row would get the same text (use unit: row, or add {text})"
+        )
+    return list(dict.fromkeys(n for n in names if n != "text"))
+
+
+def check_columns(header: dict[str, Any], cfg: IngestConfig, keep: list[str], where: str) -> None:
+    """Every column the config needs is in ``header``, or one error naming the first missing."""
+    own = [*cfg.text_columns, cfg.label_column, *([cfg.group_column] if cfg.group_column else [])]
+    needs = [("", own), (" named in ingest.template", template_columns(cfg)),
+             (" named in split.group_column", keep)]  # fmt: skip
+    for why, columns in needs:
+        missing = [c for c in columns if c not in header]
+        if missing:
+            found = ", ".join(repr(c) for c in header) or "none"
+            raise PipelineError(
+                f"{where}: missing column(s) {', '.join(repr(c) for c in missing)}{why} "
+                f"(the sheet has: {found})"
+            )
+
+
+def sentences_from_sheet(
+    frame: pd.DataFrame,
+    cfg: IngestConfig,
+    file: str,
+    sheet: str,
+    keep: list[str] | tuple[str, ...] = (),
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One row per non-blank text cell (``cfg.unit`` sentence) or per row with text (row).
+
+    ``frame`` is one sheet, header already applied. The text is ``cfg.template`` filled in
+    ({text}: the sentence, or the row's text cells joined by spaces); ``keep`` columns are
+    carried along under their own names. Returns the examples and per-column counts of
+    converted (non-text) cells. Raises PipelineError naming the column and sheet when a
+    column is missing, or the cell when ``cfg.non_text == "reject"`` and a text cell holds a
+    number or a date.
     """
     where = f"{file}, sheet {sheet!r}"
     header = {normalize_text(str(c)): c for c in frame.columns}
-    wanted = [*cfg.text_columns, cfg.label_column]
-    if cfg.group_column:
-        wanted.append(cfg.group_column)
-    missing = [c for c in wanted if c not in header]
-    if missing:
-        found = ", ".join(repr(c) for c in header) or "none"
-        raise PipelineError(
-            f"{where}: missing column(s) {', '.join(repr(c) for c in missing)} "
-            f"(the sheet has: {found})"
-        )
+    keep = list(keep)
+    check_columns(header, cfg, keep, where)
 
     def labels_of(column: str | None) -> list[str | None]:
         if column is None:
@@ -111,6 +156,7 @@ def sentences_from_sheet(
         return [None if is_blank(v) else normalize_text(cell_to_text(v)) or None for v in values]
 
     labels, groups = labels_of(cfg.label_column), labels_of(cfg.group_column)
+    tags = {c: labels_of(c) for c in template_columns(cfg)}
     records: list[tuple[int, int, str]] = []  # (position, column index, text)
     converted: dict[str, int] = {}
     for ci, column in enumerate(cfg.text_columns):
@@ -127,18 +173,39 @@ def sentences_from_sheet(
                 converted[column] = converted.get(column, 0) + 1
             records.append((pos, ci, normalize_text(cell_to_text(value))))
     records.sort()  # row-major: a dialogue's sentences stay together, in column order
+    if cfg.unit == "row":  # one example per row: its non-blank text cells, joined
+        by_row: dict[int, list[tuple[int, str]]] = {}
+        for pos, ci, text in records:
+            by_row.setdefault(pos, []).append((ci, text))
+        examples = [
+            (pos, "+".join(cfg.text_columns[ci] for ci, _ in cells),
+             " ".join(t for _, t in cells if t))
+            for pos, cells in by_row.items()
+        ]  # fmt: skip
+    else:
+        examples = [(pos, cfg.text_columns[ci], text) for pos, ci, text in records]
+
+    def render(pos: int, text: str) -> str:
+        if cfg.template is None or not text:  # empty text stays empty: prepare counts it
+            return text
+        fill = lambda m: text if m.group(1) == "text" else tags[m.group(1)][pos] or ""  # noqa: E731
+        return normalize_text(PLACEHOLDER.sub(fill, cfg.template))
+
     out = pd.DataFrame(
         {
-            "text": [t for _, _, t in records],
-            "label": [labels[p] for p, _, _ in records],
-            "group": [groups[p] for p, _, _ in records],
+            "text": [render(p, t) for p, _, t in examples],
+            "label": [labels[p] for p, _, _ in examples],
+            "group": [groups[p] for p, _, _ in examples],
             "source_file": file,
             "source_sheet": sheet,
-            "source_row": [p + 1 + HEADER_ROWS for p, _, _ in records],
-            "source_column": [cfg.text_columns[c] for _, c, _ in records],
+            "source_row": [p + 1 + HEADER_ROWS for p, _, _ in examples],
+            "source_column": [c for _, c, _ in examples],
         },
         columns=COLUMNS,
     )
+    for column in keep:
+        values = labels_of(column)
+        out[column] = [values[p] for p, _, _ in examples]
     out["source_row"] = out["source_row"].astype("int64")
     return out, converted
 
@@ -192,7 +259,13 @@ def read_sheet(book: pd.ExcelFile, path: Path, sheet: str) -> pd.DataFrame:
     return frame
 
 
-def ingest_workbook(path: Path, cfg: IngestConfig) -> pd.DataFrame:
+def kept_columns(cfg: Config) -> list[str]:
+    """Columns ingest carries along for split.group_column (none for null, "row" or its own)."""
+    column = cfg.split.group_column
+    return [] if column is None or column == "row" or column in COLUMNS else [column]
+
+
+def ingest_workbook(path: Path, cfg: IngestConfig, keep: list[str] | None = None) -> pd.DataFrame:
     book = open_workbook(path)
     with book:
         names = book.sheet_names
@@ -204,9 +277,9 @@ def ingest_workbook(path: Path, cfg: IngestConfig) -> pd.DataFrame:
         for sheet in sheets:
             start = time.perf_counter()
             raw = read_sheet(book, path, sheet)
-            out, converted = sentences_from_sheet(raw, cfg, path.name, sheet)
+            out, converted = sentences_from_sheet(raw, cfg, path.name, sheet, keep or [])
             logger.info(
-                "%s, sheet %r: %d rows read -> %d sentences in %.2f s",
+                "%s, sheet %r: %d rows read -> %d examples in %.2f s",
                 path.name, sheet, len(raw), len(out), time.perf_counter() - start,
             )  # fmt: skip
             for column, n in converted.items():
@@ -223,12 +296,19 @@ def run(cfg: Config) -> IngestResult:
     paths = Paths.from_config(cfg)
     if cfg.ingest.sheets == []:
         raise PipelineError("ingest.sheets is empty: name the sheets to read, or null for all")
+    template_columns(cfg.ingest)  # a bad template stops before any file is read
+    keep = kept_columns(cfg)
     files = resolve_files(paths, cfg.ingest.files)
+    logger.info(
+        "one example per %s%s%s", cfg.ingest.unit,
+        f", text from template {cfg.ingest.template!r}" if cfg.ingest.template else "",
+        f", keeping column {keep[0]!r} for split.group_column" if keep else "",
+    )  # fmt: skip
     logger.info("ingesting %d workbook(s): %s", len(files), ", ".join(f.name for f in files))
     frames = []
     for i, path in enumerate(files, 1):
         logger.info("[%d/%d] reading %s (%.1f MB)", i, len(files), path, path.stat().st_size / 1e6)
-        frames.append(ingest_workbook(path, cfg.ingest))
+        frames.append(ingest_workbook(path, cfg.ingest, keep))
     sentences = pd.concat(frames, ignore_index=True)
     if sentences.empty:
         raise PipelineError(f"no sentences found in the text columns {cfg.ingest.text_columns}")
@@ -247,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
         result = run(cfg)
-        print(f"ingest: {result.rows} sentences from {len(result.files)} file(s) -> {result.path}")  # noqa: T201
+        what = "sentences" if cfg.ingest.unit == "sentence" else "rows (one example each)"
+        print(f"ingest: {result.rows} {what} from {len(result.files)} file(s) -> {result.path}")  # noqa: T201
 
     return run_cli(parser, work, argv)
 

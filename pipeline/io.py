@@ -2,7 +2,9 @@
 
 Outputs are written next to their final place under a temporary name and renamed, so a
 crash or a bad input never leaves a half-written file that a later stage could mistake for
-a good one.
+a good one. The temporary name is hidden and carries the writer's pid
+(``.<name>.<pid>.<random>.tmp``); one left behind by a killed process is removed by the next
+write of the same output once that pid is gone (or, for names without a pid, after a day).
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -22,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+logger = logging.getLogger(__name__)
 
 TRACKED_PACKAGES = (
     "tensorflow",
@@ -48,12 +54,69 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+# A temporary name left by a writer that no longer runs: removed by the next writer.
+LEGACY_TMP_AGE_S = 24 * 3600
+
+
+def _tmp_prefix(final: Path) -> str:
+    return f".{final.name}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # it exists but belongs to someone else
+        return True
+    return True
+
+
+def remove_stale_tmp(final: Path) -> list[Path]:
+    """Remove the hidden temporaries of ``final`` whose writer is gone; returns what it removed.
+
+    ``.<name>.<pid>.<random>.tmp`` goes when no process has that pid (on this machine);
+    ``.<name>.<random>.tmp`` (written before pids were recorded) when a day old. A live writer's
+    temporary is never touched.
+    """
+    final = Path(final)
+    pattern = re.compile(rf"^\.{re.escape(final.name)}\.(?:(\d+)\.)?[^.]+\.tmp$")
+    removed = []
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if not match:
+            continue
+        try:
+            if match.group(1) is not None:
+                stale = not _pid_alive(int(match.group(1)))
+            else:
+                stale = time.time() - entry.lstat().st_mtime > LEGACY_TMP_AGE_S
+            if not stale:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        except OSError:
+            continue  # another writer cleaned it first, or it is not ours to remove
+        logger.info("removed %s, left by an interrupted write", entry)
+        removed.append(entry)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it into place only if the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    remove_stale_tmp(final)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=_tmp_prefix(final), suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)
     tmp_path = Path(tmp)
@@ -69,7 +132,8 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary directory beside ``final``; it replaces ``final`` only on success."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+    remove_stale_tmp(final)
+    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=_tmp_prefix(final), suffix=".tmp"))
     tmp.chmod(0o777 & ~_UMASK)
     try:
         yield tmp

@@ -54,11 +54,19 @@ def score(
         out |= {f"{avg}_precision": p, f"{avg}_recall": r, f"{avg}_f1": f}
     out = {k: round(float(v), 6) for k, v in out.items()}
     out["top_k_accuracy"] = top_k_accuracy(y_true, probs)
-    out["group_accuracy"] = None
-    if label2group and all(n in label2group for n in names):
-        groups = np.array([label2group[n] for n in names])
-        out["group_accuracy"] = round(float(np.mean(groups[y_pred] == groups[y_true])), 6)
+    out["group_accuracy"] = group_accuracy(y_true, y_pred, names, label2group)
     return out
+
+
+def group_accuracy(
+    y_true: np.ndarray, y_pred: np.ndarray, names: list[str], label2group: dict[str, str]
+) -> float | None:
+    """Share of predictions in the true label's major group; None unless every true label has
+    a group (a predicted label without one counts as the wrong group)."""
+    if not label2group or not all(names[i] in label2group for i in np.unique(y_true)):
+        return None
+    groups = np.array([label2group.get(n) for n in names], dtype=object)
+    return round(float(np.mean(groups[y_pred] == groups[y_true])), 6)
 
 
 def class_report(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> tuple[str, dict]:

@@ -8,6 +8,7 @@ evaluation report and hands their contents in. The metadata is built with huggin
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -110,20 +111,22 @@ def build_card(inp: CardInputs) -> str:
 
 
 def _intro(inp: CardInputs) -> str:
-    groups = sorted(set(inp.label2group.values()))
-    base = inp.base_model or _base_name_or_path(inp) or "a BERT checkpoint"
+    groups = sorted({_md(g) for g in inp.label2group.values()})
+    base = inp.base_model or _base_name_or_path(inp)
+    base = _code(base) if base else "a BERT checkpoint"
     group_text = f" in {len(groups)} major groups ({', '.join(groups)})" if groups else ""
     return (
-        f"# {inp.repo_id.split('/')[-1]}\n\n"
+        f"# {_md(inp.repo_id.split('/')[-1])}\n\n"
         f"A Korean emotion classifier: `TFBertForSequenceClassification` (TensorFlow) fine-tuned "
-        f"from `{base}` to tell which of {len(inp.id2label)} emotions{group_text} a sentence "
-        f"expresses. Built by the korean-emotion-bert pipeline, training run `{inp.run_name}`.\n"
+        f"from {base} to tell which of {len(inp.id2label)} emotions{group_text} a sentence "
+        f"expresses. Built by the korean-emotion-bert pipeline, training run "
+        f"{_code(inp.run_name)}.\n"
     )
 
 
 def _labels(inp: CardInputs) -> str:
     rows = [
-        f"| {i} | {name} | {inp.label2group.get(name, '')} |"
+        f"| {_md(i)} | {_md(name)} | {_md(inp.label2group.get(name, ''))} |"
         for i, name in sorted(inp.id2label.items(), key=lambda kv: int(kv[0]))
     ]
     return "## Labels\n\n| id | emotion | major group |\n|---:|---|---|\n" + "\n".join(rows) + "\n"
@@ -132,10 +135,10 @@ def _labels(inp: CardInputs) -> str:
 def _data(inp: CardInputs) -> str:
     splits = (inp.run_record.get("data") or {}).get("splits") or {}
     lines = ["## Training data", ""]
-    source = _dataset_name(inp)
-    lines.append(
-        f"Source: [{source}]({inp.dataset_url})" if inp.dataset_url else f"Source: {source}"
-    )
+    source = _md(_dataset_name(inp))
+    url = inp.dataset_url
+    safe_url = url and re.match(r"^https?://[^\s()<>\[\]]+$", url)
+    lines.append(f"Source: [{source}]({url})" if safe_url else f"Source: {source}")
     lines.append("")
     split_cfg = (inp.run_record.get("config") or {}).get("split") or {}
     ratios = ":".join(f"{r * 10:g}" for r in split_cfg.get("ratios") or [])
@@ -145,9 +148,11 @@ def _data(inp: CardInputs) -> str:
     )
     if splits:
         lines += ["", "| split | sentences |", "|---|---:|"]
-        lines += [f"| {name} | {info.get('rows', '?')} |" for name, info in splits.items()]
+        lines += [
+            f"| {_md(name)} | {_md(info.get('rows', '?'))} |" for name, info in splits.items()
+        ]
     if inp.metrics and "n" in inp.metrics and "test" not in splits:
-        lines.append(f"\nTest sentences evaluated: {inp.metrics['n']}")
+        lines.append(f"\nTest sentences evaluated: {_md(inp.metrics['n'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -161,7 +166,7 @@ def _training(inp: CardInputs) -> str:
     best = rec.get("best_metric") or {}
     versions = rec.get("versions") or {}
     rows = [
-        ("base checkpoint", f"`{_base_name_or_path(inp) or '?'}`"),
+        ("base checkpoint", _code(_base_name_or_path(inp) or "?")),
         ("max sequence length", model.get("max_seq_len")),
         ("optimizer", train.get("optimizer")),
         ("learning rate", train.get("learning_rate")),
@@ -186,7 +191,11 @@ def _training(inp: CardInputs) -> str:
             ),
         ),
     ]
-    table = "\n".join(f"| {k} | {v} |" for k, v in rows if v not in (None, ""))
+    table = "\n".join(
+        f"| {_md(k)} | {v if k == 'base checkpoint' else _md(v)} |"
+        for k, v in rows
+        if v not in (None, "")
+    )
     return "## Training\n\n| hyperparameter | value |\n|---|---|\n" + table + "\n"
 
 
@@ -206,20 +215,25 @@ def _evaluation(inp: CardInputs) -> str:
             rows.append((f"top-{k} accuracy", m["top_k_accuracy"][k], top))
     if m.get("group_accuracy") is not None:
         rows.append(("major-group accuracy", m["group_accuracy"], base.get("group_accuracy")))
-    name = base.get("name", "baseline")
-    table = "\n".join(f"| {k} | {_num(v)} | {_num(b)} |" for k, v, b in rows if v is not None)
+    raw_name = base.get("name", "baseline")
+    name = _md(raw_name)
+    split = _md(m.get("split", "test"))
+    table = "\n".join(
+        f"| {_md(k)} | {_md(_num(v))} | {_md(_num(b))} |" for k, v, b in rows if v is not None
+    )
     text = (
-        f"## Evaluation\n\nOn the held-out {m.get('split', 'test')} split "
-        f"({m.get('n', '?')} sentences), against a `{name}` baseline fitted on the same training "
-        "split and scored on the same sentences:\n\n"
+        f"## Evaluation\n\nOn the held-out {split} split "
+        f"({_md(m.get('n', '?'))} sentences), against a {_code(raw_name)} baseline fitted on "
+        "the same training split and scored on the same sentences:\n\n"
         f"| metric | this model | {name} |\n|---|---:|---:|\n{table}\n"
     )
     if base.get("accuracy") is not None and base["accuracy"] >= m["accuracy"]:
         text += (
-            f"\n**The `{name}` baseline is at least as accurate as this model on this split.**\n"
+            f"\n**The {_code(raw_name)} baseline is at least as accurate as this model on this "
+            "split.**\n"
         )
     if inp.figure:
-        text += f"\n![Confusion matrix on the {m.get('split', 'test')} split]({inp.figure})\n"
+        text += f"\n![Confusion matrix on the {split} split]({inp.figure})\n"
     return text
 
 
@@ -276,6 +290,22 @@ def _base_name_or_path(inp: CardInputs) -> str | None:
     if not name or is_hub_id(name) or name.startswith("package:"):
         return name
     return "local checkpoint " + name.rstrip("/").rsplit("/", 1)[-1]
+
+
+def _md(value: Any) -> str:
+    """Text from the data, safe in markdown and in the HTML it renders to: no tags, no entity,
+    no table break, no link, one line."""
+    text = " ".join(str(value).split())
+    text = html.escape(text, quote=True)
+    for char in "\\`[]|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def _code(value: Any) -> str:
+    """A name shown as inline code: backticks inside it are dropped, so it cannot break out."""
+    text = " ".join(str(value).replace("`", "'").split())
+    return f"`{text}`"
 
 
 def _num(value: Any) -> str:

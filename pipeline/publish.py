@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json
@@ -93,7 +95,9 @@ def collect(
     record = _read_run_record(run_dir, force)
     labels = _read_json(run_dir / "labels.json")
     _check_label_names(run_dir, labels)
-    metrics = _read_metrics(paths.report_dir(ref.name) / "metrics.json", ref.name, force)
+    metrics = _read_metrics(
+        paths.report_dir(ref.name) / "metrics.json", ref.name, force, cfg.evaluate.split
+    )
     figure = paths.figures_dir(ref.name) / "confusion_matrix.png"
     if metrics and not figure.is_file():
         logger.warning("no confusion-matrix figure at %s: the card goes without it", figure)
@@ -164,7 +168,9 @@ def _check_label_names(run_dir: Path, labels: dict[str, Any]) -> None:
         )
 
 
-def _read_metrics(path: Path, run_name: str, force: bool) -> dict[str, Any] | None:
+def _read_metrics(
+    path: Path, run_name: str, force: bool, held_out: str = "test"
+) -> dict[str, Any] | None:
     if not path.is_file():
         if force:
             logger.warning("no evaluation report %s; publishing without test metrics", path)
@@ -180,6 +186,16 @@ def _read_metrics(path: Path, run_name: str, force: bool) -> dict[str, Any] | No
             raise PipelineError(f"{path}: {key} must be a number, got {value!r}")
     if metrics.get("model") not in (None, run_name):
         raise PipelineError(f"{path}: the report is for model {metrics['model']!r}, not {run_name}")
+    # The card calls these numbers held-out results: only evaluate's report on the config's
+    # split may say so, never an ad-hoc `evaluate --input` report.
+    if "input" in metrics or metrics.get("split") != held_out:
+        what = (
+            f"input {metrics['input']}" if "input" in metrics else f"split {metrics.get('split')!r}"
+        )
+        raise PipelineError(
+            f"{path}: the report is of {what}, not the held-out {held_out!r} split: run "
+            f"`make evaluate MODEL={run_name}` to write the {held_out} report"
+        )
     return metrics
 
 
@@ -228,14 +244,23 @@ def push(
     message: str,
     endpoint: str,
     token: str,
+    timeout_s: float = 60.0,
 ) -> tuple[str, str, str, bool]:
-    """create_repo (exist_ok) + one create_commit. Returns (url, commit id, commit url, changed)."""
-    from huggingface_hub import CommitOperationAdd, HfApi, constants
+    """create_repo (exist_ok) + one create_commit. Returns (url, commit id, commit url, changed).
+
+    Every HTTP call gets ``timeout_s`` to connect and ``timeout_s`` between bytes of the answer
+    (huggingface_hub 0.36 sends most calls without a timeout, so a silent Hub would hang it).
+    """
+    from huggingface_hub import CommitOperationAdd, HfApi, configure_http_backend, constants
 
     if constants.HF_HUB_OFFLINE:
         raise PipelineError("HF_HUB_OFFLINE is set: publishing needs the network; unset it")
     api = HfApi(endpoint=endpoint, token=token, library_name="korean-emotion-bert")
-    with _hub_errors(endpoint, repo_id, token) as step:
+    configure_http_backend(lambda: _TimeoutSession(timeout_s))
+    with (
+        _restored_backend(configure_http_backend),
+        _hub_errors(endpoint, repo_id, token, timeout_s) as step,
+    ):
         step["now"] = "checking the token"
         step["user"] = api.whoami()["name"]
         logger.info("token accepted by %s (user %s)", endpoint, step["user"])
@@ -268,11 +293,33 @@ def push(
     return url, commit.oid, commit.commit_url, commit.oid != info.sha
 
 
-@contextlib.contextmanager
-def _hub_errors(endpoint: str, repo_id: str, token: str) -> Iterator[dict[str, str]]:
-    """Turn the client's exceptions into one clear PipelineError (never showing the token)."""
-    import requests
+class _TimeoutSession(requests.Session):
+    """A requests session that gives every call a timeout unless the caller set one."""
 
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout_s
+        return super().request(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _restored_backend(configure: Any) -> Iterator[None]:
+    """Put huggingface_hub's default HTTP sessions back afterwards."""
+    try:
+        yield
+    finally:
+        configure()
+
+
+@contextlib.contextmanager
+def _hub_errors(
+    endpoint: str, repo_id: str, token: str, timeout_s: float = 60.0
+) -> Iterator[dict[str, str]]:
+    """Turn the client's exceptions into one clear PipelineError (never showing the token)."""
     step: dict[str, str] = {"now": "starting"}
     try:
         yield step
@@ -295,6 +342,12 @@ def _hub_errors(endpoint: str, repo_id: str, token: str) -> Iterator[dict[str, s
         elif status is not None:
             server = getattr(root, "server_message", None) or response.reason
             msg = f"the Hub at {endpoint} answered {status} {doing}: {server}"
+        elif isinstance(root, requests.Timeout):
+            msg = (
+                f"the Hub at {endpoint} did not answer within {timeout_s:g} s {doing} "
+                f"({type(root).__name__}): it is down or overloaded; try again later, or raise "
+                "publish.timeout_s"
+            )
         elif isinstance(root, requests.RequestException):
             msg = (
                 f"cannot reach the Hub at {endpoint} {doing} ({type(root).__name__}, after the "
@@ -308,7 +361,6 @@ def _hub_errors(endpoint: str, repo_id: str, token: str) -> Iterator[dict[str, s
 
 def _root_cause(exc: BaseException) -> BaseException:
     """The innermost requests error behind a wrapper (the client wraps LFS upload errors)."""
-    import requests
 
     found = exc
     while exc is not None:
@@ -346,6 +398,8 @@ def run(
         raise PipelineError("no Hub repo: pass --repo user/name or set publish.repo_id")
     if not HUB_ID.match(repo_id):
         raise PipelineError(f"repo {repo_id!r} must look like user/name")
+    if not cfg.publish.timeout_s > 0:
+        raise PipelineError(f"publish.timeout_s must be more than 0, got {cfg.publish.timeout_s}")
     private = cfg.publish.private if private is None else private
     revision = revision or cfg.publish.revision
     files, card, metrics = collect(cfg, ref, repo_id, force)
@@ -365,6 +419,7 @@ def run(
         message=message,
         endpoint=endpoint,
         token=hub_token(),
+        timeout_s=cfg.publish.timeout_s,
     )
     if not changed:
         logger.warning("%s@%s already held these files: no new commit", repo_id, revision)

@@ -7,6 +7,7 @@ run twice writes the same report.md (times live in run.json only).
 from __future__ import annotations
 
 import base64
+import html
 import os
 import re
 import shutil
@@ -146,10 +147,19 @@ def curves_figure(path: Path, run_dir: Path) -> bool:
 # --- markdown -----------------------------------------------------------------------------------
 
 
+# Markdown that text from the data could use to make a link or an image in report.html
+# (raw HTML is off in the converter, see render_html): backslash-escaped in table cells.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]!|])")
+
+
+def md_escape(text: str) -> str:
+    """``text`` (a sentence, a label name) as literal Markdown text: one line, no markup."""
+    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+
+
 def md_table(rows: list[list[Any]], header: list[str]) -> str:
     def cell(v: Any) -> str:
-        text = f"{v:.4f}" if isinstance(v, float) else ("" if v is None else str(v))
-        return text.replace("|", "\\|").replace("\n", " ")
+        return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else md_escape(str(v)))
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
@@ -176,8 +186,20 @@ def results_table(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> s
     rows = [[title, metrics[key], base.get(key)] for title, key in METRIC_ROWS]
     for k, v in metrics["top_k_accuracy"].items():
         rows.append([f"top-{k} accuracy", v, base.get("top_k_accuracy", {}).get(k)])
-    rows.append(["major-group accuracy", metrics["group_accuracy"], base.get("group_accuracy")])
+    if metrics["group_accuracy"] is not None or base.get("group_accuracy") is not None:
+        rows.append(["major-group accuracy", metrics["group_accuracy"], base.get("group_accuracy")])
     return md_table(rows, ["metric", f"BERT ({metrics['model']})", "baseline (TF-IDF char + LR)"])
+
+
+def below_baseline_note(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
+    """The warning that opens the report when the model loses to the baseline on macro F1."""
+    if not metrics.get("below_baseline") or baseline is None:
+        return []
+    return [
+        f"> **Below the baseline:** the model's macro F1 ({metrics['macro_f1']:.4f}) is lower "
+        f"than the TF-IDF baseline's ({baseline['macro_f1']:.4f}) on the same sentences.",
+        "",
+    ]
 
 
 def device() -> str:
@@ -198,13 +220,21 @@ def device() -> str:
 
 def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
     m, info = inp.metrics, inp.run_info
-    out = [f"# Evaluation of `{inp.model}`", ""]
-    out.append(f"Model `models/{inp.model}`, evaluated on **{m['split']}** ({m['n']} sentences).")
+    out = [f"# Evaluation of `{inp.model}`", "", *below_baseline_note(m, inp.baseline)]
+    if "split" in m:
+        evaluated = f"the held-out **{m['split']}** split"
+    else:
+        evaluated = f"the ad-hoc input **{md_escape(m['input'])}** (not a held-out split)"
+    out.append(f"Model `models/{inp.model}`, evaluated on {evaluated} ({m['n']} sentences).")
+    if rule := m["data"].get("split_rule"):
+        out.append(f"Split rule: {md_escape(rule)}.")
     if inp.skipped_unknown:
         out.append(
             f"{inp.skipped_unknown} sentence(s) with labels the model does not know skipped."
         )
     out += ["", "## Results", "", results_table(m, inp.baseline), ""]
+    if m["group_accuracy"] is None:
+        out += ["No major-group accuracy: the data has no group column.", ""]
     if inp.baseline is None:
         out += ["No baseline: the project has no train split to fit it on.", ""]
     out += ["## Figures", ""] + [f"![{title}](figures/{f})\n" for title, f in figures]
@@ -256,7 +286,11 @@ HTML_STYLE = (
 
 def render_html(md: str, figures_dir: Path, title: str) -> str:
     """report.md as one self-contained page: the figures become base64 data URIs."""
-    body = markdown.markdown(md, extensions=["tables", "fenced_code"])
+    converter = markdown.Markdown(extensions=["tables", "fenced_code"])
+    # No raw HTML: a sentence or label like <script>...</script> is shown, never run.
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    body = converter.convert(md)
 
     def inline(match: re.Match) -> str:
         data = base64.b64encode((figures_dir / match.group(1)).read_bytes()).decode("ascii")
@@ -264,7 +298,8 @@ def render_html(md: str, figures_dir: Path, title: str) -> str:
 
     body = re.sub(r'src="figures/([^"]+\.png)"', inline, body)
     return (
-        f'<!DOCTYPE html>\n<html lang="ko"><head><meta charset="utf-8"><title>{title}</title>'
+        f'<!DOCTYPE html>\n<html lang="ko"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title>"
         f"<style>{HTML_STYLE}</style></head><body>\n{body}\n</body></html>\n"
     )
 

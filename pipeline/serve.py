@@ -14,6 +14,13 @@ The model loads in a background thread so /health can say "loading". Answers are
 every request calls that pipeline; with it on (the default) requests arriving within
 ``serve.max_wait_ms`` run together through ``BatchedClassifier`` (same scores within 1e-4).
 Request checks live in ``pipeline/api.py``, the micro-batcher in ``pipeline/batcher.py``.
+
+Hardened against hostile clients: the body is read within ``serve.body_timeout_s`` (else 408
+and the connection is closed) and decoded with bounds (depth, integer digits, valid Unicode)
+before any check; every input is validated before it joins a batch, and a failed batch is
+retried job by job so one bad request cannot fail its neighbours; every error, 404/405
+included, is ``{"error": ...}``; responses carry nosniff and a Content-Security-Policy; SIGTERM
+exits 130 like Ctrl-C.
 """
 
 from __future__ import annotations
@@ -23,8 +30,8 @@ import errno
 import functools
 import importlib.util
 import io
-import json
 import logging
+import signal
 import socket
 import threading
 import time
@@ -37,8 +44,17 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from pipeline.api import ANSWER_SCHEMA, PREDICT_SCHEMA, RequestError, parse_request, read_body
+from pipeline.api import (
+    ANSWER_SCHEMA,
+    PREDICT_SCHEMA,
+    RequestError,
+    load_json,
+    parse_request,
+    read_body,
+)
 from pipeline.batcher import MicroBatcher
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
@@ -107,13 +123,16 @@ class Service:
 
     def info(self) -> dict[str, Any]:
         serve = self.cfg.serve
-        out: dict[str, Any] = {"model": self.ref.name, "source": self.ref.source}
+        # The run's name or the Hub id: never a local path (it says who installed it where).
+        source = f"hub:{self.ref.hub_id}" if self.ref.hub_id else f"run:{self.ref.name}"
+        out: dict[str, Any] = {"model": self.ref.name, "source": source}
         out["ready"] = self.ready.is_set()
         if self.loaded:
             out["labels"] = list(self.loaded.id2label.values())
             out["label2group"] = self.loaded.label2group
             out["max_seq_len"] = self.loaded.max_seq_len
         limits = ("max_inputs", "max_body_bytes", "top_k", "max_batch_size", "max_wait_ms")
+        limits += ("body_timeout_s", "keep_alive_s")
         out["serve"] = {"batching": serve.batching, **{k: getattr(serve, k) for k in limits}}
         out["batches"] = self.batcher.stats.as_dict() if self.batcher else None
         out["ready_after_s"] = self.ready_after_s
@@ -121,8 +140,46 @@ class Service:
         return out
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    # A message quoting the request must still encode: escape anything UTF-8 cannot carry.
+    message = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+# The page loads only its own script, style and font; /docs needs Swagger UI's inline start-up
+# script. No page may be framed (clickjacking).
+PAGE_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+DOCS_CSP = PAGE_CSP.replace(
+    "default-src 'self';",
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline';",
+)
+
+
+class SecurityHeaders:
+    """Adds nosniff and a Content-Security-Policy to every response (plain ASGI: no buffering)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        csp = (DOCS_CSP if scope["path"] == "/docs" else PAGE_CSP).encode()
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"content-security-policy", csp),
+                ]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def create_app(service: Service) -> FastAPI:
@@ -143,8 +200,18 @@ def create_app(service: Service) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = service
+    app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     limits = service.cfg.serve
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """404, 405 and the like in the API's own shape: {"error": ...}, not {"detail": ...}."""
+        return _error(exc.status_code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        return _error(500, f"internal error: {type(exc).__name__}")
 
     @app.post(
         "/predict",
@@ -164,18 +231,22 @@ def create_app(service: Service) -> FastAPI:
                 raise RequestError(
                     415, f"content type must be application/json, got {ctype or 'none'!r}"
                 )
-            raw = await read_body(request, limits.max_body_bytes)
-            try:
-                body = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise RequestError(400, f"the body is not valid JSON: {exc}") from exc
+            raw = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
+            body = load_json(raw)
             if not service.ready.is_set():
                 raise RequestError(503, service.error or "the model is still loading")
             num_labels = len(service.loaded.id2label)
             texts, top_k = parse_request(body, limits.max_inputs, num_labels, limits.top_k)
         except RequestError as exc:
-            return _error(exc.status, exc.message)
-        probs = await service.batcher.submit(texts)
+            # A stalled body (408) is cut off with the connection. The rest of a body over the
+            # limit (413) is read and dropped by uvicorn: closing while the client still sends
+            # would reset the connection before the client could read the answer.
+            close = {"connection": "close"} if exc.status == 408 else None
+            return _error(exc.status, exc.message, close)
+        try:
+            probs = await service.batcher.submit(texts)
+        except Exception as exc:  # noqa: BLE001  (the batcher logged it; this request only)
+            return _error(500, f"prediction failed: {type(exc).__name__}: {exc}")
         return JSONResponse(top_answers(probs, service.loaded.id2label, top_k))
 
     @app.get("/health", summary="200 once the model answered its warm-up call, else 503")
@@ -254,6 +325,18 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def server_config(app: FastAPI, cfg: Config, **kwargs: Any) -> Any:
+    """uvicorn's config for ``app``: no logging setup of its own, idle connections closed after
+    ``serve.keep_alive_s`` (a slow request body is cut by ``serve.body_timeout_s`` in the app)."""
+    import uvicorn
+
+    return uvicorn.Config(app, log_config=None, timeout_keep_alive=cfg.serve.keep_alive_s, **kwargs)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
@@ -267,17 +350,27 @@ def main(argv: list[str] | None = None) -> int:
         for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
             if (value := getattr(cfg.serve, key)) < 1:
                 raise PipelineError(f"serve.{key} must be at least 1, got {value}")
+        for key in ("body_timeout_s", "keep_alive_s"):
+            if not (value := getattr(cfg.serve, key)) > 0:
+                raise PipelineError(f"serve.{key} must be more than 0 seconds, got {value}")
         ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
         host = args.host or cfg.serve.host
         port = cfg.serve.port if args.port is None else args.port
         sock = listen_socket(host, port)  # so does a busy port, before the model loads
         service = Service(cfg, ref)
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(service), host=host, port=port, log_config=None)
-        )
+        server = uvicorn.Server(server_config(create_app(service), cfg, host=host, port=port))
         service.on_failure = lambda: setattr(server, "should_exit", True)
         logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
-        server.run(sockets=[sock])
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under
+        # the handler found before it started: this one makes SIGTERM an interruption (130).
+        previous = signal.getsignal(signal.SIGTERM) or signal.SIG_DFL
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, previous)
         if service.error:
             raise PipelineError(service.error)
 

@@ -20,7 +20,8 @@ Each trial is an ordinary ``python -m pipeline.train`` process with ``train.run_
 file ``trials.json`` keys every trial by a hash of its model/train config and the data
 manifest's hashes: a rerun skips finished trials, resumes interrupted ones (train picks up after
 the last finished epoch) and retries failed ones. Results: ``results.csv``, ``results.md``,
-``figures/*.png``, ``best.json`` (see docs/contracts.md) and ``run.json``.
+``figures/*.png``, ``best.json`` (see docs/contracts.md), ``run.json`` and ``tensorboard/``
+(``tensorboard --logdir reports/sweeps/<name>``: the trials side by side in the HPARAMS tab).
 """
 
 from __future__ import annotations
@@ -42,9 +43,16 @@ from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json
 from pipeline.paths import Paths
-from pipeline.sweep_report import trial_result, write_results
+from pipeline.sweep_report import (
+    remove_tensorboard_trial,
+    trial_result,
+    write_results,
+    write_tensorboard_config,
+    write_tensorboard_trial,
+)
 from pipeline.sweep_runner import Job, Runner
 from pipeline.sweep_spec import SweepConfig, Trial, expand, load_sweep, trial_name
+from pipeline.tensorboard import logdir_of
 
 __all__ = ["SweepConfig", "Trial", "expand", "load_sweep", "main", "run", "trial_key", "trial_name"]
 
@@ -136,6 +144,11 @@ def run(
 
     jobs = plan(trials, state, data, paths, overwrite)
     write_json(out / "trials.json", state)
+    write_tensorboard_config(out, trials)
+    for t in trials:  # finished earlier: its TensorBoard folder, if it has none yet
+        done = state["trials"].get(t.name, {}).get("status") == "finished"
+        if done and not (logdir_of(out) / t.name).is_dir():
+            write_tensorboard_trial(out, t, trials, paths)
 
     command = [sys.executable, "-m", "pipeline.train", "--config", base_config]
     for item in [
@@ -149,6 +162,10 @@ def run(
         status = "running" if rc is None else "finished" if rc == 0 else "failed"
         state["trials"][job.trial.name] = {"key": job.key, "status": status, "error": error}
         write_json(out / "trials.json", state)
+        if rc is None:
+            remove_tensorboard_trial(out, job.trial)
+        elif rc == 0:
+            write_tensorboard_trial(out, job.trial, trials, paths)
         if rc is not None:
             _report(paths, sweep.metric, job, n, error, best)
             write_results(sweep, trials, state, paths, started, done=False)  # the table so far

@@ -1,12 +1,13 @@
-"""A sweep's outputs: the results table, best.json, the figures and run.json.
+"""A sweep's outputs: the results table, best.json, the figures, run.json and TensorBoard.
 
 Reads what each trial's train run wrote (``models/<sweep>/<trial>/run.json`` and
 ``history.csv``) and the sweep's ``trials.json``; never the test split. Figures: see
-pipeline/sweep_plots.py.
+pipeline/sweep_plots.py; the TensorBoard files (HParams): see pipeline/tensorboard.py.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import get_dotted
-from pipeline.io import atomic_path, provenance, read_json, write_json, write_text
+from pipeline.io import atomic_dir, atomic_path, provenance, read_json, write_json, write_text
 from pipeline.paths import Paths
+from pipeline.tensorboard import logdir_of, write_history, write_hparams, write_hparams_config
 
 COLUMNS = [
     "status",
@@ -28,6 +30,13 @@ COLUMNS = [
     "error",
     "run_dir",
 ]
+# The metrics of each trial in TensorBoard's HParams table: {column: its title there}.
+TENSORBOARD_METRICS = {
+    "val_accuracy": "val_accuracy (best epoch)",
+    "val_loss": "val_loss (best epoch)",
+    "best_epoch": "best epoch",
+    "epochs_run": "epochs run",
+}
 
 
 def trial_result(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -46,9 +55,14 @@ def trial_result(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     return row, history
 
 
+def axes_of(trials: list) -> list[str]:
+    """Every dotted key some trial sets, in the order the sweep file names them."""
+    return list(dict.fromkeys(k for t in trials for k in t.values))
+
+
 def results_table(trials: list, state: dict[str, Any], paths: Paths, metric: str) -> tuple:
     """(table sorted best first, {trial: history}) for ``trials`` (pipeline.sweep.Trial)."""
-    axes = list(dict.fromkeys(k for t in trials for k in t.values))
+    axes = axes_of(trials)
     rows, histories = [], {}
     for t in trials:
         entry = state["trials"].get(t.name) or {"status": "pending", "error": None}
@@ -127,3 +141,35 @@ def write_results(
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json(out / "run.json", record)
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# TensorBoard: reports/sweeps/<name>/tensorboard/, `tensorboard --logdir` that folder
+# --------------------------------------------------------------------------------------------
+
+
+def write_tensorboard_config(out: Path, trials: list) -> None:
+    """The HParams experiment (every axis with its values, the metrics); the folders of
+    trials that are no longer in the sweep are removed."""
+    logdir = logdir_of(out)
+    names = {t.name for t in trials}
+    for old in logdir.iterdir() if logdir.is_dir() else []:
+        if old.is_dir() and old.name not in names and not old.name.startswith("."):
+            shutil.rmtree(old)
+    domains = {k: [get_dotted(t.cfg, k) for t in trials] for k in axes_of(trials)}
+    write_hparams_config(logdir, domains, TENSORBOARD_METRICS)
+
+
+def write_tensorboard_trial(out: Path, trial: Any, trials: list, paths: Paths) -> None:
+    """A finished trial's folder: its axis values, metrics at the best epoch, and curves."""
+    row, history = trial_result(paths.run_dir(trial.cfg.train.run_name))
+    hparams = {k: get_dotted(trial.cfg, k) for k in axes_of(trials)}
+    metrics = {k: row[k] for k in TENSORBOARD_METRICS}
+    with atomic_dir(logdir_of(out) / trial.name) as tmp:
+        write_hparams(tmp, hparams, metrics, trial_id=trial.name)
+        write_history(tmp, history.to_dict("records"))
+
+
+def remove_tensorboard_trial(out: Path, trial: Any) -> None:
+    """A trial that runs again shows nothing until it has finished."""
+    shutil.rmtree(logdir_of(out) / trial.name, ignore_errors=True)

@@ -52,7 +52,8 @@ class SweepConfig:
     parallel: int = 1
     # Dotted keys applied to the base for every trial.
     overrides: dict[str, Any] = field(default_factory=dict)
-    # Grids of {dotted key: [values]}: every combination of each grid is a trial.
+    # Grids of {dotted key: [values]}: every combination of each grid is a trial (`grid:` for
+    # a single one).
     grids: list[dict[str, list[Any]]] = field(default_factory=list)
     # Explicit trials: {dotted key: value}.
     trials: list[dict[str, Any]] = field(default_factory=list)

@@ -19,11 +19,13 @@ with a different one the stage refuses unless ``--force`` is given.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import random
 import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,10 +37,12 @@ import pandas as pd
 from pipeline import batching
 from pipeline.callbacks import (
     EpochCheckpoint,
+    EpochSeed,
     TrainState,
     clean_stale_checkpoints,
     fingerprint,
     finished_record,
+    seeded_dropout,
     training_key,
     work_dir_for,
 )
@@ -52,6 +56,7 @@ from pipeline.modeling import (
     resolve_base_model,
 )
 from pipeline.paths import Paths
+from pipeline.vocab_trim import trimmed_checkpoint
 
 logger = logging.getLogger("pipeline.train")
 
@@ -131,15 +136,16 @@ def device_setup(mixed_precision: bool) -> tuple[Any, str]:
     return tf.distribute.get_strategy(), "CPU"
 
 
-def make_optimizer(cfg: Config, total_steps: int) -> Any:
+def make_optimizer(cfg: Config, total_steps: int, multiplier: float = 1.0) -> Any:
+    """Adam at ``learning_rate`` (x ``multiplier``), or AdamW with warmup and linear decay."""
     import tf_keras
     from transformers import create_optimizer
 
     t = cfg.train
     if t.optimizer == "adam":
-        return tf_keras.optimizers.Adam(learning_rate=t.learning_rate)
+        return tf_keras.optimizers.Adam(learning_rate=t.learning_rate * multiplier)
     optimizer, _ = create_optimizer(
-        init_lr=t.learning_rate,
+        init_lr=t.learning_rate * multiplier,
         num_train_steps=total_steps,
         num_warmup_steps=int(t.warmup_ratio * total_steps),
         weight_decay_rate=t.weight_decay,
@@ -154,6 +160,64 @@ def build_optimizer(optimizer: Any, variables: list) -> None:
         inner._create_all_weights(variables)
     else:
         inner.build(variables)
+
+
+def make_loss(label_smoothing: float) -> Any:
+    """Cross-entropy on the logits of sparse labels, smoothed when ``label_smoothing`` > 0."""
+    import tensorflow as tf
+    import tf_keras
+
+    if label_smoothing == 0:
+        return tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def smoothed_sparse_crossentropy(y_true: Any, logits: Any) -> Any:
+        logits = tf.cast(logits, tf.float32)
+        one_hot = tf.one_hot(tf.reshape(tf.cast(y_true, tf.int32), [-1]), tf.shape(logits)[-1])
+        return tf_keras.losses.categorical_crossentropy(
+            one_hot, logits, from_logits=True, label_smoothing=label_smoothing
+        )
+
+    return smoothed_sparse_crossentropy
+
+
+def balanced_class_weights(y_train: np.ndarray, n_classes: int) -> np.ndarray:
+    """sklearn's "balanced" weight per label id: n / (classes x count); 1 for absent ids."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y_train)
+    weights = np.ones(n_classes, dtype=np.float32)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y_train)
+    return weights
+
+
+def is_head(variable: Any) -> bool:
+    """The new head: the classifier, and the pooler (new in checkpoints that lack one)."""
+    return "classifier" in variable.name or "pooler" in variable.name
+
+
+def use_head_optimizer(model: Any, head_optimizer: Any) -> None:
+    """Train ``model`` with ``model.optimizer`` for the body and ``head_optimizer`` for the head.
+
+    Replaces the model's train_step (transformers' one calls a single ``optimizer.minimize``):
+    the same loss and metrics, one gradient, applied by the two optimizers to their variables.
+    """
+    import tensorflow as tf
+    import tf_keras
+
+    def train_step(data: Any) -> dict[str, Any]:
+        x, y, sample_weight = tf_keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True).logits
+            loss = model.compiled_loss(y, logits, sample_weight, regularization_losses=model.losses)
+        variables = model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        pairs = list(zip(grads, variables, strict=True))
+        model.optimizer.apply_gradients([(g, v) for g, v in pairs if not is_head(v)])
+        head_optimizer.apply_gradients([(g, v) for g, v in pairs if is_head(v)])
+        model.compiled_metrics.update_state(y, logits, sample_weight)
+        return {m.name: m.result() for m in model.metrics}
+
+    model.train_step = train_step
 
 
 def current_lr(optimizer: Any) -> float:
@@ -193,6 +257,9 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
             run_dir, record["best_epoch"], best, record["stop_reason"], record["epochs_run"], True
         )
     checkpoint = resolve_base_model(cfg.model.name_or_path, paths)
+    if cfg.model.trim_vocab:
+        texts = [*train_df["text"], *val_df["text"]]
+        checkpoint = trimmed_checkpoint(checkpoint, texts, paths.base_models)
     if cfg.model.max_seq_len > max_positions(checkpoint):
         raise PipelineError(
             f"model.max_seq_len {cfg.model.max_seq_len} exceeds the {max_positions(checkpoint)} "
@@ -239,7 +306,8 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         device=device,
     )
     history = pd.DataFrame(state.history)
-    with atomic_dir(run_dir) as tmp:
+
+    def write(tmp: Path) -> None:
         tmp.chmod(0o755)
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
@@ -247,6 +315,8 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         history.to_csv(tmp / "history.csv", index=False)
         plot_curves(history, state.best_epoch, tmp / "curves.png", cfg.train.run_name)
         write_json(tmp / "run.json", record)
+
+    save_run(run_dir, work, write)
     shutil.rmtree(work, ignore_errors=True)
     logger.info(
         "wrote %s: best epoch %d, %s %.4f (%s)",
@@ -283,26 +353,53 @@ def fit(
         epoch["next"] += 1
         return cfg.train.seed * 1000 + epoch["next"]
 
+    t = cfg.train
+    id2label = {int(i): name for i, name in labels["id2label"].items()}
     y_train, y_val = train_df["label_id"].to_numpy(), val_df["label_id"].to_numpy()
-    train_ds = batching.make_dataset(train_ids, y_train, bs, max_len, pad_id, epoch_seed)
+    weights = None
+    if t.class_weights == "balanced":
+        weights = balanced_class_weights(y_train, len(id2label))
+        logger.info("class weights (balanced): %s", np.round(weights, 3).tolist())
+    train_ds = batching.make_dataset(
+        train_ids, y_train, bs, max_len, pad_id, epoch_seed, class_weight=weights
+    )
     val_ds = batching.make_dataset(val_ids, y_val, bs, max_len, pad_id, lambda: None)
     steps_per_epoch = -(-len(train_ids) // bs)
+    total_steps = steps_per_epoch * t.epochs
 
-    id2label = {int(i): name for i, name in labels["id2label"].items()}
     with strategy.scope():
         model = load_base_classifier(checkpoint, id2label)
         model.compile(
-            optimizer=make_optimizer(cfg, steps_per_epoch * cfg.train.epochs),
-            loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            optimizer=make_optimizer(cfg, total_steps),
+            loss=make_loss(t.label_smoothing),
             metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         )
-        build_optimizer(model.optimizer, model.trainable_variables)
-    ckpt = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+        variables = model.trainable_variables
+        parts = {"model": model, "optimizer": model.optimizer}
+        if t.head_lr_multiplier != 1:
+            if isinstance(model.optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+                raise PipelineError(
+                    "train.head_lr_multiplier works without loss scaling only: set "
+                    "train.mixed_precision to false or train.head_lr_multiplier to 1"
+                )
+            head = [v for v in variables if is_head(v)]
+            logger.info(
+                "head (%s): learning rate x %g",
+                ", ".join(sorted({v.name.split("/")[-2] for v in head})),
+                t.head_lr_multiplier,
+            )
+            parts["head_optimizer"] = make_optimizer(cfg, total_steps, t.head_lr_multiplier)
+            build_optimizer(parts["head_optimizer"], head)
+            use_head_optimizer(model, parts["head_optimizer"])
+            variables = [v for v in variables if not is_head(v)]
+        build_optimizer(model.optimizer, variables)
+        generators = seeded_dropout(model)
+    check_storage(work, model.count_params() * 4)
+    ckpt = tf.train.Checkpoint(**parts)
     if state.last_ckpt:
         clean_stale_checkpoints(work, state)
         ckpt.read(str(work / state.last_ckpt)).assert_existing_objects_matched()
         logger.info("resuming %s after epoch %d", work.name, state.epochs_done)
-    work.mkdir(parents=True, exist_ok=True)
 
     if state.stop_reason is None:
         logger.info(
@@ -319,11 +416,49 @@ def fit(
             validation_data=val_ds,
             epochs=cfg.train.epochs,
             initial_epoch=state.epochs_done,
-            callbacks=[callback],
+            callbacks=[EpochSeed(t.seed, generators), callback],
             verbose=1 if sys.stdout.isatty() else 2,  # step bar on a terminal, a line in logs
         )
     tf.train.Checkpoint(model=model).read(str(work / state.best_ckpt)).expect_partial()
     return model, device
+
+
+def check_storage(work: Path, weight_bytes: int) -> None:
+    """Before the first epoch: the work directory can be written and its disk has room.
+
+    Needs about 3x the weights: one checkpoint holds the weights and Adam's two moments.
+    """
+    models = work.parent
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work):
+            pass
+    except OSError as exc:
+        raise PipelineError(
+            f"cannot write to {work} ({exc.strerror or exc}): {models} must be a writable "
+            "directory (remove or move what is in the way, or set root to another place)"
+        ) from None
+    free, needed = shutil.disk_usage(work).free, 3 * weight_bytes
+    if free < needed:
+        raise PipelineError(
+            f"{models} has {free / 1e6:.1f} MB free, but training needs about "
+            f"{needed / 1e6:.1f} MB for its checkpoints (3x the {weight_bytes / 1e6:.1f} MB of "
+            "weights): free disk space there, or set root to another disk"
+        )
+
+
+def save_run(run_dir: Path, work: Path, write: Any) -> None:
+    """Write the run directory with ``write(tmp)``; a storage fault becomes one message."""
+    try:
+        with atomic_dir(run_dir) as tmp:
+            write(tmp)
+    except OSError as exc:
+        reason = exc.strerror or (errno.errorcode.get(exc.errno or 0)) or str(exc)
+        raise PipelineError(
+            f"could not save the trained model to {run_dir}: {reason}; free disk space on "
+            f"{run_dir.parent} (or make it writable) and rerun the same command: the trained "
+            f"weights are kept in {work}"
+        ) from None
 
 
 def plot_curves(history: pd.DataFrame, best_epoch: int, path: Path, title: str) -> None:

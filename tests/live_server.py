@@ -14,7 +14,7 @@ import uvicorn
 
 from pipeline.config import Config
 from pipeline.modeling import ModelRef
-from pipeline.serve import Service, create_app
+from pipeline.serve import Service, create_app, server_config
 
 
 def run_service(cfg: Config, run_dir: Path) -> Service:
@@ -29,9 +29,8 @@ def live_server(service: Service, wait_ready: bool = True) -> Iterator[str]:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(service), log_config=None, access_log=False, lifespan="on")
-    )
+    app = create_app(service)
+    server = uvicorn.Server(server_config(app, service.cfg, access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

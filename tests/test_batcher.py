@@ -76,13 +76,17 @@ def test_max_batch_size_one_runs_every_job_on_its_own() -> None:
     assert predict.batches == [["a"], ["b"], ["c"]]
 
 
-def test_a_failing_batch_fails_its_jobs_and_the_worker_keeps_going() -> None:
+def test_a_failing_batch_fails_only_the_culprit_and_the_worker_keeps_going() -> None:
     predict = Recorder()
-    batcher = MicroBatcher(predict, max_batch_size=2, max_wait_ms=200)
-    results = run_queued(batcher, [["ok"], ["boom"], ["fine"]])
-    assert isinstance(results[0], ValueError) and isinstance(results[1], ValueError)
-    assert "boom" in str(results[1])
-    np.testing.assert_array_equal(results[2], expected(["fine"]))
+    batcher = MicroBatcher(predict, max_batch_size=4, max_wait_ms=200)
+    results = run_queued(batcher, [["ok"], ["boom"], ["fine", "good"], ["next"]])
+    assert isinstance(results[1], ValueError) and "boom" in str(results[1])
+    good = [["ok"], ["fine", "good"], ["next"]]
+    for job, result in zip(good, results[:1] + results[2:], strict=True):
+        np.testing.assert_array_equal(result, expected(job))
+    # the failed batch [ok, boom, fine good] was retried job by job, then "next" ran
+    assert predict.batches == [["ok"], ["fine", "good"], ["next"]]
+    assert batcher.stats.jobs == 3
 
 
 def test_submit_needs_a_running_batcher_and_a_lone_job_does_not_wait_forever() -> None:

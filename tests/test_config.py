@@ -130,3 +130,47 @@ def test_exponent_without_a_dot_in_a_config_file_is_a_number(tmp_path: Path) -> 
         encoding="utf-8",
     )
     assert load_config(path).train.learning_rate == 2e-5
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.early_stopping.patience=-1", "train.early_stopping.patience must be zero or more"),
+        ("train.early_stopping.min_delta=-0.01",
+         "train.early_stopping.min_delta must be zero or more"),
+        ("train.weight_decay=-0.1", "train.weight_decay must be zero or more, got -0.1"),
+        ("train.seed=-1", "train.seed must be in [0, 2**32 - 1], got -1"),
+        ("train.seed=4294967296", "train.seed must be in [0, 2**32 - 1], got 4294967296"),
+        ("train.label_smoothing=1", "train.label_smoothing must be in [0, 1)"),
+        ("train.head_lr_multiplier=0", "train.head_lr_multiplier must be a positive number"),
+    ],
+)  # fmt: skip
+def test_bad_training_values_are_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture, override: str, message: str
+) -> None:
+    from pipeline.train import main as train_main
+
+    path = str(write(tmp_path, MINIMAL))
+    assert train_main(["--config", path, "--set", override]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"error: {message}" or err[-1].startswith(f"error: {message}")
+
+
+def test_binary_config_file_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "model.bin"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary")
+    assert main(["--config", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == f"error: {path}: not a UTF-8 text file (byte 0 is 0x89); give a YAML config file"
+
+
+def test_yaml_syntax_error_names_file_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: {name_or_path: x}\ntrain:\n  epochs: [1, 2\n  seed: 3\n")
+    assert main(["--config", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {path}:4:7: not valid YAML: ")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.evaluate import check_labels, main, pick_text_column, read_input
+from pipeline.evaluate import check_labels, complete_groups, main, pick_text_column, read_input
 from pipeline.io import write_parquet
 from pipeline.metrics import most_confused, predictions_frame, score
 from tests.conftest import write_config
@@ -33,6 +33,7 @@ CONTRACT_KEYS = [
     "top_k_accuracy",
     "group_accuracy",
     "baseline",
+    "below_baseline",
     "data",
     "model",
 ]
@@ -234,3 +235,117 @@ def test_batch_size_below_1_is_refused_before_loading(project: Path, capsys) -> 
     args = ["--config", str(project), "--set", "evaluate.batch_size=0"]
     fails(args, capsys, "evaluate.batch_size must be at least 1, got 0")
     assert not (project.parent / "reports").exists()
+
+
+# --- group accuracy, ad-hoc inputs, the baseline warning, escaping, SIGTERM ----------------------
+
+
+def test_complete_groups_fills_gaps_from_the_data_by_majority() -> None:
+    data = pd.DataFrame(
+        {"label": ["고립된", "고립된", "고립된", "기쁨", "외로운"],
+         "group": ["상처", "슬픔", "상처", "기쁨", None]}
+    )  # fmt: skip
+    # 고립된 is filed under two groups: the one most of its sentences carry wins, as in prepare
+    assert complete_groups({}, [data]) == {"고립된": "상처", "기쁨": "기쁨"}
+    assert complete_groups({"기쁨": "행복"}, [data, data[["label"]]])["기쁨"] == "행복"
+    assert complete_groups({}, [data[["label"]]]) == {}
+
+
+def read_metrics(out: Path) -> dict:
+    return json.loads((out / "metrics.json").read_text(encoding="utf-8"))
+
+
+def test_held_out_and_adhoc_reports_stay_apart(project: Path, capsys) -> None:
+    root = project.parent
+    assert main(["--config", str(project)]) == 0
+    out = root / "reports" / "tiny"
+    metrics = read_metrics(out)
+    assert list(metrics) == CONTRACT_KEYS and metrics["split"] == "test"
+    # An untrained head against a baseline that reads the marker words: below it, said first.
+    assert metrics["below_baseline"] is True
+    assert metrics["macro_f1"] < metrics["baseline"]["macro_f1"]
+    md = (out / "report.md").read_text(encoding="utf-8").splitlines()
+    assert md[0] == "# Evaluation of `tiny`" and md[2].startswith("> **Below the baseline:**")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert html.index("Below the baseline") < html.index("<h2")
+    assert "evaluated on the held-out **test** split" in md[4]
+    assert metrics["data"]["split_rule"].startswith("unknown")  # the fixture's manifest is old
+
+    csv = root / "new.csv"
+    pd.DataFrame({"문장": ["친구가 선물을 줬어. 고마워요"], "감정_소분류": ["감사하는"]}).to_csv(
+        csv, index=False
+    )
+    held_out = (out / "metrics.json").read_bytes()
+    assert main(["--config", str(project), "--input", str(csv)]) == 0
+    adhoc = out / "adhoc" / "new"
+    metrics = read_metrics(adhoc)
+    assert metrics["input"] == "new.csv" and "split" not in metrics and metrics["n"] == 1
+    assert "split_rule" not in metrics["data"]
+    assert "ad-hoc input **new.csv** (not a held-out split)" in (adhoc / "report.md").read_text(
+        encoding="utf-8"
+    )
+    assert (out / "metrics.json").read_bytes() == held_out  # the test report is untouched
+    assert main(["--config", str(project)]) == 0  # and a new test report keeps the ad-hoc one
+    assert read_metrics(adhoc)["input"] == "new.csv" and read_metrics(out)["split"] == "test"
+
+
+def test_group_accuracy_from_the_data_when_labels_json_has_none(project: Path) -> None:
+    root = project.parent
+    for path in (root / "models/tiny/labels.json", root / "data/interim/labels.json"):
+        labels = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps({**labels, "label2group": {}}), encoding="utf-8")
+    assert main(["--config", str(project)]) == 0
+    metrics = read_metrics(root / "reports/tiny")
+    assert metrics["group_accuracy"] is not None
+    assert metrics["baseline"]["group_accuracy"] >= metrics["baseline"]["accuracy"]
+    md = (root / "reports/tiny/report.md").read_text(encoding="utf-8")
+    assert "| major-group accuracy |" in md
+
+
+def test_report_html_escapes_text_from_the_data(tmp_path: Path) -> None:
+    from pipeline.report import ReportInputs, write_report
+
+    script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
+    link = "[click](javascript:alert(1))"
+    names = [img, "보통"]
+    wrong = pd.DataFrame(
+        {"text": [script, link], "label": [img, "보통"], "predicted": ["보통", img],
+         "score": [0.9, 0.8]}
+    )  # fmt: skip
+    scores = {"accuracy": 0.5, "macro_f1": 0.5, "weighted_f1": 0.5, "macro_precision": 0.5,
+              "macro_recall": 0.5, "weighted_precision": 0.5, "weighted_recall": 0.5,
+              "top_k_accuracy": {"1": 0.5}, "group_accuracy": None}  # fmt: skip
+    metrics = {"split": "test", "n": 2, **scores, "baseline": None,
+               "below_baseline": None, "data": {"split_sha256": "0"}, "model": "m"}  # fmt: skip
+    inputs = ReportInputs(
+        model="m", model_dir=tmp_path, metrics=metrics, baseline=None, names=names,
+        label2group={img: script}, y_true=np.array([0, 1]), y_pred=np.array([1, 0]),
+        class_report=f"{img} ```\n<script>x</script>", confused=wrong[["label", "predicted"]],
+        misclassified=wrong, config={"x": script}, manifest=None, run_info={},
+        sweep_results=None, skipped_unknown=0, command=f"make evaluate {script}",
+    )  # fmt: skip
+    write_report(tmp_path / "out", inputs)
+    html = (tmp_path / "out/report.html").read_text(encoding="utf-8")
+    assert "<script" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text
+    assert 'href="javascript' not in html
+
+
+def test_sigterm_exits_130_like_ctrl_c(project: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pipeline.evaluate", "--config", str(project)],
+        stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+    assert proc.stderr is not None
+    for line in proc.stderr:  # the handler is in place once the config is logged
+        if "INFO pipeline: config" in line:
+            break
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=120) == 130, rest
+    assert rest.rstrip().endswith("interrupted")
+    assert not (project.parent / "reports/tiny").exists()

@@ -186,3 +186,85 @@ def test_missing_named_sheet(tmp_path: Path, capsys: pytest.CaptureFixture) -> N
     write_workbook(tmp_path / "data/raw/d.xlsx", {"S": [AIHUB_HEADER, aihub_row("a", "b", "c")]})
     err = bad_input(tmp_path, capsys, ingest={"sheets": ["Training"]})
     assert "no sheet named 'Training'" in err
+
+
+# --- units, templates and the column split.group_column needs ---------------------------------
+
+DIALOGUE_HEADER = ["번호", "성별", "상황키워드", "감정_대분류", "감정_소분류",
+                   "사람문장1", "사람문장2", "사람문장3"]  # fmt: skip
+DIALOGUES = [
+    DIALOGUE_HEADER,
+    [101, "여성", "직장", "기쁨", "신이 난", "승진했어!", "  정말 기뻐. ", None],
+    [102, "남성", None, "분노", "노여워하는", "화가 나.", None, "못 참겠어."],
+    [103, "여성", "가족", "슬픔", "슬픈", None, None, None],  # no text: no example
+]
+
+
+def dialogue_cfg(**kw: object) -> IngestConfig:
+    return IngestConfig(files=["x"], **kw)  # type: ignore[arg-type]
+
+
+def test_unit_row_joins_a_dialogue_and_the_template_adds_tags() -> None:
+    frame = pd.DataFrame(DIALOGUES[1:], columns=DIALOGUE_HEADER, dtype=object)
+    cfg = dialogue_cfg(unit="row", template="{상황키워드} {성별} | {text}")
+    out, _ = sentences_from_sheet(frame, cfg, "d.xlsx", "S")
+    assert out["text"].tolist() == [
+        "직장 여성 | 승진했어! 정말 기뻐.",
+        "남성 | 화가 나. 못 참겠어.",  # a blank tag leaves nothing behind
+    ]
+    assert out["label"].tolist() == ["신이 난", "노여워하는"]
+    assert out["source_row"].tolist() == [2, 3]
+    assert out["source_column"].tolist() == ["사람문장1+사람문장2", "사람문장1+사람문장3"]
+    # Without a template a row is its text cells joined; with unit sentence, tags per sentence.
+    plain, _ = sentences_from_sheet(frame, dialogue_cfg(unit="row"), "d.xlsx", "S")
+    assert plain["text"].tolist() == ["승진했어! 정말 기뻐.", "화가 나. 못 참겠어."]
+    tagged, _ = sentences_from_sheet(frame, dialogue_cfg(template="[{성별}] {text}"), "d.xlsx", "S")
+    assert tagged["text"].tolist()[:2] == ["[여성] 승진했어!", "[여성] 정말 기뻐."]
+
+
+def test_template_keeps_empty_text_empty_for_prepare_to_count() -> None:
+    frame = pd.DataFrame([[1, "여성", "직장", "기쁨", "신이 난", "   ", None, None]],
+                         columns=DIALOGUE_HEADER, dtype=object)  # fmt: skip
+    out, _ = sentences_from_sheet(frame, dialogue_cfg(template="{성별} {text}"), "d.xlsx", "S")
+    assert out["text"].tolist() == [""]
+
+
+def test_split_group_column_is_kept(tmp_path: Path) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": DIALOGUES})
+    config = write_config(tmp_path, ingest={"unit": "row"}, split={"group_column": "번호"})
+    assert main(["--config", str(config)]) == 0
+    df = pd.read_parquet(tmp_path / "data/interim/sentences.parquet")
+    assert df.columns.tolist() == [*CONTRACT_COLUMNS, "번호"]
+    assert df["번호"].tolist() == ["101", "102"]
+    config = write_config(tmp_path, split={"group_column": "row"})  # provenance is enough
+    assert main(["--config", str(config)]) == 0
+    df = pd.read_parquet(tmp_path / "data/interim/sentences.parquet")
+    assert df.columns.tolist() == CONTRACT_COLUMNS and len(df) == 4
+
+
+def test_missing_template_column_names_column_and_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": DIALOGUES})
+    err = bad_input(tmp_path, capsys, ingest={"template": "{연령} {text}"})
+    assert "d.xlsx, sheet 'S': missing column(s) '연령' named in ingest.template" in err
+
+
+def test_missing_group_column_names_column_and_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": DIALOGUES})
+    err = bad_input(tmp_path, capsys, split={"group_column": "대화ID"})
+    assert "d.xlsx, sheet 'S': missing column(s) '대화ID' named in split.group_column" in err
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [("{성별}", "has no {text}"), ("고정", "found no placeholder"), ("{} {text}", "empty one")],
+)
+def test_bad_template(
+    tmp_path: Path, capsys: pytest.CaptureFixture, template: str, message: str
+) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": DIALOGUES})
+    err = bad_input(tmp_path, capsys, ingest={"template": template})
+    assert f"ingest.template {template!r}" in err and message in err

@@ -135,3 +135,64 @@ def test_local_base_models_are_not_named_as_hub_ids() -> None:
 )
 def test_is_hub_id(name: str | None, expected: bool) -> None:
     assert is_hub_id(name) is expected
+
+
+def test_text_from_the_data_cannot_inject_html_or_script() -> None:
+    """Label and group names, dataset name and URL, run and baseline names come from data
+    files: rendered, the card has no element or attribute they did not come with."""
+    from html.parser import HTMLParser
+
+    import markdown
+
+    evil = "<script>alert(1)</script>"
+    metrics = {**METRICS, "baseline": {**METRICS["baseline"], "name": "x`<b>|y"}}
+    text = build_card(
+        inputs(
+            id2label={"0": evil, "1": "a|b", "2": "[c](javascript:alert(1))"},
+            label2group={
+                evil: '<img src=x onerror="alert(1)">',
+                "a|b": "g",
+                "[c](javascript:alert(1))": "h",
+            },
+            dataset_name="<iframe src=//evil>",
+            dataset_url="javascript:alert(1)",
+            run_name="run`<script>x</script>`",
+            metrics=metrics,
+            figure=None,
+        )
+    )
+    body = text.split("---", 2)[2]
+
+    class Tags(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.found: list[tuple[str, list]] = []
+
+        def handle_starttag(self, tag, attrs) -> None:
+            self.found.append((tag, attrs))
+
+    parser = Tags()
+    parser.feed(markdown.markdown(body, extensions=["tables"]))
+    tags = {tag for tag, _ in parser.found}
+    assert tags <= {
+        "h1",
+        "h2",
+        "p",
+        "code",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "pre",
+        "strong",
+        "ul",
+        "li",
+    }, tags
+    assert not [
+        a for _, attrs in parser.found for a in attrs if a != ("style", "text-align: right;")
+    ]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in body  # shown, as text
+    assert "| 1 | a\\|b | g |" in body  # a pipe in a name does not break the table
+    assert "(javascript:" not in body.replace("\\[c\\](javascript:", "")

@@ -117,3 +117,25 @@ def test_package_that_is_not_installed() -> None:
 def test_directory_without_config(tmp_path: Path) -> None:
     with pytest.raises(PipelineError, match="has no config.json"):
         resolve_base_model(str(tmp_path))
+
+
+def test_unreachable_hub_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: one clear message after the probe, not after the client's long retries."""
+    import socket
+
+    from huggingface_hub import constants
+
+    from pipeline.modeling import hub_reachable
+
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        assert hub_reachable(f"http://127.0.0.1:{listening.getsockname()[1]}", timeout=2)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: connections are refused
+        assert not hub_reachable(f"http://127.0.0.1:{port}", timeout=2)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
+        with pytest.raises(PipelineError, match="offline or unreachable .*no connection to"):
+            resolve_base_model("nobody/no-such-model")

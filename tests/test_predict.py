@@ -139,3 +139,57 @@ def test_bad_input_exits_2_naming_it_and_writes_nothing(config, tmp_path, capsys
         "in.csv",
         "in.txt",
     ]
+
+
+@pytest.mark.parametrize(
+    "output, words",
+    [
+        ("{tmp}/in.csv", "is the input file: it would be overwritten"),
+        ("{tmp}/sub/../in.csv", "is the input file"),
+        ("{tmp}/link.csv", "is the input file"),
+        ("{tmp}/data/raw/labeled.csv", "raw data is read-only"),
+        ("{tmp}/folder.csv", "is a directory: give a file name"),
+    ],
+    ids=["same path", "same file by another path", "symlink to it", "under data/raw", "folder"],
+)
+def test_an_output_that_would_destroy_data_is_refused_before_loading(
+    config, tmp_path, capsys, output, words
+) -> None:
+    sheet().to_csv(tmp_path / "in.csv", index=False)
+    before = (tmp_path / "in.csv").read_bytes()
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(tmp_path / "in.csv")
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    (tmp_path / "folder.csv").mkdir()
+    argv = ["--config", config, "--model", "no-such-run", "--input", str(tmp_path / "in.csv")]
+    argv += ["--column", "사람문장1", "--output", output.format(tmp=tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and "no-such-run" not in err  # refused before the model is looked up
+    assert (tmp_path / "in.csv").read_bytes() == before
+    assert list((tmp_path / "data" / "raw").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "sentence, words",
+    [
+        (
+            "좋아요 \ud800",
+            "sentence 2 holds a lone surrogate U+D800 at character 5: not valid text",
+        ),
+        ("\u200b\u200d", "sentence 2 is empty"),
+        ("\x00", "sentence 2 is empty"),
+    ],
+    ids=["lone surrogate", "zero-width only", "NUL only"],
+)
+def test_unencodable_or_invisible_sentences_exit_2(config, capsys, sentence, words) -> None:
+    assert main(["--config", config, "--model", "no-such-run", "고마워요", sentence]) == 2
+    assert words in capsys.readouterr().err
+
+
+def test_a_cell_that_is_not_valid_text_is_named() -> None:
+    from pipeline.errors import PipelineError
+
+    df = pd.DataFrame({"문장": ["좋아요", "a\udc80b"]}, dtype=object)
+    with pytest.raises(PipelineError, match="row 3 of column '문장' holds a lone surrogate U.DC80"):
+        label_table(df, "문장", lambda texts: None, dict(enumerate(LABELS)), GROUPS)

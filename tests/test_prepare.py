@@ -69,6 +69,13 @@ def test_derive_label_table_sorts_names() -> None:
     assert derive_label_table(pd.Series(["슬픔", "기쁨", None, "슬픔"])) == {"기쁨": 0, "슬픔": 1}
 
 
+def test_derive_label_table_sorts_by_group_then_name() -> None:
+    labels = pd.Series(["툴툴대는", "고마운", "노여워하는", "기쁨", "무명"])
+    groups = {"툴툴대는": "분노", "노여워하는": "분노", "고마운": "기쁨", "기쁨": "기쁨"}
+    assert list(derive_label_table(labels, groups)) == [
+        "고마운", "기쁨", "노여워하는", "툴툴대는", "무명"]  # fmt: skip  # no group: last
+
+
 def table(*rows: tuple[str, int]) -> pd.DataFrame:
     return pd.DataFrame({"name": [r[0] for r in rows], "id": [r[1] for r in rows],
                          "row": range(2, len(rows) + 2)})  # fmt: skip
@@ -127,11 +134,43 @@ def test_main_with_label_table(tmp_path: Path) -> None:
     assert (interim / "prepare.run.json").is_file()
 
 
-def test_main_derives_the_table_when_none_is_given(tmp_path: Path) -> None:
+def test_main_derives_the_table_when_none_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     project(tmp_path)
     assert main(["--config", str(write_config(tmp_path, prepare={"label_table": None}))]) == 0
     labels = read_json(tmp_path / "data/interim/labels.json")
-    assert list(labels["id2label"].values()) == sorted(["기쁨", "분노", "슬픔", "짜증"])
+    # by major group (기쁨 < 분노 < 슬픔), then name: 짜증 sits with 분노 in its group
+    assert list(labels["id2label"].values()) == ["기쁨", "분노", "짜증", "슬픔"]
+    how = "derived from the data (sorted by major group, then name)"
+    assert read_json(tmp_path / "data/interim/prepare_report.json")["label_table"] == how
+    out = capsys.readouterr()
+    assert f"no label table configured (prepare.label_table: null): 4 labels {how}" in out.err
+    assert how in out.out
+
+
+def test_main_derives_by_name_without_groups(tmp_path: Path) -> None:
+    project(tmp_path, [("좋아요", "좋음", None), ("별로", "나쁨", None), ("최고", "최고", None)])
+    assert main(["--config", str(write_config(tmp_path))]) == 0
+    labels = read_json(tmp_path / "data/interim/labels.json")
+    assert list(labels["id2label"].values()) == ["나쁨", "좋음", "최고"]
+    report = read_json(tmp_path / "data/interim/prepare_report.json")
+    assert report["label_table"] == "derived from the data (sorted by name)"
+
+
+def test_source_study_table_columns_and_groups_from_data(tmp_path: Path) -> None:
+    # The source study's table: columns sentiment and label, no group column.
+    project(tmp_path)
+    write_workbook(
+        tmp_path / "labels.xlsx",
+        {"t": [["sentiment", "label"], ["기쁨", 0], ["분노", 1], ["슬픔", 2], ["짜증", 3]]},
+    )
+    prepare = {"label_table": "labels.xlsx", "label_name_column": "sentiment",
+               "label_id_column": "label"}  # fmt: skip
+    assert main(["--config", str(write_config(tmp_path, prepare=prepare))]) == 0
+    labels = read_json(tmp_path / "data/interim/labels.json")
+    assert labels["id2label"] == {"0": "기쁨", "1": "분노", "2": "슬픔", "3": "짜증"}
+    assert labels["label2group"]["짜증"] == "분노"  # groups come from the data, not the table
 
 
 def test_main_without_groups_writes_an_empty_label2group(tmp_path: Path) -> None:

@@ -330,3 +330,66 @@ def test_a_sweeps_best_trial_is_published_with_its_nested_report(
     out = capsys.readouterr().out
     assert "to your-username/sw-t1 " in out and "metrics.json" in out
     assert "training run `sw/t1`" in out and "model-index:" in out
+
+
+def test_a_hub_that_accepts_and_never_answers_times_out_naming_the_call(
+    project: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A socket that accepts connections and never writes: the call gives up after
+    publish.timeout_s instead of hanging for ever."""
+    import threading
+
+    from huggingface_hub import constants
+    from huggingface_hub.utils import reset_sessions
+
+    held: list[socket.socket] = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(0.2)
+        stop = threading.Event()
+
+        def accept() -> None:
+            while not stop.is_set():
+                try:
+                    held.append(silent.accept()[0])
+                except OSError:
+                    continue
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{silent.getsockname()[1]}")
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        reset_sessions()
+        try:
+            args = ("--repo", "alice/tiny", "--set", "publish.timeout_s=0.5")
+            assert publish(project, *args) == 2
+        finally:
+            stop.set()
+            thread.join(5)
+            for conn in held:
+                conn.close()
+            reset_sessions()
+    err = capsys.readouterr().err
+    assert "did not answer within 0.5 s while checking the token (ReadTimeout)" in err
+    assert held  # it did connect
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"input": "data/new.xlsx", "split": "test"}, "the report is of input data/new.xlsx"),
+        ({"split": "new.xlsx"}, "the report is of split 'new.xlsx', not the held-out 'test'"),
+        ({"split": "validation"}, "split 'validation', not the held-out 'test'"),
+    ],
+    ids=["ad-hoc input", "old ad-hoc report", "another split"],
+)
+def test_only_the_held_out_report_is_published(
+    hub: HubServer, project: Path, capsys, change: dict, words: str
+) -> None:
+    write_report(project.parent, {**METRICS, **change})
+    assert publish(project, "--repo", "alice/tiny") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert words in err[-1] and "make evaluate MODEL=tiny" in err[-1]
+    assert hub.requests == []

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import socket
 import threading
 from pathlib import Path
@@ -12,6 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
+from benchmarks.soak import bad_requests, slow_body
 from pipeline.config import Config, load_config
 from pipeline.modeling import ModelRef, load_trained
 from pipeline.serve import Service, main
@@ -22,7 +25,13 @@ from tests.tiny import TINY_LABELS
 pytestmark = pytest.mark.slow  # every test here runs the tiny model behind a real server
 
 LABELS = [label for label, _, _ in TINY_LABELS]
-SERVE = {"max_batch_size": 8, "max_wait_ms": 50, "max_inputs": 8, "max_body_bytes": 4096}
+SERVE = {
+    "max_batch_size": 8,
+    "max_wait_ms": 50,
+    "max_inputs": 8,
+    "max_body_bytes": 16384,
+    "body_timeout_s": 1.0,
+}
 JSON = {"content-type": "application/json"}
 SENTENCES = [
     "친구가 선물을 줬어. 고마워요",
@@ -119,6 +128,8 @@ def test_health_info_page_and_offline_docs(server, untrained_run) -> None:
     health = httpx.get(f"{server}/health").json()
     assert health == {"status": "ok", "model": untrained_run.name}
     info = httpx.get(f"{server}/info").json()
+    assert info["source"] == f"run:{untrained_run.name}"
+    assert str(untrained_run.parent) not in httpx.get(f"{server}/info").text  # no local path
     assert info["labels"] == LABELS
     assert info["label2group"] == {label: group for label, group, _ in TINY_LABELS}
     assert info["max_seq_len"] == 32
@@ -168,7 +179,7 @@ BAD = {
     "whitespace only": ({"json": {"inputs": ["좋아요", " \n\t"]}}, 422, "inputs[1] is empty"),
     "non-string item": ({"json": {"inputs": ["좋아요", 3]}}, 422, "inputs[1] must be a string"),
     "too many inputs": ({"json": {"inputs": ["좋아요"] * 9}}, 422, "too many inputs: 9"),
-    "body over limit": ({"json": {"inputs": "가" * 3000}}, 413, "over the limit of 4096"),
+    "body over limit": ({"json": {"inputs": "가" * 6000}}, 413, "over the limit of 16384"),
     "top_k zero": ({"json": {"inputs": "좋아요", "parameters": {"top_k": 0}}}, 422, "top_k"),
     "top_k over labels": (
         {"json": {"inputs": "좋아요", "parameters": {"top_k": 5}}},
@@ -176,6 +187,47 @@ BAD = {
         "from 1 to 4, got 5",
     ),
     "unknown parameter": ({"json": {"inputs": "a", "parameters": {"topk": 2}}}, 422, "topk"),
+    "lone surrogate": (
+        {"content": b'{"inputs": ["a", "b", "x\\ud800"]}', "headers": JSON},
+        422,
+        "inputs[2] holds a lone surrogate U+D800 at character 2",
+    ),
+    "lone surrogate in a field name": (
+        {"content": b'{"inputs": "a", "\\ud800x": 1}', "headers": JSON},
+        422,
+        "a field name in the body holds a lone surrogate U+D800",
+    ),
+    "5000-digit top_k": (
+        {
+            "content": b'{"inputs": "a", "parameters": {"top_k": ' + b"9" * 5000 + b"}}",
+            "headers": JSON,
+        },
+        400,
+        "a number in the body has 5000 digits (at most 20)",
+    ),
+    "5000-digit input": (
+        {"content": b'{"inputs": [' + b"9" * 5000 + b"]}", "headers": JSON},
+        400,
+        "5000 digits",
+    ),
+    "nested 8000 deep": (
+        {"content": b"[" * 8000 + b"]" * 8000, "headers": JSON},
+        400,
+        "nested deeper than 32 levels",
+    ),
+    "nested 40 deep": (
+        {"content": b'{"inputs": ' + b"[" * 40 + b"]" * 40 + b"}", "headers": JSON},
+        400,
+        "nested deeper than 32 levels",
+    ),
+    "zero-width only": (
+        {"json": {"inputs": ["좋아요", "\u200b\ufeff"]}},
+        422,
+        "inputs[1] is empty",
+    ),
+    "NUL only": ({"json": {"inputs": "\u0000 "}}, 422, '"inputs" is empty'),
+    "parameters 0": ({"json": {"inputs": "a", "parameters": 0}}, 422, "must be an object"),
+    'parameters ""': ({"json": {"inputs": "a", "parameters": ""}}, 422, "must be an object"),
 }
 
 
@@ -188,10 +240,69 @@ def test_bad_request_gets_a_4xx_naming_the_problem(server, case: str) -> None:
     assert post(server, {"inputs": "고마워요"}).status_code == 200  # still serving
 
 
+@pytest.mark.parametrize("bad", bad_requests(SERVE["max_body_bytes"]), ids=lambda b: b.name)
+def test_every_hostile_request_of_the_soak_gets_its_4xx(server, bad) -> None:
+    response = httpx.request(
+        bad.method, server + bad.path, content=bad.content, headers=bad.headers, timeout=30
+    )
+    assert response.status_code == bad.status, response.text
+    assert response.json()["error"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_bad_sentence_does_not_fail_the_requests_batched_with_it(server, reference) -> None:
+    """Requests sharing a micro-batch with an unencodable sentence are answered; it gets 422."""
+    texts = [f"{s} {i}" for i in range(3) for s in SENTENCES]
+    bad = b'{"inputs": ["\\ud800"]}'
+
+    async def fire() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=server, timeout=60) as client:
+            calls = []
+            for i, text in enumerate(texts):
+                calls.append(client.post("/predict", json={"inputs": text}))
+                if i % 3 == 0:
+                    calls.append(client.post("/predict", content=bad, headers=JSON))
+            return await asyncio.gather(*calls)
+
+    responses = asyncio.run(fire())
+    good = [r for r in responses if r.request.content != bad]
+    assert [r.status_code for r in responses if r.request.content == bad] == [422] * 4
+    for response, text in zip(good, texts, strict=True):
+        assert response.status_code == 200
+        assert_same(response.json()[0], reference(text), k=4)
+
+
+def test_a_body_sent_too_slowly_gets_408_and_the_connection_is_closed(server) -> None:
+    host, port = server.removeprefix("http://").rsplit(":", 1)
+    assert slow_body(host, int(port), SERVE["body_timeout_s"]) is None
+    assert post(server, {"inputs": "고마워요"}).status_code == 200
+
+
+def test_unknown_paths_and_methods_answer_in_the_apis_error_shape(server) -> None:
+    missing = httpx.get(f"{server}/nope")
+    assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}
+    wrong = httpx.get(f"{server}/predict")
+    assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed"}
+    assert httpx.get(f"{server}/static/nope.js").json() == {"error": "Not Found"}
+
+
+def test_pages_forbid_framing_and_sniffing(server) -> None:
+    for path in ("/", "/docs", "/static/app.js", "/info"):
+        headers = httpx.get(server + path).headers
+        assert headers["x-content-type-options"] == "nosniff", path
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], path
+    page = httpx.get(server).headers["content-security-policy"]
+    assert "default-src 'self'" in page and "unsafe-inline" not in page
+    assert (
+        "script-src 'self' 'unsafe-inline'"
+        in httpx.get(f"{server}/docs").headers["content-security-policy"]
+    )  # Swagger UI starts from an inline script
+
+
 def test_chunked_body_over_limit_is_refused_while_reading(server) -> None:
     def chunks():
         yield b'{"inputs": "'
-        for _ in range(10):
+        for _ in range(30):
             yield "가".encode() * 300
         yield b'"}'
 
@@ -275,3 +386,39 @@ def test_main_refuses_serve_limits_below_1(config, untrained_run, capsys) -> Non
     args = ["--config", str(path), "--model", str(untrained_run), "--set", "serve.top_k=0"]
     assert main(args) == 2
     assert "error: serve.top_k must be at least 1, got 0" in capsys.readouterr().err
+    args[-1] = "serve.body_timeout_s=0"
+    assert main(args) == 2
+    assert (
+        "error: serve.body_timeout_s must be more than 0 seconds, got 0" in capsys.readouterr().err
+    )
+
+
+def test_sigterm_stops_the_server_with_exit_code_130(config, untrained_run, capsys) -> None:
+    """SIGTERM is an interruption like Ctrl-C: uvicorn shuts down, the command exits 130.
+
+    In-process: uvicorn hands the signal back to the handler found before it started, so the
+    test's own handler only records a signal that escaped the command."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = Path(config.root) / "config.yaml"
+    escaped: list[int] = []
+
+    def terminate_when_ready() -> None:
+        for _ in range(1200):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            threading.Event().wait(0.1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: escaped.append(signum))
+    try:
+        threading.Thread(target=terminate_when_ready, daemon=True).start()
+        code = main(["--config", str(path), "--model", str(untrained_run), "--port", str(port)])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert code == 130 and escaped == []
+    assert "interrupted" in capsys.readouterr().err

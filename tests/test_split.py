@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, sha256_file, write_json, write_parquet
 from pipeline.paths import SPLITS
-from pipeline.split import allocate, check_ratios, main, min_class_size, stratified_split
+from pipeline.split import (
+    allocate,
+    check_ratios,
+    grouped_split,
+    main,
+    min_class_size,
+    stratified_split,
+)
 from tests.xlsx_helpers import expect_error, write_config
 
 RATIOS = [0.6, 0.2, 0.2]
@@ -102,7 +110,9 @@ def test_main_writes_splits_and_manifest(tmp_path: Path) -> None:
         "path": "data/interim/labels.json",
         "sha256": sha256_file(tmp_path / "data/interim/labels.json"),
     }
-    assert manifest["config"]["split"] == {"ratios": RATIOS, "seed": 3, "drop_small_classes": False}
+    assert manifest["config"]["split"] == {"ratios": RATIOS, "seed": 3, "drop_small_classes": False,
+                                           "group_column": None}  # fmt: skip
+    assert manifest["rule"].startswith("stratified by label, sentence by sentence")
     assert (tmp_path / "data/processed/run.json").is_file()
 
     first = {k: v["sha256"] for k, v in manifest["splits"].items()}
@@ -145,3 +155,103 @@ def test_duplicate_texts_in_dataset_stop(tmp_path: Path, capsys: pytest.CaptureF
 def test_no_dataset_yet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     argv = ["--config", str(write_config(tmp_path))]
     assert "run `python -m pipeline.prepare` first" in expect_error(main, argv, capsys, tmp_path)
+
+
+# --- whole groups (dialogues) -------------------------------------------------------------------
+
+
+def dialogues(n_per_class: dict[str, int], seed: int = 0) -> pd.DataFrame:
+    """A dataset whose rows come in dialogues of 1-3 sentences (column 번호), one label each."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label_id, (label, n) in enumerate(n_per_class.items()):
+        for d in range(n):
+            for turn in range(int(rng.integers(1, 4))):
+                rows.append((f"{label} 대화 {d} 문장 {turn}", label, label_id, f"{label}-{d}"))
+    df = dataset({})
+    return pd.DataFrame(
+        {
+            "text": [r[0] for r in rows],
+            "label": [r[1] for r in rows],
+            "group": None,
+            "source_file": "a.xlsx",
+            "source_sheet": "S",
+            "source_row": pd.Series([2 + i // 3 for i in range(len(rows))], dtype="int64"),
+            "source_column": "사람문장1",
+            "label_id": pd.Series([r[2] for r in rows], dtype="int64"),
+            "번호": [r[3] for r in rows],
+        }
+    )[[*df.columns, "번호"]]
+
+
+def test_grouped_split_keeps_dialogues_whole_and_label_shares() -> None:
+    df = dialogues({"기쁨": 200, "슬픔": 100, "분노": 40, "당황": 3})
+    splits = grouped_split(df, df["번호"], RATIOS, seed=5)
+    assert sum(len(s) for s in splits.values()) == len(df)
+    ids = [set(s["번호"]) for s in splits.values()]
+    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])  # no dialogue in two
+    for name in ("기쁨", "슬픔", "분노", "당황"):
+        total = int((df["label"] == name).sum())
+        shares = [int((s["label"] == name).sum()) / total for s in splits.values()]
+        assert min(shares) > 0, name  # every class in every split
+        if total > 100:
+            assert shares == pytest.approx(RATIOS, abs=0.03), (name, shares)
+    for frame in splits.values():
+        assert frame["text"].map(df["text"].tolist().index).is_monotonic_increasing
+
+    again = grouped_split(df, df["번호"], RATIOS, seed=5)
+    assert all(splits[s].equals(again[s]) for s in SPLITS)
+    other = grouped_split(df, df["번호"], RATIOS, seed=6)
+    assert not splits["test"].equals(other["test"])
+
+
+def test_main_grouped_by_column_and_by_source_row(tmp_path: Path) -> None:
+    df = dialogues({"기쁨": 30, "슬픔": 20, "분노": 10})
+    write_parquet(tmp_path / "data/interim/dataset.parquet", df)
+    id2label = {"0": "기쁨", "1": "슬픔", "2": "분노"}
+    write_json(tmp_path / "data/interim/labels.json", {"id2label": id2label, "label2group": {}})
+    for column, key in (("번호", "번호"), ("row", "source_row")):
+        config = write_config(tmp_path, split={"group_column": column})
+        assert main(["--config", str(config)]) == 0
+        manifest = read_json(tmp_path / "data/processed/manifest.json")
+        assert manifest["group_column"] == column
+        assert manifest["rule"].startswith(
+            f"stratified by label, whole groups (split.group_column: {column}"
+        )
+        seen: set = set()
+        for entry in manifest["splits"].values():
+            keys = set(pd.read_parquet(tmp_path / entry["path"])[key])
+            assert not keys & seen
+            seen |= keys
+
+
+def test_group_column_missing_or_blank(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    project(tmp_path, {"기쁨": 10, "슬픔": 10})
+    argv = ["--config", str(write_config(tmp_path, split={"group_column": "번호"}))]
+    err = expect_error(main, argv, capsys, tmp_path)
+    assert "split.group_column '번호': dataset.parquet has no column '번호'" in err
+    assert "re-run ingest and prepare" in err
+    df = dialogues({"기쁨": 10, "슬픔": 10})
+    df.loc[4, "번호"] = None
+    write_parquet(tmp_path / "data/interim/dataset.parquet", df)
+    err = expect_error(main, argv, capsys, tmp_path)
+    assert "split.group_column '번호': 1 row(s) have no value, e.g. a.xlsx, sheet 'S', row" in err
+
+
+def test_classes_with_too_few_groups_stop(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    df = dialogues({"기쁨": 10, "놀람": 2})
+    write_parquet(tmp_path / "data/interim/dataset.parquet", df)
+    write_json(tmp_path / "data/interim/labels.json",
+               {"id2label": {"0": "기쁨", "1": "놀람"}, "label2group": {}})  # fmt: skip
+    argv = ["--config", str(write_config(tmp_path, split={"group_column": "번호"}))]
+    assert "'놀람' (2 groups)" in expect_error(main, argv, capsys, tmp_path)
+
+
+def test_grouped_split_puts_a_three_group_class_in_every_split() -> None:
+    rows = [(f"{label} {g} {t}", label, i, f"{label}-{g}")
+            for i, (label, n) in enumerate((("놀람", 3), ("기쁨", 30)))
+            for g in range(n) for t in range(3)]  # fmt: skip
+    df = pd.DataFrame(rows, columns=["text", "label", "label_id", "번호"])
+    for seed in range(10):
+        splits = grouped_split(df, df["번호"], RATIOS, seed)
+        assert [int((s["label"] == "놀람").sum()) for s in splits.values()] == [3, 3, 3], seed

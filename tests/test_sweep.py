@@ -28,11 +28,13 @@ from pipeline.sweep import (
     load_sweep,
     main,
     plan,
+    run,
     trial_key,
     trial_name,
 )
-from pipeline.sweep_report import results_table, write_results
+from pipeline.sweep_report import TENSORBOARD_METRICS, results_table, write_results
 from pipeline.sweep_runner import Job, Runner
+from tests.test_tensorboard import hparams_content, scalars, session_values
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -275,6 +277,44 @@ def test_results_table_best_json_and_figures(tiny_project: Path, tmp_path: Path)
     assert by_loss["val_loss"].tolist()[:3] == [0.8, 1.0, 1.4]
 
 
+def test_sweep_writes_hparams_for_each_finished_trial(tiny_project: Path, tmp_path: Path) -> None:
+    """Every trial finished earlier (its run directory on disk): the sweep trains nothing and
+    writes TensorBoard's HParams experiment and one folder per trial, once."""
+    grid = {"train.learning_rate": [1e-3, 3e-3], "train.batch_size": [4, 8]}
+    sweep_file = write_sweep(tmp_path / "s.yaml", name="s", base=str(tiny_project), grid=grid)
+    sweep = load_sweep(sweep_file)
+    cfg = load_config(tiny_project)
+    paths = Paths.from_config(cfg)
+    trials = expand(sweep, cfg)
+    data, out = data_hashes(paths), paths.sweep_dir("s")
+    state = load_state(out / "trials.json", trials, overwrite=False)
+    curves = [([0.3, 0.5, 0.4], 2), ([0.6, 0.7], 2), ([0.2, 0.25], 1), ([0.5], 1)]
+    for t, (acc, best) in zip(trials, curves, strict=True):
+        fake_run(paths.run_dir(t.cfg.train.run_name), acc, [1.0] * len(acc), best)
+        key = trial_key(t.cfg.to_dict(), data)
+        state["trials"][t.name] = {"key": key, "status": "finished", "error": None}
+    write_json(out / "trials.json", state)
+    (out / "tensorboard/gone-trial").mkdir(parents=True)  # of an earlier sweep of this name
+
+    run(sweep, cfg, str(tiny_project))
+    tb = out / "tensorboard"
+    experiment = hparams_content(tb)["experiment"]
+    assert [h.name for h in experiment.hparam_infos] == list(grid)
+    assert [m.name.tag for m in experiment.metric_infos] == list(TENSORBOARD_METRICS)
+    assert sorted(p.name for p in tb.iterdir() if p.is_dir()) == sorted(t.name for t in trials)
+    for t, (acc, best) in zip(trials, curves, strict=True):
+        session = hparams_content(tb / t.name)["session"]
+        assert session.group_name == t.name and session_values(session) == t.values
+        metrics = scalars(tb / t.name)
+        assert metrics["val_accuracy"] == [(0, pytest.approx(acc[best - 1]))]
+        assert metrics["best_epoch"] == [(0, best)] and metrics["epochs_run"] == [(0, len(acc))]
+        curve = scalars(tb / t.name / "validation")["epoch_accuracy"]
+        assert curve == [(i, pytest.approx(a)) for i, a in enumerate(acc, 1)]
+    written = sorted(p.stat().st_mtime_ns for p in tb.rglob("*/*tfevents*"))
+    run(sweep, cfg, str(tiny_project))  # again: the trials' folders are kept as they are
+    assert sorted(p.stat().st_mtime_ns for p in tb.rglob("*/*tfevents*")) == written
+
+
 # --- trial processes ------------------------------------------------------------------------
 
 # Stand-in trial command: waits (up to 30 s) until the other trial has started too, so it can
@@ -414,3 +454,14 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     assert table["error"][1].startswith("training diverged")
     assert read_json(out / "best.json")["run"] == "f/lr3e-03_ep1"
     assert json.loads((out / "trials.json").read_text())["trials"]["lr1e+30"]["status"] == "failed"
+    tb = out / "tensorboard"  # HParams: the finished trial only, with its curves
+    assert [h.name for h in hparams_content(tb)["experiment"].hparam_infos] == [
+        "train.learning_rate",
+        "train.epochs",
+    ]
+    assert [p.name for p in tb.iterdir() if p.is_dir()] == ["lr3e-03_ep1"]
+    assert session_values(hparams_content(tb / "lr3e-03_ep1")["session"]) == {
+        "train.learning_rate": 3e-3,
+        "train.epochs": 1.0,
+    }
+    assert set(scalars(tb / "lr3e-03_ep1/validation")) == {"epoch_loss", "epoch_accuracy"}

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from pipeline import batching
-from pipeline.config import Config, load_config
+from pipeline.config import Config, load_config, parse_override
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json
 from pipeline.train import main, run, work_dir_for
@@ -341,3 +341,212 @@ def test_benchmark_writes_both_throughputs_and_their_ratio(tiny_project: Path) -
     assert result["padded_to_longest"]["distinct_widths"] == [result["longest"]]
     ratio = result["bucketed"]["samples_per_s"] / result["padded_to_longest"]["samples_per_s"]
     assert result["speedup"] == pytest.approx(ratio, rel=1e-2)
+
+
+# --- training recipe: label smoothing, class weights, head learning rate --------------------
+
+
+def test_label_smoothing_loss_matches_its_formula() -> None:
+    from pipeline.train import make_loss
+
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], dtype=np.float32)
+    y = np.array([0, 1])
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    target = np.eye(3)[y] * 0.9 + 0.1 / 3
+    expected = -(target * log_p).sum(axis=1).mean()
+    assert float(np.mean(make_loss(0.1)(y, logits))) == pytest.approx(expected, rel=1e-5)
+    plain = -log_p[np.arange(2), y].mean()
+    assert float(np.mean(make_loss(0.0)(y, logits))) == pytest.approx(plain, rel=1e-5)
+
+
+def test_balanced_class_weights_and_the_weighted_dataset() -> None:
+    from pipeline.train import balanced_class_weights
+
+    y = np.array([0, 0, 0, 1, 2, 2])
+    weights = balanced_class_weights(y, 4)  # class 3 absent: weight 1
+    assert weights.tolist() == pytest.approx([6 / 9, 2.0, 1.0, 1.0])
+    ids = [[1] * n for n in (3, 4, 5, 6, 7, 8)]
+    ds = batching.make_dataset(ids, y, 4, 16, 0, lambda: 0, class_weight=weights)
+    seen = [(yb.numpy(), wb.numpy()) for _, yb, wb in ds]
+    for yb, wb in seen:
+        assert wb.tolist() == pytest.approx(weights[yb].tolist())
+    assert sum(len(yb) for yb, _ in seen) == 6
+
+
+def initial_head_spy(store: dict):  # noqa: ANN201
+    """load_base_classifier that also keeps the new head's initial kernel in ``store``."""
+    from pipeline.modeling import load_base_classifier
+
+    def load(checkpoint, id2label):  # noqa: ANN001, ANN202
+        model = load_base_classifier(checkpoint, id2label)
+        store["head"] = model.classifier.get_weights()[0].copy()
+        store["body"] = model.bert.embeddings.get_weights()[0].copy()
+        return model
+
+    return load
+
+
+def trained_weights(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    from transformers import TFAutoModelForSequenceClassification
+
+    model = TFAutoModelForSequenceClassification.from_pretrained(str(run_dir))
+    return model.classifier.get_weights()[0], model.bert.embeddings.get_weights()[0]
+
+
+@pytest.mark.slow
+def test_head_lr_multiplier_moves_the_head_at_its_own_rate(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pipeline.train
+
+    moved = {}
+    for mult in (1.0, 1e-6):
+        init: dict = {}
+        monkeypatch.setattr(pipeline.train, "load_base_classifier", initial_head_spy(init))
+        cfg = config(
+            tiny_project, "train.epochs=1", f"train.head_lr_multiplier={mult}",
+            f"train.run_name=head{mult}",
+        )  # fmt: skip
+        head, body = trained_weights(run(cfg).run_dir)
+        moved[mult] = (np.abs(head - init["head"]).max(), np.abs(body - init["body"]).max())
+    assert moved[1.0][0] > 1e-3 and moved[1e-6][0] < 1e-6  # the head: at 1e-9 it stays put
+    assert moved[1e-6][1] > 1e-3  # the body still trains at the full rate
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        (),
+        ("train.optimizer=adamw", "train.warmup_ratio=0.3", "train.weight_decay=0.01",
+         "train.head_lr_multiplier=5", "train.label_smoothing=0.1",
+         "train.class_weights=balanced"),
+    ],
+    ids=["adam", "adamw-recipe"],
+)  # fmt: skip
+def test_resume_repeats_the_uninterrupted_run_exactly(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch, recipe: tuple[str, ...]
+) -> None:
+    """Interrupted in epoch 2, the rerun's history equals an uninterrupted run's on CPU."""
+    from pipeline.callbacks import EpochCheckpoint
+
+    sets = ("train.epochs=3", "train.early_stopping.patience=5", *recipe)
+    straight = run(config(tiny_project, *sets, "train.run_name=straight"))
+    original = EpochCheckpoint.on_train_batch_end
+
+    def ctrl_c_in_epoch_2(self, batch, logs=None):  # noqa: ANN001
+        original(self, batch, logs)
+        if self.state.epochs_done == 1 and batch == 3:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochCheckpoint, "on_train_batch_end", ctrl_c_in_epoch_2)
+    cfg = config(tiny_project, *sets, "train.run_name=resumed")
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg)
+    monkeypatch.undo()
+    resumed = run(cfg)
+    record = read_json(resumed.run_dir / "run.json")
+    assert record["resumed_from_epoch"] == 1
+    for key, value in map(parse_override, recipe):  # recorded in run.json
+        assert get_dotted_value(record["config"], key) == value
+    columns = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"]
+    history = [pd.read_csv(r.run_dir / "history.csv")[columns] for r in (straight, resumed)]
+    pd.testing.assert_frame_equal(history[0], history[1], check_exact=True)
+    assert (resumed.best_epoch, resumed.best_metric) == (straight.best_epoch, straight.best_metric)
+
+
+def get_dotted_value(raw: dict, key: str) -> object:
+    for part in key.split("."):
+        raw = raw[part]
+    return raw
+
+
+def test_recipe_sweep_file_expands_to_a_few_trials() -> None:
+    from pipeline.sweep_spec import expand, load_sweep
+
+    sweep = load_sweep(REPO / "configs/sweeps/recipe.yaml")
+    trials = expand(sweep, load_config(REPO / sweep.base))
+    assert 3 <= len(trials) <= 5
+    keys = {k for t in trials for k in t.values}
+    assert {"train.label_smoothing", "train.class_weights", "train.head_lr_multiplier"} <= keys
+
+
+# --- storage faults ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_models_path_that_is_a_file_is_one_message(
+    tiny_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tiny_project.parent / "models").write_text("not a directory")
+    assert main(["--config", str(tiny_project)]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("error: cannot write to ") and "models" in last
+    assert "must be a writable directory" in last
+
+
+@pytest.mark.slow
+def test_too_little_free_space_is_refused_before_training(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    message = r"models has 0\.0 MB free, but training needs about 0\.[1-9] MB"
+    with pytest.raises(PipelineError, match=message):
+        run(config(tiny_project))
+    assert not (tiny_project.parent / "models/tiny").exists()
+
+
+@pytest.mark.slow
+def test_disk_full_while_checkpointing_keeps_the_last_good_epoch(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import tensorflow as tf
+
+    original = tf.train.Checkpoint.write
+
+    def full_at_epoch_2(self, prefix, *args, **kwargs):  # noqa: ANN001, ANN202
+        if prefix.endswith("epoch-2"):
+            Path(prefix + ".index").write_bytes(b"partial")  # what a full disk leaves
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return original(self, prefix, *args, **kwargs)
+
+    monkeypatch.setattr(tf.train.Checkpoint, "write", full_at_epoch_2)
+    cfg = config(tiny_project, "train.epochs=3")
+    work = work_dir_for(tiny_project.parent / "models/tiny")
+    message = r"could not write the epoch 2 checkpoint to .*\.tiny\.work: No space left on device"
+    with pytest.raises(PipelineError, match=message + ".*resume after epoch 1"):
+        run(cfg)
+    state = read_json(work / "state.json")
+    assert state["epochs_done"] == 1 and state["last_ckpt"] == "ckpt/epoch-1"
+    assert sorted(p.name.split(".")[0] for p in (work / "ckpt").iterdir()) == ["epoch-1"] * 2
+    monkeypatch.undo()
+    result = run(cfg)
+    assert result.epochs_run == 3
+    assert read_json(result.run_dir / "run.json")["resumed_from_epoch"] == 1
+
+
+@pytest.mark.slow
+def test_disk_full_while_saving_keeps_the_trained_weights(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import errno
+
+    import pipeline.train
+
+    def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline.train, "plot_curves", full)
+    args = ["--config", str(tiny_project), "--set", "train.epochs=1"]
+    assert main(args) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "error: could not save the trained model to" in last
+    assert "No space left on device; free disk space on" in last and ".tiny.work" in last
+    run_dir = tiny_project.parent / "models/tiny"
+    assert not run_dir.exists() and read_json(work_dir_for(run_dir) / "state.json")["stop_reason"]
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert read_json(run_dir / "run.json")["resumed_from_epoch"] == 1

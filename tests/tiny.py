@@ -107,8 +107,11 @@ def write_processed(root: Path, df: pd.DataFrame | None = None, seed: int = 0) -
     return manifest
 
 
-def make_tiny_bert(out_dir: Path, texts: list[str], max_positions: int = 64) -> Path:
-    """Save a random 2-layer BERT (TF weights) with a WordPiece vocab trained on ``texts``."""
+def make_tiny_bert(
+    out_dir: Path, texts: list[str], max_positions: int = 64, seed: int = 0
+) -> Path:
+    """Save a random 2-layer BERT (TF weights, drawn from ``seed``) with a WordPiece vocab."""
+    import tf_keras
     from tokenizers import BertWordPieceTokenizer
     from transformers import BertConfig, BertTokenizerFast, TFBertModel
 
@@ -128,6 +131,7 @@ def make_tiny_bert(out_dir: Path, texts: list[str], max_positions: int = 64) -> 
         intermediate_size=64,
         max_position_embeddings=max_positions,
     )
+    tf_keras.utils.set_random_seed(seed)  # the same tiny BERT in every session
     model = TFBertModel(config)
     model(model.dummy_inputs)
     model.save_pretrained(str(out_dir))

@@ -1,0 +1,62 @@
+"""pipeline.io: atomic writes, and the temporaries a killed writer leaves behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pipeline.io import atomic_dir, atomic_path, remove_stale_tmp, write_text
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError), atomic_path(tmp_path / "out.csv") as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_dir(tmp_path / "run") as tmp:
+        (tmp / "a").write_text("half")
+        raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_temporaries_of_dead_writers_are_removed_by_the_next_write(tmp_path: Path) -> None:
+    gone = dead_pid()
+    stale_file = tmp_path / f".out.csv.{gone}.abc123.tmp"
+    stale_file.write_text("half")
+    stale_dir = tmp_path / f".run.{gone}.xyz_9.tmp"
+    (stale_dir / "sub").mkdir(parents=True)
+    old_legacy = tmp_path / ".out.csv.k3j4h5g6.tmp"  # before pids were recorded, 2 days old
+    old_legacy.write_text("half")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old_legacy, (two_days_ago, two_days_ago))
+    live = tmp_path / f".out.csv.{os.getpid()}.live01.tmp"  # a writer still at work
+    live.write_text("in progress")
+    new_legacy = tmp_path / ".out.csv.a1b2c3d4.tmp"  # recent: maybe someone's write
+    new_legacy.write_text("in progress")
+    other = tmp_path / f".out.csv.bak.{gone}.abc.tmp"  # another output's name
+    other.write_text("x")
+
+    write_text(tmp_path / "out.csv", "a,b\n")
+    with atomic_dir(tmp_path / "run") as tmp:
+        (tmp / "done").write_text("1")
+
+    assert not stale_file.exists() and not stale_dir.exists() and not old_legacy.exists()
+    assert live.exists() and new_legacy.exists() and other.exists()
+    assert (tmp_path / "out.csv").read_text() == "a,b\n" and (tmp_path / "run" / "done").exists()
+    assert remove_stale_tmp(tmp_path / "out.csv") == []  # nothing else is stale
+
+
+def test_a_temporary_name_carries_the_writers_pid(tmp_path: Path) -> None:
+    with atomic_path(tmp_path / "x.json") as tmp:
+        assert tmp.name.startswith(f".x.json.{os.getpid()}.") and tmp.name.endswith(".tmp")
