@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import tf_keras
 
+from pipeline import tensorboard
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, sha256_file, write_json
 from pipeline.paths import Paths
@@ -220,6 +221,9 @@ class EpochCheckpoint(tf_keras.callbacks.Callback):
             raise
         for name in old - {st.last_ckpt, st.best_ckpt, None}:
             remove_checkpoint(self.work_dir, name)
+        # live curves while training (`make tensorboard LOGDIR=models`); the finished run
+        # directory gets the whole history written afresh
+        tensorboard.write_epoch(tensorboard.logdir_of(self.work_dir), n, row)
 
         logger.info(
             "epoch %d/%d: loss %.4f accuracy %.4f val_loss %.4f val_accuracy %.4f lr %.2e %.1fs%s",

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import batching
+from pipeline import batching, tensorboard
 from pipeline.callbacks import (
     EpochCheckpoint,
     EpochSeed,
@@ -313,6 +313,7 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         tokenizer.save_pretrained(str(tmp))
         shutil.copyfile(paths.labels, tmp / "labels.json")
         history.to_csv(tmp / "history.csv", index=False)
+        tensorboard.write_history(tensorboard.logdir_of(tmp), state.history)
         plot_curves(history, state.best_epoch, tmp / "curves.png", cfg.train.run_name)
         write_json(tmp / "run.json", record)
 

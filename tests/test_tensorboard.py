@@ -208,3 +208,19 @@ def test_the_tensorboard_server_shows_the_trials_side_by_side(tmp_path: Path) ->
     }
     assert shown == {"lr1e-03": (1e-3, 0.5), "lr3e-03": (3e-3, 0.75)}
     assert set(tags["lr1e-03/validation"]) == {"epoch_loss", "epoch_accuracy"}
+
+
+@pytest.mark.slow
+def test_a_trained_run_carries_its_curves(trained_run: Path) -> None:
+    """pipeline.train writes every epoch of history.csv into models/<run>/tensorboard/."""
+    import pandas as pd
+
+    history = pd.read_csv(trained_run / "history.csv")
+    train = scalars(logdir_of(trained_run) / "train")
+    validation = scalars(logdir_of(trained_run) / "validation")
+    assert [step for step, _ in train["epoch_loss"]] == history["epoch"].tolist()
+    np.testing.assert_allclose([v for _, v in train["epoch_loss"]], history["loss"], rtol=1e-5)
+    np.testing.assert_allclose(
+        [v for _, v in validation["epoch_accuracy"]], history["val_accuracy"], rtol=1e-5
+    )
+    assert "epoch_learning_rate" in train
