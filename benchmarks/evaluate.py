@@ -33,8 +33,8 @@ from benchmarks.common import MODEL, N_LABELS, korean_sentences
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.io import package_versions, write_json
+from pipeline.model.batched_classifier import PAD_MULTIPLE, BatchedClassifier
 from pipeline.paths import Paths
-from pipeline.predictor import PAD_MULTIPLE, BatchedClassifier
 
 logger = logging.getLogger("benchmarks.evaluate")
 
@@ -115,7 +115,7 @@ def run(cfg: Config, n_naive: int, n_batched: int, model_name: str = MODEL) -> d
     import tensorflow as tf
     from transformers import TextClassificationPipeline
 
-    from pipeline.modeling import load_base_classifier, load_tokenizer, resolve_base_model
+    from pipeline.model.loading import load_base_classifier, load_tokenizer, resolve_base_model
 
     paths = Paths.from_config(cfg)
     checkpoint = resolve_base_model(model_name, paths)

@@ -17,11 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import evaluate, train
-from pipeline.baseline import CharNgramBaseline
 from pipeline.config import Config
+from pipeline.evaluate import stage as evaluate
+from pipeline.evaluate.baseline import CharNgramBaseline
 from pipeline.io import package_versions, read_json, write_json
 from pipeline.paths import Paths
+from pipeline.train import stage as train
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from benchmarks.common import MODEL, N_LABELS, korean_sentences
+from benchmarks.common import MODEL, N_LABELS, korean_sentences, stop
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.io import package_versions, read_json, write_json
@@ -42,7 +42,7 @@ CLIENTS = (1, 8, 32)
 
 def make_run(paths: Paths, out: Path) -> Path:
     """A run directory: MiniLM + an untrained head over the project's labels (or placeholders)."""
-    from pipeline.modeling import load_base_classifier, load_tokenizer, resolve_base_model
+    from pipeline.model.loading import load_base_classifier, load_tokenizer, resolve_base_model
 
     labels = read_json(paths.labels)["id2label"] if paths.labels.is_file() else {}
     names = list(labels.values()) if len(labels) == N_LABELS else []
@@ -139,12 +139,7 @@ def bench_service(cli: list[str], run_dir: Path, batching: bool, seconds: float,
             logger.error("server log:\n%s", log.read_text()[-3000:])
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
     return result
 
 

@@ -38,6 +38,8 @@ from typing import Any
 import httpx
 import numpy as np
 
+from benchmarks.common import stop
+
 logger = logging.getLogger("benchmarks.soak")
 
 JSON = {"content-type": "application/json"}
@@ -300,12 +302,7 @@ def run(cfg: Any, cli: list[str], seconds: float, clients: int) -> dict[str, Any
                 logger.error("server log:\n%s", log.read_text()[-3000:])
                 raise
             finally:
-                proc.terminate()
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+                stop(proc)
         result["server_exit_code"] = proc.returncode
     trained = model.parent == Paths.from_config(cfg).models
     report = {

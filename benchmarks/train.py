@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import batching
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import package_versions, sha256_file, write_json
-from pipeline.modeling import load_base_classifier, load_tokenizer, resolve_base_model
+from pipeline.model.loading import load_base_classifier, load_tokenizer, resolve_base_model
 from pipeline.paths import Paths
+from pipeline.train import length_buckets
 
 logger = logging.getLogger(__name__)
 TARGET = 1.5
@@ -52,13 +52,13 @@ def measure(
 ) -> dict[str, Any]:
     """Both sides step by step, alternating, so a busy machine slows both alike."""
     bs, pad = cfg.train.batch_size, tokenizer.pad_token_id or 0
-    ids = batching.encode(tokenizer, df["text"], max_len)
+    ids = length_buckets.encode(tokenizer, df["text"], max_len)
     labels = df["label_id"].to_numpy()
     longest = max(len(x) for x in ids)
     sides = {
-        "bucketed": list(batching.batches(ids, labels, bs, max_len, pad, seed=0))[:steps],
+        "bucketed": list(length_buckets.batches(ids, labels, bs, max_len, pad, seed=0))[:steps],
         "padded_to_longest": list(
-            batching.batches(ids, labels, bs, max_len, pad, seed=0, fixed_width=longest)
+            length_buckets.batches(ids, labels, bs, max_len, pad, seed=0, fixed_width=longest)
         )[:steps],
     }
     step = train_step_fn(model)
@@ -91,7 +91,7 @@ def measure(
 
 
 def run(cfg: Config, steps: int | None, max_lens: list[int]) -> dict[str, Any]:
-    from pipeline.train import seed_everything
+    from pipeline.train.loop import seed_everything
 
     paths = Paths.from_config(cfg)
     train_path = paths.split_file("train")

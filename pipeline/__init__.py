@@ -10,5 +10,5 @@ import os
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's C++ start-up chatter out of logs
 # transformers' own notes on loading ("All the layers ... were initialized", the TF deprecation
-# notice) repeat what pipeline.modeling logs in one line; keep its warnings that are errors.
+# notice) repeat what pipeline.model.loading logs in one line; keep its warnings that are errors.
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

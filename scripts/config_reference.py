@@ -30,7 +30,7 @@ from typing import Any, Literal
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import write_text
-from pipeline.sweep_spec import SweepConfig
+from pipeline.sweep.spec import SweepConfig
 
 REPO = Path(__file__).resolve().parents[1]
 OUTPUT = REPO / "docs" / "config.md"
@@ -38,7 +38,7 @@ OUTPUT = REPO / "docs" / "config.md"
 HEADER = """\
 # Config reference
 
-Generated from the typed config (`pipeline/config.py`) by `scripts/config_reference.py`:
+Generated from the typed config (`pipeline/config/schema.py`) by `scripts/config_reference.py`:
 run `make docs` after changing a key; do not edit this page by hand (a test fails when it is
 out of date). A config file is YAML with the sections below; keys that are not listed are
 refused, as are values of the wrong type. Any key can be overridden on the command line with
@@ -48,7 +48,7 @@ its dotted name: `--set train.learning_rate=3e-5`.
 SWEEP_HEADER = """\
 ## Sweep files (`configs/sweeps/*.yaml`)
 
-The keys of a sweep file (schema: `pipeline/sweep_spec.py`). The mappings
+The keys of a sweep file (schema: `pipeline/sweep/spec.py`). The mappings
 take dotted config keys from the tables above (`train.learning_rate`, `model.max_seq_len`).
 """
 

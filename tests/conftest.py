@@ -61,7 +61,7 @@ def untrained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> 
     For tests of later stages that need a loadable model, not a good one.
     """
     from pipeline.io import write_json
-    from pipeline.modeling import load_base_classifier, load_tokenizer
+    from pipeline.model.loading import load_base_classifier, load_tokenizer
 
     run_dir = tmp_path_factory.mktemp("untrained-run")
     id2label = {i: label for i, (label, _, _) in enumerate(TINY_LABELS)}
@@ -86,7 +86,7 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Pa
     root/config.yaml, run name "tiny"). Session-scoped and shared: do not modify it.
     """
     from pipeline.config import load_config
-    from pipeline.train import run
+    from pipeline.train.stage import run
 
     root = tmp_path_factory.mktemp("trained-project")
     write_processed(root)

@@ -13,8 +13,9 @@ import httpx
 import uvicorn
 
 from pipeline.config import Config
-from pipeline.modeling import ModelRef
-from pipeline.serve import Service, create_app, server_config
+from pipeline.model.loading import ModelRef
+from pipeline.serve.app import Service, create_app
+from pipeline.serve.stage import server_config
 
 
 def run_service(cfg: Config, run_dir: Path) -> Service:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.baseline import CharNgramBaseline
+from pipeline.evaluate.baseline import CharNgramBaseline
 from tests.tiny import tiny_corpus
 
 

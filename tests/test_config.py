@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import Config, load_config, main, parse_override, with_overrides
+from pipeline.config import Config, load_config, parse_override, with_overrides
+from pipeline.config.__main__ import main
 from pipeline.errors import PipelineError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -148,7 +149,7 @@ def test_exponent_without_a_dot_in_a_config_file_is_a_number(tmp_path: Path) -> 
 def test_bad_training_values_are_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture, override: str, message: str
 ) -> None:
-    from pipeline.train import main as train_main
+    from pipeline.train.stage import main as train_main
 
     path = str(write(tmp_path, MINIMAL))
     assert train_main(["--config", path, "--set", override]) == 2

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import ingest, prepare, split
+from pipeline.data import ingest, prepare, split
 from pipeline.io import read_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,7 +92,7 @@ def test_outputs_get_the_usual_file_modes(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_data_twice_gives_identical_hashes(tmp_path: Path) -> None:
     root = sample_root(tmp_path)
-    (root / "pipeline").symlink_to(REPO / "pipeline")  # the rules depend on pipeline/<stage>.py
+    (root / "pipeline").symlink_to(REPO / "pipeline")  # the rules depend on pipeline/data/*.py
     shutil.copy(REPO / "configs/default.yaml", root / "config.yaml")
     make = ["make", "--no-print-directory", "-f", str(REPO / "Makefile"), "-C", str(root),
             "-o", ".venv/.installed",  # never (re)install from a test: the venv is ready
@@ -103,7 +103,7 @@ def test_make_data_twice_gives_identical_hashes(tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
         return out.stdout
 
-    assert "pipeline.split" in make_data()
+    assert "pipeline.data.split" in make_data()
     first = split_hashes(root)
     assert "pipeline." not in make_data()  # up to date: nothing runs
     shutil.rmtree(root / "data/interim")
@@ -111,5 +111,5 @@ def test_make_data_twice_gives_identical_hashes(tmp_path: Path) -> None:
     make_data()
     assert split_hashes(root) == first
     # Another config or other ARGS re-run the stages even though every file is up to date.
-    assert "pipeline.ingest" in make_data("ARGS=--set split.seed=1")
+    assert "pipeline.data.ingest" in make_data("ARGS=--set split.seed=1")
     assert split_hashes(root)["test"] != first["test"]

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.evaluate import check_labels, complete_groups, main, pick_text_column, read_input
+from pipeline.evaluate.inputs import check_labels, pick_text_column, read_input
+from pipeline.evaluate.metrics import most_confused, predictions_frame, score
+from pipeline.evaluate.stage import complete_groups, main
 from pipeline.io import write_parquet
-from pipeline.metrics import most_confused, predictions_frame, score
 from tests.conftest import write_config
 from tests.tiny import TINY_LABELS
 
@@ -303,7 +304,7 @@ def test_group_accuracy_from_the_data_when_labels_json_has_none(project: Path) -
 
 
 def test_report_html_escapes_text_from_the_data(tmp_path: Path) -> None:
-    from pipeline.report import ReportInputs, write_report
+    from pipeline.evaluate.report import ReportInputs, write_report
 
     script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
     link = "[click](javascript:alert(1))"

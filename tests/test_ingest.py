@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from pipeline.config import IngestConfig
+from pipeline.data.ingest import main, normalize_text, sentences_from_sheet
 from pipeline.errors import PipelineError
-from pipeline.ingest import main, normalize_text, sentences_from_sheet
 from tests.xlsx_helpers import (
     AIHUB_HEADER,
     aihub_row,

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import batching
 from pipeline.config import load_config
 from pipeline.io import read_json
-from pipeline.train import run
+from pipeline.train import length_buckets
+from pipeline.train.stage import run
 from tests.conftest import tiny_config_dict, write_config
 from tests.tiny import tiny_corpus, write_processed
 
@@ -42,9 +42,9 @@ def val_accuracy(model: object, run_dir: Path) -> float:
 
     val = pd.read_parquet(run_dir.parent.parent / "data/processed/validation.parquet")
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir))
-    ids = batching.encode(tokenizer, val["text"], 32)
+    ids = length_buckets.encode(tokenizer, val["text"], 32)
     hits = []
-    for x, y in batching.batches(ids, val["label_id"].to_numpy(), 8, 32, 0, seed=None):
+    for x, y in length_buckets.batches(ids, val["label_id"].to_numpy(), 8, 32, 0, seed=None):
         hits.append(model(x, training=False).logits.numpy().argmax(axis=1) == y)
     return float(np.concatenate(hits).mean())
 
@@ -52,8 +52,8 @@ def val_accuracy(model: object, run_dir: Path) -> float:
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> tuple[Path, dict]:
     """A run trained on the tiny corpus, and its head's initial kernel (kept by a spy)."""
-    import pipeline.train
-    from pipeline.modeling import load_base_classifier
+    import pipeline.train.loop
+    from pipeline.model.loading import load_base_classifier
 
     initial: dict = {}
 
@@ -63,7 +63,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> tuple[
         return model
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline.train, "load_base_classifier", keep_initial_head)
+        mp.setattr(pipeline.train.loop, "load_base_classifier", keep_initial_head)
         run_dir = train(tmp_path_factory.mktemp("learned"), tiny_bert)
     return run_dir, initial
 
@@ -88,7 +88,7 @@ def test_the_run_directory_holds_the_trained_weights(
 ) -> None:
     from transformers import TFAutoModelForSequenceClassification
 
-    from pipeline.modeling import load_base_classifier
+    from pipeline.model.loading import load_base_classifier
 
     run_dir = learned[0]
     record = read_json(run_dir / "run.json")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.modelcard import CardInputs, build_card, is_hub_id
+from pipeline.publish.modelcard import CardInputs, build_card, is_hub_id
 
 METRICS = {
     "split": "test",

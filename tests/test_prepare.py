@@ -7,9 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.io import read_json, write_parquet
-from pipeline.prepare import (
+from pipeline.data.prepare import (
     check_label_table,
     derive_label_table,
     drop_empty_and_duplicates,
@@ -17,6 +15,8 @@ from pipeline.prepare import (
     label_groups,
     main,
 )
+from pipeline.errors import PipelineError
+from pipeline.io import read_json, write_parquet
 from tests.xlsx_helpers import expect_error, write_config, write_workbook
 
 
@@ -217,4 +217,6 @@ def test_label_table_not_found(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
 def test_no_sentences_yet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     argv = ["--config", str(write_config(tmp_path))]
-    assert "run `python -m pipeline.ingest` first" in expect_error(main, argv, capsys, tmp_path)
+    assert "run `python -m pipeline.data.ingest` first" in expect_error(
+        main, argv, capsys, tmp_path
+    )

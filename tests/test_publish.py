@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.publish import RUN_FILES, main
+from pipeline.publish.files import RUN_FILES
+from pipeline.publish.stage import main
 from tests.conftest import tiny_config_dict, write_config
 from tests.hub_server import HubServer, Repo
 

@@ -16,8 +16,9 @@ import pytest
 
 from benchmarks.soak import bad_requests, slow_body
 from pipeline.config import Config, load_config
-from pipeline.modeling import ModelRef, load_trained
-from pipeline.serve import Service, main
+from pipeline.model.loading import ModelRef, load_trained
+from pipeline.serve.app import Service
+from pipeline.serve.stage import main
 from tests.conftest import tiny_config_dict, write_config
 from tests.live_server import live_server, run_service
 from tests.tiny import TINY_LABELS
@@ -148,7 +149,7 @@ def test_health_info_page_and_offline_docs(server, untrained_run) -> None:
 
 def test_huggingface_inference_client_works_against_it(server, reference) -> None:
     """The real client. Under HF_HUB_OFFLINE (set for the tests) huggingface_hub refuses every
-    URL, even loopback, so a plain requests session is configured, as the README says."""
+    URL, even loopback, so a plain requests session is configured, as docs/serve.md says."""
     import requests
     from huggingface_hub import InferenceClient, configure_http_backend
     from huggingface_hub.errors import OfflineModeIsEnabled

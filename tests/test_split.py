@@ -8,10 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.io import read_json, sha256_file, write_json, write_parquet
-from pipeline.paths import SPLITS
-from pipeline.split import (
+from pipeline.data.split import (
     allocate,
     check_ratios,
     grouped_split,
@@ -19,6 +16,9 @@ from pipeline.split import (
     min_class_size,
     stratified_split,
 )
+from pipeline.errors import PipelineError
+from pipeline.io import read_json, sha256_file, write_json, write_parquet
+from pipeline.paths import SPLITS
 from tests.xlsx_helpers import expect_error, write_config
 
 RATIOS = [0.6, 0.2, 0.2]
@@ -154,7 +154,9 @@ def test_duplicate_texts_in_dataset_stop(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_no_dataset_yet(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     argv = ["--config", str(write_config(tmp_path))]
-    assert "run `python -m pipeline.prepare` first" in expect_error(main, argv, capsys, tmp_path)
+    assert "run `python -m pipeline.data.prepare` first" in expect_error(
+        main, argv, capsys, tmp_path
+    )
 
 
 # --- whole groups (dialogues) -------------------------------------------------------------------

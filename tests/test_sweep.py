@@ -19,9 +19,11 @@ import yaml
 from pipeline.config import load_config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json
-from pipeline.modeling import resolve_model_ref
+from pipeline.model.loading import resolve_model_ref
 from pipeline.paths import Paths
-from pipeline.sweep import (
+from pipeline.sweep.report import TENSORBOARD_METRICS, results_table, write_results
+from pipeline.sweep.runner import Job, Runner
+from pipeline.sweep.stage import (
     data_hashes,
     expand,
     load_state,
@@ -32,8 +34,6 @@ from pipeline.sweep import (
     trial_key,
     trial_name,
 )
-from pipeline.sweep_report import TENSORBOARD_METRICS, results_table, write_results
-from pipeline.sweep_runner import Job, Runner
 from tests.test_tensorboard import hparams_content, scalars, session_values
 
 REPO = Path(__file__).resolve().parents[1]
@@ -329,7 +329,7 @@ if "train.seed=3" in sys.argv:
 deadline = time.time() + 30
 while len(list(d.iterdir())) < 2 and time.time() < deadline:
     time.sleep(0.05)
-print("12:00:00 INFO pipeline.callbacks: epoch 1/1: loss 0.1", file=sys.stderr)
+print("12:00:00 INFO pipeline.train.callbacks: epoch 1/1: loss 0.1", file=sys.stderr)
 sys.exit(0 if len(list(d.iterdir())) >= 2 else 1)
 """
 

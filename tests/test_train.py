@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import batching
 from pipeline.config import Config, load_config, parse_override
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json
-from pipeline.train import main, run, work_dir_for
+from pipeline.train import length_buckets
+from pipeline.train.stage import main, run, work_dir_for
 from tests.conftest import tiny_config_dict, write_config
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,26 +34,26 @@ def config(project: Path, *overrides: str) -> Config:
 
 def test_token_length_stats_counts_long_and_truncated() -> None:
     lengths = np.array([10, 20, 70, 130, 40])
-    stats = batching.token_length_stats(lengths, max_seq_len=64)
+    stats = length_buckets.token_length_stats(lengths, max_seq_len=64)
     assert stats["max"] == 130 and stats["n"] == 5 and stats["p50"] == 40
     assert stats["over_64"] == 2 and stats["over_128"] == 1 and stats["truncated"] == 2
 
 
 def test_pad_width_rounds_up_to_16_and_caps_at_max_seq_len() -> None:
-    assert [batching.pad_width(n, 64) for n in (1, 16, 17, 50, 64)] == [16, 16, 32, 64, 64]
-    assert batching.pad_width(20, 24) == 24
+    assert [length_buckets.pad_width(n, 64) for n in (1, 16, 17, 50, 64)] == [16, 16, 32, 64, 64]
+    assert length_buckets.pad_width(20, 24) == 24
 
 
 def test_bucket_order_covers_every_example_once_with_similar_lengths() -> None:
     rng = np.random.default_rng(0)
     lengths = rng.integers(3, 100, size=203)
-    groups = batching.bucket_order(lengths, batch_size=16, seed=1)
+    groups = length_buckets.bucket_order(lengths, batch_size=16, seed=1)
     flat = np.concatenate(groups)
     assert sorted(flat.tolist()) == list(range(203))
     spread = np.mean([np.ptp(lengths[g]) for g in groups])
     assert spread < 0.25 * np.ptp(lengths)  # buckets hold similar lengths
-    again = batching.bucket_order(lengths, batch_size=16, seed=1)
-    other = batching.bucket_order(lengths, batch_size=16, seed=2)
+    again = length_buckets.bucket_order(lengths, batch_size=16, seed=1)
+    other = length_buckets.bucket_order(lengths, batch_size=16, seed=2)
     assert all(np.array_equal(a, b) for a, b in zip(groups, again, strict=True))
     assert not all(np.array_equal(a, b) for a, b in zip(groups, other, strict=True))
 
@@ -63,10 +63,10 @@ def test_batches_pad_per_batch_or_to_one_fixed_width() -> None:
     labels = np.arange(6)
     widths = {
         x["input_ids"].shape[1]
-        for x, _ in batching.batches(ids, labels, 2, max_seq_len=64, pad_id=0, seed=0)
+        for x, _ in length_buckets.batches(ids, labels, 2, max_seq_len=64, pad_id=0, seed=0)
     }
     assert widths <= {16, 32, 48, 64} and len(widths) > 1
-    fixed = list(batching.batches(ids, labels, 2, 64, pad_id=0, seed=0, fixed_width=64))
+    fixed = list(length_buckets.batches(ids, labels, 2, 64, pad_id=0, seed=0, fixed_width=64))
     assert {x["input_ids"].shape[1] for x, _ in fixed} == {64}
     x, y = fixed[0]
     assert x["attention_mask"].sum() == sum(len(ids[i]) for i in range(6) if labels[i] in y)
@@ -204,13 +204,13 @@ def test_saved_model_reloads_with_the_best_epochs_logits(trained_run: Path) -> N
     root = trained_run.parent.parent
     val = pd.read_parquet(root / "data/processed/validation.parquet")
     tokenizer = AutoTokenizer.from_pretrained(str(trained_run))
-    ids = batching.encode(tokenizer, val["text"], 32)
+    ids = length_buckets.encode(tokenizer, val["text"], 32)
     labels = val["label_id"].to_numpy()
 
     def logits() -> tuple[np.ndarray, np.ndarray]:
         model = TFAutoModelForSequenceClassification.from_pretrained(str(trained_run))
         out, ys = [], []
-        for x, y in batching.batches(ids, labels, 8, 32, tokenizer.pad_token_id, seed=None):
+        for x, y in length_buckets.batches(ids, labels, 8, 32, tokenizer.pad_token_id, seed=None):
             out.append(model(x, training=False).logits.numpy())
             ys.append(y)
         return np.concatenate(out), np.concatenate(ys)
@@ -242,7 +242,7 @@ def test_finished_run_is_skipped_and_a_different_config_refused(trained_run: Pat
 def test_interrupted_run_resumes_after_its_last_finished_epoch(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.callbacks import EpochCheckpoint
+    from pipeline.train.callbacks import EpochCheckpoint
 
     cfg = config(tiny_project, "train.epochs=3", "train.run_name=sweep-x/trial")
     run_dir = tiny_project.parent / "models/sweep-x/trial"
@@ -347,7 +347,7 @@ def test_benchmark_writes_both_throughputs_and_their_ratio(tiny_project: Path) -
 
 
 def test_label_smoothing_loss_matches_its_formula() -> None:
-    from pipeline.train import make_loss
+    from pipeline.train.optimizer import make_loss
 
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], dtype=np.float32)
     y = np.array([0, 1])
@@ -360,13 +360,13 @@ def test_label_smoothing_loss_matches_its_formula() -> None:
 
 
 def test_balanced_class_weights_and_the_weighted_dataset() -> None:
-    from pipeline.train import balanced_class_weights
+    from pipeline.train.optimizer import balanced_class_weights
 
     y = np.array([0, 0, 0, 1, 2, 2])
     weights = balanced_class_weights(y, 4)  # class 3 absent: weight 1
     assert weights.tolist() == pytest.approx([6 / 9, 2.0, 1.0, 1.0])
     ids = [[1] * n for n in (3, 4, 5, 6, 7, 8)]
-    ds = batching.make_dataset(ids, y, 4, 16, 0, lambda: 0, class_weight=weights)
+    ds = length_buckets.make_dataset(ids, y, 4, 16, 0, lambda: 0, class_weight=weights)
     seen = [(yb.numpy(), wb.numpy()) for _, yb, wb in ds]
     for yb, wb in seen:
         assert wb.tolist() == pytest.approx(weights[yb].tolist())
@@ -375,7 +375,7 @@ def test_balanced_class_weights_and_the_weighted_dataset() -> None:
 
 def initial_head_spy(store: dict):  # noqa: ANN201
     """load_base_classifier that also keeps the new head's initial kernel in ``store``."""
-    from pipeline.modeling import load_base_classifier
+    from pipeline.model.loading import load_base_classifier
 
     def load(checkpoint, id2label):  # noqa: ANN001, ANN202
         model = load_base_classifier(checkpoint, id2label)
@@ -397,12 +397,12 @@ def trained_weights(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_head_lr_multiplier_moves_the_head_at_its_own_rate(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.train
+    import pipeline.train.loop
 
     moved = {}
     for mult in (1.0, 1e-6):
         init: dict = {}
-        monkeypatch.setattr(pipeline.train, "load_base_classifier", initial_head_spy(init))
+        monkeypatch.setattr(pipeline.train.loop, "load_base_classifier", initial_head_spy(init))
         cfg = config(
             tiny_project, "train.epochs=1", f"train.head_lr_multiplier={mult}",
             f"train.run_name=head{mult}",
@@ -428,7 +428,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch, recipe: tuple[str, ...]
 ) -> None:
     """Interrupted in epoch 2, the rerun's history equals an uninterrupted run's on CPU."""
-    from pipeline.callbacks import EpochCheckpoint
+    from pipeline.train.callbacks import EpochCheckpoint
 
     sets = ("train.epochs=3", "train.early_stopping.patience=5", *recipe)
     straight = run(config(tiny_project, *sets, "train.run_name=straight"))
@@ -462,7 +462,7 @@ def get_dotted_value(raw: dict, key: str) -> object:
 
 
 def test_recipe_sweep_file_expands_to_a_few_trials() -> None:
-    from pipeline.sweep_spec import expand, load_sweep
+    from pipeline.sweep.spec import expand, load_sweep
 
     sweep = load_sweep(REPO / "configs/sweeps/recipe.yaml")
     trials = expand(sweep, load_config(REPO / sweep.base))
@@ -534,12 +534,12 @@ def test_disk_full_while_saving_keeps_the_trained_weights(
 ) -> None:
     import errno
 
-    import pipeline.train
+    import pipeline.train.stage
 
     def full(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(pipeline.train, "plot_curves", full)
+    monkeypatch.setattr(pipeline.train.stage, "plot_curves", full)
     args = ["--config", str(tiny_project), "--set", "train.epochs=1"]
     assert main(args) == 2
     last = capsys.readouterr().err.strip().splitlines()[-1]

@@ -107,9 +107,7 @@ def write_processed(root: Path, df: pd.DataFrame | None = None, seed: int = 0) -
     return manifest
 
 
-def make_tiny_bert(
-    out_dir: Path, texts: list[str], max_positions: int = 64, seed: int = 0
-) -> Path:
+def make_tiny_bert(out_dir: Path, texts: list[str], max_positions: int = 64, seed: int = 0) -> Path:
     """Save a random 2-layer BERT (TF weights, drawn from ``seed``) with a WordPiece vocab."""
     import tf_keras
     from tokenizers import BertWordPieceTokenizer

@@ -1,0 +1,204 @@
+"""The config schema: one frozen dataclass per section, a default and a comment per key.
+
+Each stage reads only its own section. Loading and overrides: pipeline/config/loading.py;
+the generated reference of every key: docs/config.md (``make docs``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pipeline.errors import PipelineError
+
+# ---------------------------------------------------------------------------------------------
+# Sections. Every field has a default unless a config must say it; a comment says what it does.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    # Workbooks to read: paths or globs, relative to the project root.
+    files: list[str]
+    # Sheets to read from each workbook; null reads every sheet.
+    sheets: list[str] | None = None
+    # Columns holding text; each non-empty cell becomes one example (AI-Hub: 사람문장1..3).
+    text_columns: list[str] = field(default_factory=lambda: ["사람문장1", "사람문장2", "사람문장3"])
+    # Column holding the label of the row's sentences (AI-Hub: 감정_소분류).
+    label_column: str = "감정_소분류"
+    # Optional column with the label's major group (AI-Hub: 감정_대분류); null if none.
+    group_column: str | None = "감정_대분류"
+    # Numbers or dates found in a text column: "convert" them to text, or "reject" the file.
+    non_text: Literal["convert", "reject"] = "convert"
+    # One example per text cell ("sentence") or per row ("row": the row's text cells joined).
+    unit: Literal["sentence", "row"] = "sentence"
+    # Text of an example built from columns, e.g. "{상황키워드} {성별} | {text}"; {text} is the
+    # sentence (unit sentence) or the joined text cells (unit row); null: just {text}.
+    template: str | None = None
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    # Excel label table mapping each label name to an integer id; null derives it from the
+    # data (sorted by major group, then name; ids 0..n-1).
+    label_table: str | None = None
+    # Sheet of the label table; null takes the first sheet.
+    label_table_sheet: str | None = None
+    # Column of the label table with the label name.
+    label_name_column: str = "감정_소분류"
+    # Column of the label table with the integer id.
+    label_id_column: str = "id"
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    # train/validation/test shares; must sum to 1.
+    ratios: list[float] = field(default_factory=lambda: [0.6, 0.2, 0.2])
+    # Seed of the stratified shuffle.
+    seed: int = 42
+    # Drop classes too small to appear in every split (logged) instead of stopping.
+    drop_small_classes: bool = False
+    # Keep groups whole: a column ingest keeps (the dialogue id 번호), or "row" (the source
+    # row: one dialogue); null splits sentence by sentence.
+    group_column: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # Base checkpoint: a Hub id (klue/bert-base), a local directory, or
+    # "package:<python package>" for a checkpoint shipped inside an installed package.
+    name_or_path: str
+    # Tokens per sentence after truncation (the base model's position embeddings are the cap).
+    max_seq_len: int = 128
+    # Keep only the word pieces the training texts use (plus single characters and special
+    # tokens): a far smaller embedding matrix for multilingual checkpoints (SentencePiece only).
+    trim_vocab: bool = False
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    # Metric watched after every epoch.
+    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    # Smallest change that counts as an improvement.
+    min_delta: float = 0.001
+    # Epochs without improvement before stopping (0: stop at the first one).
+    patience: int = 0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Run directory name under models/.
+    run_name: str = "run"
+    # Most epochs to train.
+    epochs: int = 10
+    # Examples per step.
+    batch_size: int = 64
+    # Peak learning rate.
+    learning_rate: float = 2e-5
+    # "adam": constant rate (the source setup); "adamw": warmup then linear decay.
+    optimizer: Literal["adam", "adamw"] = "adam"
+    # Share of the steps spent warming up (adamw only).
+    warmup_ratio: float = 0.0
+    # Decoupled weight decay (adamw only).
+    weight_decay: float = 0.0
+    # Label smoothing of the cross-entropy, in [0, 1) (0: plain sparse cross-entropy).
+    label_smoothing: float = 0.0
+    # "balanced": weight each training example by n / (classes x its class's count) (sklearn).
+    class_weights: Literal["none", "balanced"] = "none"
+    # The new head (variables named *classifier* or *pooler*) trains at learning_rate x this.
+    head_lr_multiplier: float = 1.0
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
+    # Seed for Python, NumPy and TensorFlow.
+    seed: int = 42
+    # Ask TensorFlow for deterministic ops (slower).
+    deterministic: bool = False
+    # mixed_float16 on GPU; ignored on CPU.
+    mixed_precision: bool = False
+
+    def __post_init__(self) -> None:
+        # The run directory is replaced as a whole: "" or ".." would replace models/ or worse.
+        parts = self.run_name.replace("\\", "/").split("/")
+        if Path(self.run_name).is_absolute() or any(p in ("", ".", "..") for p in parts):
+            raise PipelineError(
+                f"train.run_name {self.run_name!r} must be a name under models/, such as 'demo' "
+                "or 'sweep/trial' (no empty, '.' or '..' parts, not absolute)"
+            )
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    # Split to evaluate.
+    split: Literal["train", "validation", "test"] = "test"
+    # Sentences per prediction batch.
+    batch_size: int = 64
+    # Labels in the evaluated file that the model does not know: "error" stops, "skip" drops
+    # them and reports how many.
+    unknown_labels: Literal["error", "skip"] = "error"
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    # Hub repository "user/name"; --repo overrides it.
+    repo_id: str | None = None
+    # Create the repository as private.
+    private: bool = True
+    # Branch to push to.
+    revision: str = "main"
+    # License written into the model card.
+    license: str = "cc-by-nc-4.0"
+    # Dataset ids named in the model card metadata.
+    datasets: list[str] = field(default_factory=list)
+    # Commit message; null: "Upload <run> (test accuracy ..., macro F1 ...)". --message overrides.
+    commit_message: str | None = None
+    # Hub id written as base_model in the card; null: model.name_or_path when it is a Hub id,
+    # else the base checkpoint's config.json "_name_or_path" when that is one.
+    base_model: str | None = None
+    # Where the training data came from, as the card names it (and its web page, if any);
+    # null: the workbook names from ingest.files.
+    dataset_name: str | None = None
+    dataset_url: str | None = None
+    # Seconds to wait for the Hub to connect or answer one call before giving up on it.
+    timeout_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    # Address to bind (127.0.0.1: this machine only); --host / --port override.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Micro-batching: concurrent requests run through the model together. false: every request
+    # calls the TextClassificationPipeline on its own (the naive service the bench compares).
+    batching: bool = True
+    # Most sentences run through the model together.
+    max_batch_size: int = 32
+    # How long the first request of a batch waits for company, in milliseconds.
+    max_wait_ms: float = 5.0
+    # Most sentences in one request.
+    max_inputs: int = 64
+    # Largest request body, in bytes (larger ones are refused before they are parsed).
+    max_body_bytes: int = 65536
+    # Emotions returned when the request does not say.
+    top_k: int = 5
+    # Seconds a request body may take to arrive in full; a slower one gets 408 and is closed.
+    body_timeout_s: float = 10.0
+    # Seconds an idle keep-alive connection stays open after its last response (uvicorn's).
+    keep_alive_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig
+    ingest: IngestConfig
+    # Directory every relative path is resolved against (data/, models/, reports/ live here).
+    root: str = "."
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    publish: PublishConfig = field(default_factory=PublishConfig)
+    serve: ServeConfig = field(default_factory=ServeConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,107 @@
+"""What evaluate reads: the test split, or any workbook/CSV with a text and a label column.
+
+Every bad input is one message naming the file, column or row; labels the model does not
+know are checked against its label set.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.paths import Paths
+
+logger = logging.getLogger("pipeline.evaluate")
+
+
+def normalize_text(text: str) -> str:
+    """NFC and single spaces, as ingest stores sentences (so a raw workbook scores the same)."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def pick_text_column(df: pd.DataFrame, label_column: str, where: str) -> str:
+    """The one text-like column besides the label; several (or none) is an error."""
+    candidates = [
+        c
+        for c in df.columns
+        if c != label_column
+        and (s := df[c].dropna()).size
+        and s.map(lambda v: isinstance(v, str)).mean() > 0.9
+    ]
+    if len(candidates) != 1:
+        found = ", ".join(map(str, candidates)) or "none"
+        raise PipelineError(
+            f"{where}: cannot tell which column holds the sentences (text-like columns: {found}); "
+            "name it with --text-column"
+        )
+    return str(candidates[0])
+
+
+def check_labels(
+    labels: pd.Series, label2id: dict[str, int], policy: str, where: str
+) -> np.ndarray:
+    """Mask of rows whose label the model knows; unknown labels stop unless ``policy`` is skip."""
+    known = labels.isin(list(label2id)).to_numpy()
+    if not known.all():
+        unknown = sorted(set(labels[~known]))
+        shown = ", ".join(map(repr, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
+        if policy == "error":
+            raise PipelineError(
+                f"{where}: {int((~known).sum())} sentence(s) have label(s) the model does not "
+                f"know: {shown} (set evaluate.unknown_labels=skip to drop them)"
+            )
+        logger.warning("skipping %d sentence(s) with unknown labels %s", (~known).sum(), shown)
+    return known
+
+
+def read_split(paths: Paths, split: str) -> tuple[pd.DataFrame, Path]:
+    path = paths.split_file(split)
+    if not path.is_file():
+        raise PipelineError(f"{path} not found (run `make data` first)")
+    return pd.read_parquet(path), path
+
+
+def read_input(
+    path: Path, text_column: str | None, label_column: str, group_column: str | None = None
+) -> pd.DataFrame:
+    """A workbook's first sheet or a CSV as (text, label) rows; blank sentences are dropped.
+
+    When the file has ``group_column`` (ingest.group_column), it comes along as ``group``.
+    """
+    if not path.is_file():
+        raise PipelineError(f"--input {path}: file not found")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm", ".xls"):
+            raw = pd.read_excel(path, sheet_name=0, engine="calamine")
+            where = f"{path.name} (first sheet)"
+        elif suffix == ".csv":
+            raw, where = pd.read_csv(path, encoding="utf-8-sig"), path.name
+        else:
+            raise PipelineError(f"--input {path}: expected .xlsx or .csv, got {suffix!r}")
+    except PipelineError:
+        raise
+    except Exception as exc:  # pandas/calamine raise many types for unreadable files
+        raise PipelineError(f"--input {path}: cannot read it ({exc})") from exc
+    if label_column not in raw.columns:
+        cols = ", ".join(map(str, raw.columns)) or "none"
+        raise PipelineError(f"{where}: no label column {label_column!r} (columns: {cols})")
+    text_column = text_column or pick_text_column(raw, label_column, where)
+    if text_column not in raw.columns:
+        cols = ", ".join(map(str, raw.columns))
+        raise PipelineError(f"{where}: no text column {text_column!r} (columns: {cols})")
+    text = raw[text_column].map(lambda v: normalize_text(str(v)) if pd.notna(v) else "")
+    frame = pd.DataFrame({"text": text, "label": raw[label_column], "source_row": raw.index + 2})
+    if group_column and group_column in raw.columns and group_column != text_column:
+        frame["group"] = raw[group_column].map(lambda v: str(v).strip() if pd.notna(v) else None)
+    frame = frame[frame["text"] != ""]
+    missing = frame["label"].isna()
+    if missing.any():
+        row = int(frame.loc[missing, "source_row"].iloc[0])
+        raise PipelineError(f"{where}: row {row} has a sentence but no {label_column!r}")
+    return frame.assign(label=frame["label"].astype(str)).reset_index(drop=True)

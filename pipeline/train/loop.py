@@ -1,0 +1,165 @@
+"""The training loop: seeds, devices, datasets, the compiled model and Keras ``fit``.
+
+Resumes from the work directory's last finished epoch (see pipeline/train/callbacks.py) and
+returns the best epoch's weights. Several GPUs of one host train under MirroredStrategy.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.model.loading import load_base_classifier
+from pipeline.train import length_buckets
+from pipeline.train.callbacks import (
+    EpochCheckpoint,
+    EpochSeed,
+    TrainState,
+    clean_stale_checkpoints,
+    seeded_dropout,
+)
+from pipeline.train.optimizer import (
+    balanced_class_weights,
+    build_optimizer,
+    current_lr,
+    is_head,
+    make_loss,
+    make_optimizer,
+    use_head_optimizer,
+)
+from pipeline.train.storage import check_storage
+
+logger = logging.getLogger("pipeline.train")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    import tensorflow as tf
+    import tf_keras
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf_keras.utils.set_random_seed(seed)  # Python, NumPy and TF together
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def device_setup(mixed_precision: bool) -> tuple[Any, str]:
+    """MirroredStrategy over several GPUs, else the default one; mixed precision on GPU only."""
+    import tensorflow as tf
+    import tf_keras
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if mixed_precision and gpus:
+        tf_keras.mixed_precision.set_global_policy("mixed_float16")
+    elif mixed_precision:
+        logger.info("train.mixed_precision is ignored on CPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPUs (MirroredStrategy)"
+    if gpus:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+        return tf.distribute.get_strategy(), f"GPU: {name}"
+    return tf.distribute.get_strategy(), "CPU"
+
+
+def fit(
+    cfg: Config,
+    checkpoint: Path,
+    tokenizer: Any,
+    train_df: pd.DataFrame,
+    val_df: pd.DataFrame,
+    labels: dict[str, Any],
+    state: TrainState,
+    work: Path,
+) -> tuple[Any, str]:
+    """Train (or resume) until early stopping or max epochs; return the best model, device."""
+    import tensorflow as tf
+    import tf_keras
+
+    seed_everything(cfg.train.seed, cfg.train.deterministic)
+    strategy, device = device_setup(cfg.train.mixed_precision)
+    max_len, bs = cfg.model.max_seq_len, cfg.train.batch_size
+    train_ids = length_buckets.encode(tokenizer, train_df["text"], max_len)
+    val_ids = length_buckets.encode(tokenizer, val_df["text"], max_len)
+    pad_id = tokenizer.pad_token_id or 0
+    epoch = {"next": state.epochs_done}
+
+    def epoch_seed() -> int:  # the batches of epoch n depend only on (seed, n)
+        epoch["next"] += 1
+        return cfg.train.seed * 1000 + epoch["next"]
+
+    t = cfg.train
+    id2label = {int(i): name for i, name in labels["id2label"].items()}
+    y_train, y_val = train_df["label_id"].to_numpy(), val_df["label_id"].to_numpy()
+    weights = None
+    if t.class_weights == "balanced":
+        weights = balanced_class_weights(y_train, len(id2label))
+        logger.info("class weights (balanced): %s", np.round(weights, 3).tolist())
+    train_ds = length_buckets.make_dataset(
+        train_ids, y_train, bs, max_len, pad_id, epoch_seed, class_weight=weights
+    )
+    val_ds = length_buckets.make_dataset(val_ids, y_val, bs, max_len, pad_id, lambda: None)
+    steps_per_epoch = -(-len(train_ids) // bs)
+    total_steps = steps_per_epoch * t.epochs
+
+    with strategy.scope():
+        model = load_base_classifier(checkpoint, id2label)
+        model.compile(
+            optimizer=make_optimizer(cfg, total_steps),
+            loss=make_loss(t.label_smoothing),
+            metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        )
+        variables = model.trainable_variables
+        parts = {"model": model, "optimizer": model.optimizer}
+        if t.head_lr_multiplier != 1:
+            if isinstance(model.optimizer, tf_keras.mixed_precision.LossScaleOptimizer):
+                raise PipelineError(
+                    "train.head_lr_multiplier works without loss scaling only: set "
+                    "train.mixed_precision to false or train.head_lr_multiplier to 1"
+                )
+            head = [v for v in variables if is_head(v)]
+            logger.info(
+                "head (%s): learning rate x %g",
+                ", ".join(sorted({v.name.split("/")[-2] for v in head})),
+                t.head_lr_multiplier,
+            )
+            parts["head_optimizer"] = make_optimizer(cfg, total_steps, t.head_lr_multiplier)
+            build_optimizer(parts["head_optimizer"], head)
+            use_head_optimizer(model, parts["head_optimizer"])
+            variables = [v for v in variables if not is_head(v)]
+        build_optimizer(model.optimizer, variables)
+        generators = seeded_dropout(model)
+    check_storage(work, model.count_params() * 4)
+    ckpt = tf.train.Checkpoint(**parts)
+    if state.last_ckpt:
+        clean_stale_checkpoints(work, state)
+        ckpt.read(str(work / state.last_ckpt)).assert_existing_objects_matched()
+        logger.info("resuming %s after epoch %d", work.name, state.epochs_done)
+
+    if state.stop_reason is None:
+        logger.info(
+            "training %d examples (%d steps/epoch), validating on %d, on %s",
+            *(len(train_ids), steps_per_epoch, len(val_ids), device),
+        )
+        es = cfg.train.early_stopping
+        callback = EpochCheckpoint(
+            *(work, state, ckpt, es.monitor, es.min_delta, es.patience, cfg.train.epochs),
+            current_lr=lambda: current_lr(model.optimizer),
+        )
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.train.epochs,
+            initial_epoch=state.epochs_done,
+            callbacks=[EpochSeed(t.seed, generators), callback],
+            verbose=1 if sys.stdout.isatty() else 2,  # step bar on a terminal, a line in logs
+        )
+    tf.train.Checkpoint(model=model).read(str(work / state.best_ckpt)).expect_partial()
+    return model, device

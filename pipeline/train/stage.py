@@ -1,0 +1,226 @@
+"""Train: fine-tune a BERT classifier on the split files into ``models/<train.run_name>/``.
+
+    python -m pipeline.train --config configs/default.yaml [--set train.epochs=5] [--force]
+
+Reads data/processed/{train,validation}.parquet and data/interim/labels.json; tokenizes with
+the base model's fast tokenizer (truncation at ``model.max_seq_len``, per-batch padding with
+length buckets, see length_buckets.py); trains with Adam (constant rate) or AdamW (warmup +
+linear decay), sparse cross-entropy on the logits, accuracy; early stopping on
+``train.early_stopping``; keeps the best epoch's weights.
+
+Progress lives in a hidden work directory (``models/.<run>.work/``, see pipeline/train/callbacks.py)
+updated at every epoch end, so an interrupted run (Ctrl-C, SIGTERM, even SIGKILL) resumes from
+its last finished epoch when the same command runs again. The run directory itself appears in
+one rename once training is over: save_pretrained model + tokenizer, labels.json, history.csv,
+curves.png and run.json. A finished run with the same model/train config and data is skipped;
+with a different one the stage refuses unless ``--force`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import tensorboard
+from pipeline.config import Config, check_training_values
+from pipeline.errors import PipelineError
+from pipeline.io import provenance, read_json, write_json
+from pipeline.model.loading import load_tokenizer, max_positions, resolve_base_model
+from pipeline.model.vocab_trim import trimmed_checkpoint
+from pipeline.paths import Paths
+from pipeline.train import length_buckets
+from pipeline.train.callbacks import (
+    TrainState,
+    fingerprint,
+    finished_record,
+    training_key,
+    work_dir_for,
+)
+from pipeline.train.loop import fit
+from pipeline.train.storage import holds_other_files, save_run
+
+logger = logging.getLogger("pipeline.train")
+
+__all__ = ["TrainResult", "main", "run", "work_dir_for"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    best_epoch: int
+    best_metric: float  # value of train.early_stopping.monitor at the best epoch
+    stop_reason: str  # "early_stopping" | "max_epochs"
+    epochs_run: int
+    skipped: bool = False  # already trained with this config and data
+
+
+def load_inputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Train and validation frames and labels.json, checked against each other."""
+    needed = [paths.split_file("train"), paths.split_file("validation"), paths.labels]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        raise PipelineError(f"missing {', '.join(missing)}: run `make data` first")
+    labels = read_json(paths.labels)
+    id2label = {int(i): name for i, name in labels["id2label"].items()}
+    frames = {}
+    for split in ("train", "validation"):
+        path = paths.split_file(split)
+        df = pd.read_parquet(path, columns=["text", "label", "label_id"])
+        for label_id, name in df[["label_id", "label"]].drop_duplicates().itertuples(index=False):
+            if id2label.get(int(label_id)) != name:
+                raise PipelineError(
+                    f"{path}: label {name!r} has id {label_id}, but {paths.labels} maps "
+                    f"{label_id} to {id2label.get(int(label_id))!r} (rerun `make data`)"
+                )
+        frames[split] = df
+    return frames["train"], frames["validation"], labels
+
+
+# --------------------------------------------------------------------------------------------
+# The stage
+# --------------------------------------------------------------------------------------------
+
+
+def run(cfg: Config, force: bool = False) -> TrainResult:
+    started = time.time()
+    check_training_values(cfg)
+    paths = Paths.from_config(cfg)
+    run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
+    work = work_dir_for(run_dir)
+    train_df, val_df, labels = load_inputs(paths)
+    if holds_other_files(run_dir):
+        raise PipelineError(
+            f"{run_dir} exists but holds no train run (no run.json; a sweep's trials, say), "
+            "and training would replace it: choose another train.run_name"
+        )
+    key = training_key(cfg, paths)
+    record = None if force else finished_record(run_dir, key)
+    if record:
+        logger.info("%s is already trained with this config and data: skipping", run_dir)
+        shutil.rmtree(work, ignore_errors=True)  # left by a kill between rename and cleanup
+        best = record["best_metric"]["value"]
+        return TrainResult(
+            run_dir, record["best_epoch"], best, record["stop_reason"], record["epochs_run"], True
+        )
+    checkpoint = resolve_base_model(cfg.model.name_or_path, paths)
+    if cfg.model.trim_vocab:
+        texts = [*train_df["text"], *val_df["text"]]
+        checkpoint = trimmed_checkpoint(checkpoint, texts, paths.base_models)
+    if cfg.model.max_seq_len > max_positions(checkpoint):
+        raise PipelineError(
+            f"model.max_seq_len {cfg.model.max_seq_len} exceeds the {max_positions(checkpoint)} "
+            f"position embeddings of {cfg.model.name_or_path}"
+        )
+    if force:
+        shutil.rmtree(work, ignore_errors=True)
+    state = TrainState.load(work)
+    if state and state.fingerprint != fingerprint(key):
+        raise PipelineError(
+            f"{work} holds an unfinished run with a different config or data; rerun with "
+            "--force to start over, or set a new train.run_name"
+        )
+    resumed_from = state.epochs_done if state else 0
+    state = state or TrainState(fingerprint=fingerprint(key))
+
+    tokenizer = load_tokenizer(checkpoint)
+    lengths = length_buckets.full_lengths(tokenizer, train_df["text"])
+    token_stats = length_buckets.token_length_stats(lengths, cfg.model.max_seq_len)
+    logger.info("train token lengths: %s", token_stats)
+    model, device = fit(cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work)
+
+    record = provenance(
+        cfg.to_dict(),
+        {"train": paths.split_file("train"), "validation": paths.split_file("validation")}
+        | {"labels": paths.labels},
+        started,
+    )
+    manifest = read_json(paths.manifest) if paths.manifest.is_file() else {}
+    record.update(
+        status="finished",
+        run_name=cfg.train.run_name,
+        base_model={"name_or_path": cfg.model.name_or_path, "resolved": str(checkpoint)},
+        training_key=key,
+        best_epoch=state.best_epoch,
+        best_metric={"name": es.monitor, "value": state.best_value},
+        stop_reason=state.stop_reason,
+        epochs_run=state.epochs_done,
+        resumed_from_epoch=resumed_from,
+        train_seconds=round(state.train_seconds, 3),
+        train_samples_per_s=round(len(train_df) * state.epochs_done / state.train_seconds, 2),
+        token_lengths=token_stats,
+        data={k: manifest.get(k) for k in ("splits", "labels")},
+        device=device,
+    )
+    history = pd.DataFrame(state.history)
+
+    def write(tmp: Path) -> None:
+        tmp.chmod(0o755)
+        model.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+        shutil.copyfile(paths.labels, tmp / "labels.json")
+        history.to_csv(tmp / "history.csv", index=False)
+        tensorboard.write_history(tensorboard.logdir_of(tmp), state.history)
+        plot_curves(history, state.best_epoch, tmp / "curves.png", cfg.train.run_name)
+        write_json(tmp / "run.json", record)
+
+    save_run(run_dir, work, write)
+    shutil.rmtree(work, ignore_errors=True)
+    logger.info(
+        "wrote %s: best epoch %d, %s %.4f (%s)",
+        *(run_dir, state.best_epoch, es.monitor, state.best_value, state.stop_reason),
+    )
+    return TrainResult(
+        run_dir, state.best_epoch, state.best_value, state.stop_reason, state.epochs_done
+    )
+
+
+def plot_curves(history: pd.DataFrame, best_epoch: int, path: Path, title: str) -> None:
+    """Loss and accuracy per epoch, train and validation, the best epoch marked."""
+    from matplotlib.ticker import MaxNLocator
+
+    from pipeline.plots import pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric, name in ((axes[0], "loss", "손실 (loss)"), (axes[1], "accuracy", "정확도")):
+        ax.plot(history["epoch"], history[metric], "o-", label=f"학습 {metric}")
+        ax.plot(history["epoch"], history[f"val_{metric}"], "o-", label=f"검증 val_{metric}")
+        ax.axvline(best_epoch, color="grey", linestyle="--", label=f"최적 epoch {best_epoch}")
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(name)
+        ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
+
+    parser = argparse.ArgumentParser(description="Fine-tune the classifier into models/<run>/.")
+    add_config_args(parser)
+    parser.add_argument("--force", action="store_true", help="retrain even if already finished")
+
+    def work(args: argparse.Namespace, cfg: Config) -> None:
+        result = run(cfg, force=args.force)
+        verb = "already trained" if result.skipped else "trained"
+        print(  # noqa: T201
+            f"{verb}: {result.run_dir} (best epoch {result.best_epoch}, "
+            f"{cfg.train.early_stopping.monitor} {result.best_metric:.4f}, {result.stop_reason})"
+        )
+
+    with sigterm_as_interrupt():  # the last finished epoch is on disk; rerun to resume
+        return run_cli(parser, work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
