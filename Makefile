@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate publish serve predict demo test test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate publish serve predict demo demo-nli test test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,7 +44,7 @@ $(DATA_STAMP): FORCE
 	@mkdir -p $(@D); printf '%s\n' '$(CONFIG) $(ARGS)' | cmp -s - $@ || printf '%s\n' '$(CONFIG) $(ARGS)' > $@
 FORCE:
 
-data/interim/sentences.parquet: pipeline/data/ingest.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx) | $(STAMP)
+data/interim/sentences.parquet: pipeline/data/ingest.py pipeline/data/files.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx data/raw/*/*.json) | $(STAMP)
 	$(PY) -m pipeline.data.ingest --config $(CONFIG) $(ARGS)
 
 data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/data/prepare.py $(CONFIG)
@@ -95,6 +95,15 @@ demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample,
 	$(MAKE) --no-print-directory publish CONFIG=configs/default.yaml ARGS=--dry-run > reports/demo/publish-dry-run.txt
 	@echo "demo done: report in reports/demo/report.md (and report.html); model card preview in reports/demo/publish-dry-run.txt"
 	@echo "next: make serve  (then open http://127.0.0.1:8000)"
+
+NLI := configs/nli-demo.yaml
+demo-nli: $(STAMP) ## the NLI demo: sentence pairs (premise, hypothesis) through every stage, offline
+	$(MAKE) --no-print-directory data CONFIG=$(NLI)
+	$(MAKE) --no-print-directory train CONFIG=$(NLI)
+	$(MAKE) --no-print-directory evaluate CONFIG=$(NLI)
+	$(MAKE) --no-print-directory publish CONFIG=$(NLI) ARGS=--dry-run > reports/nli-demo/publish-dry-run.txt
+	@echo "NLI demo done: report in reports/nli-demo/report.md; model card preview in reports/nli-demo/publish-dry-run.txt"
+	@echo "next: make serve CONFIG=$(NLI)  (two boxes, 전제 / 가설, on http://127.0.0.1:8000)"
 
 test: $(STAMP) ## the whole test suite, slow model tests included
 	$(PY) -m pytest -q

@@ -178,6 +178,21 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
         df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
 
 
+def to_excel_as_text(df: pd.DataFrame, path: Path, sheet_name: str = "Sheet1") -> None:
+    """``df`` as an .xlsx sheet whose text cells stay text.
+
+    openpyxl stores a string that starts with ``=`` as a formula, so a sentence such as
+    ``=HYPERLINK("http://...")`` from a workbook would come back as a live formula in the
+    predictions a person opens in Excel. Every such cell is written as a string instead.
+    """
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        df.to_excel(writer, index=False, sheet_name=sheet_name)
+        for row in writer.sheets[sheet_name].iter_rows():
+            for cell in row:
+                if cell.data_type == "f":
+                    cell.data_type = "s"
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

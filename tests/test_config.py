@@ -175,3 +175,26 @@ def test_yaml_syntax_error_names_file_line_and_column(
     assert main(["--config", str(path)]) == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: {path}:4:7: not valid YAML: ")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("split.ratios=[.nan, 0.2, 0.2]", "split.ratios must be finite"),
+        ("split.seed=-1", r"split.seed must be in \[0, "),
+        ("serve.max_wait_ms=.inf", r"serve.max_wait_ms must be in \[0, 1000\]"),
+        ("serve.max_batch_size=0", "serve.max_batch_size must be at least 1"),
+        ("serve.body_timeout_s=0", r"serve.body_timeout_s must be in \(0, 3600\]"),
+        ("serve.port=70000", "serve.port must be in"),
+        ("train.run_name=" + "x" * 300, "each part must be at most 200 bytes"),
+        ("train.epochs=[1", "value is not valid YAML: expected ',' or ']'"),
+    ],
+)
+def test_values_a_stage_would_crash_on_are_refused_in_one_line(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("ingest: {files: [a.xlsx]}\nmodel: {name_or_path: x}\n", encoding="utf-8")
+    with pytest.raises(PipelineError, match=message) as info:
+        load_config(config, [override])
+    assert "\n" not in str(info.value)

@@ -60,3 +60,22 @@ def test_temporaries_of_dead_writers_are_removed_by_the_next_write(tmp_path: Pat
 def test_a_temporary_name_carries_the_writers_pid(tmp_path: Path) -> None:
     with atomic_path(tmp_path / "x.json") as tmp:
         assert tmp.name.startswith(f".x.json.{os.getpid()}.") and tmp.name.endswith(".tmp")
+
+
+def test_excel_output_keeps_formula_like_text_as_text(tmp_path: Path) -> None:
+    """A sentence starting with '=' must not become a live formula in a written workbook."""
+    import openpyxl
+    import pandas as pd
+
+    from pipeline.io import to_excel_as_text
+
+    evil = '=HYPERLINK("http://example.invalid/x","click")'
+    df = pd.DataFrame({"text": [evil, "보통 문장", "+1 또는 -1"], "score": [0.5, 0.25, 1.0]})
+    path = tmp_path / "out.xlsx"
+    to_excel_as_text(df, path, sheet_name="predictions")
+    sheet = openpyxl.load_workbook(path)["predictions"]
+    cells = [sheet.cell(row=r, column=1) for r in range(2, 5)]
+    assert [c.value for c in cells] == df["text"].tolist()
+    assert all(c.data_type == "s" for c in cells)  # text, not "f" (formula)
+    assert sheet.cell(row=2, column=2).value == 0.5  # numbers stay numbers
+    assert pd.read_excel(path, engine="calamine")["text"].tolist() == df["text"].tolist()

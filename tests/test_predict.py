@@ -111,6 +111,9 @@ def test_a_sheet_is_labeled_into_a_new_file(config, untrained_run, tmp_path, suf
             ["--input", "{tmp}/in.csv", "--column", "사람문장1", "--batch-size", "0"],
             "--batch-size must be at least 1, got 0",
         ),
+        (["문장", "--top-k", "0"], "--top-k must be at least 1, got 0"),
+        (["문장", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
+        (["문장", "--model", " "], "--model is empty"),
     ],
     ids=[
         "missing file",
@@ -120,6 +123,9 @@ def test_a_sheet_is_labeled_into_a_new_file(config, untrained_run, tmp_path, suf
         "empty sentence",
         "not a workbook",
         "batch size 0",
+        "top-k 0 for sentences",
+        "batch size 0 for sentences",
+        "empty model",
     ],
 )
 def test_bad_input_exits_2_naming_it_and_writes_nothing(config, tmp_path, capsys, args, words):
@@ -150,8 +156,16 @@ def test_bad_input_exits_2_naming_it_and_writes_nothing(config, tmp_path, capsys
         ("{tmp}/link.csv", "is the input file"),
         ("{tmp}/data/raw/labeled.csv", "raw data is read-only"),
         ("{tmp}/folder.csv", "is a directory: give a file name"),
+        ("{tmp}/in.txt/out.csv", "in.txt is a file, not a folder"),
     ],
-    ids=["same path", "same file by another path", "symlink to it", "under data/raw", "folder"],
+    ids=[
+        "same path",
+        "same file by another path",
+        "symlink to it",
+        "under data/raw",
+        "folder",
+        "parent is a file",
+    ],
 )
 def test_an_output_that_would_destroy_data_is_refused_before_loading(
     config, tmp_path, capsys, output, words
@@ -162,6 +176,7 @@ def test_an_output_that_would_destroy_data_is_refused_before_loading(
     (tmp_path / "link.csv").symlink_to(tmp_path / "in.csv")
     (tmp_path / "data" / "raw").mkdir(parents=True)
     (tmp_path / "folder.csv").mkdir()
+    (tmp_path / "in.txt").write_text("a file")
     argv = ["--config", config, "--model", "no-such-run", "--input", str(tmp_path / "in.csv")]
     argv += ["--column", "사람문장1", "--output", output.format(tmp=tmp_path)]
     assert main(argv) == 2

@@ -98,7 +98,8 @@ def test_join_labels_lists_every_unknown_label() -> None:
     with pytest.raises(PipelineError) as info:
         join_labels(df, {"기쁨": 0}, "labels.xlsx")
     assert str(info.value) == (
-        "2 label(s) in the data are not in labels.xlsx: '놀람' (1 row), '분노' (2 rows)"
+        "2 label(s) in the data are not in labels.xlsx: '놀람' (1 row), '분노' (2 rows) "
+        "(first: a.xlsx, row 3)"  # where the first unknown label is, to find it in the file
     )
     joined = join_labels(df.iloc[:1], {"기쁨": 0}, "labels.xlsx")
     assert joined["label_id"].tolist() == [0] and joined["label_id"].dtype == "int64"

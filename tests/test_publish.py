@@ -294,6 +294,12 @@ def test_refuses_without_report_unless_forced(
 def test_bad_inputs_are_named(hub: HubServer, project: Path, capsys) -> None:
     assert publish(project, "--repo", "not a repo", "--dry-run") == 2
     assert "must look like user/name" in capsys.readouterr().err
+    for repo in ("alice/..", "alice/-x", "alice/x.git", "alice/" + "a" * 200):
+        assert publish(project, "--repo", repo, "--dry-run") == 2
+        err = capsys.readouterr().err
+        errors = [line for line in err.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and "not a valid Hub repo id" in errors[0]
+    assert hub.requests == []
     config_json = project.parent / "models" / RUN / "config.json"
     cfg = json.loads(config_json.read_text())
     cfg["id2label"] = {k: f"LABEL_{k}" for k in cfg["id2label"]}

@@ -69,7 +69,8 @@ def parse_override(item: str) -> tuple[str, Any]:
     try:
         value = yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError as exc:
-        raise PipelineError(f"override {item!r}: value is not valid YAML: {exc}") from exc
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise PipelineError(f"override {item!r}: value is not valid YAML: {problem}") from exc
     # YAML 1.1 reads 3e-5 as a string; numbers people type should stay numbers.
     if isinstance(value, str):
         try:

@@ -7,11 +7,15 @@ the generated reference of every key: docs/config.md (``make docs``).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import PipelineError
+
+MAX_SEED = 2**32 - 1  # what NumPy and TensorFlow seeds accept
+MAX_NAME_BYTES = 200  # a run name part, leaving room for .<name>.work under 255 bytes
 
 # ---------------------------------------------------------------------------------------------
 # Sections. Every field has a default unless a config must say it; a comment says what it does.
@@ -26,6 +30,9 @@ class IngestConfig:
     sheets: list[str] | None = None
     # Columns holding text; each non-empty cell becomes one example (AI-Hub: 사람문장1..3).
     text_columns: list[str] = field(default_factory=lambda: ["사람문장1", "사람문장2", "사람문장3"])
+    # task text-pair-classification: the two columns of a row's pair, e.g. [premise,
+    # hypothesis] (stored as text, text_pair); null for single-text tasks.
+    text_pair_columns: list[str] | None = None
     # Column holding the label of the row's sentences (AI-Hub: 감정_소분류).
     label_column: str = "감정_소분류"
     # Optional column with the label's major group (AI-Hub: 감정_대분류); null if none.
@@ -63,6 +70,12 @@ class SplitConfig:
     # Keep groups whole: a column ingest keeps (the dialogue id 번호), or "row" (the source
     # row: one dialogue); null splits sentence by sentence.
     group_column: str | None = None
+
+    def __post_init__(self) -> None:
+        if any(not math.isfinite(r) or r < 0 for r in self.ratios):
+            raise PipelineError(f"split.ratios must be finite shares >= 0, got {self.ratios}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise PipelineError(f"split.seed must be in [0, {MAX_SEED}], got {self.seed}")
 
 
 @dataclass(frozen=True)
@@ -125,6 +138,11 @@ class TrainConfig:
                 f"train.run_name {self.run_name!r} must be a name under models/, such as 'demo' "
                 "or 'sweep/trial' (no empty, '.' or '..' parts, not absolute)"
             )
+        if any(len(p.encode()) > MAX_NAME_BYTES for p in parts):
+            raise PipelineError(
+                f"train.run_name {self.run_name[:40]!r}...: each part must be at most "
+                f"{MAX_NAME_BYTES} bytes (it names directories)"
+            )
 
 
 @dataclass(frozen=True)
@@ -186,11 +204,27 @@ class ServeConfig:
     # Seconds an idle keep-alive connection stays open after its last response (uvicorn's).
     keep_alive_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
+            if getattr(self, key) < 1:
+                raise PipelineError(f"serve.{key} must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.port <= 65535:
+            raise PipelineError(f"serve.port must be in [0, 65535], got {self.port}")
+        # a request waits up to max_wait_ms for company: more than a second is a mistake
+        if not 0 <= self.max_wait_ms <= 1000:
+            raise PipelineError(f"serve.max_wait_ms must be in [0, 1000], got {self.max_wait_ms}")
+        for key in ("body_timeout_s", "keep_alive_s"):
+            if not 0 < getattr(self, key) <= 3600:
+                raise PipelineError(f"serve.{key} must be in (0, 3600], got {getattr(self, key)}")
+
 
 @dataclass(frozen=True)
 class Config:
     model: ModelConfig
     ingest: IngestConfig
+    # What the model does: one text -> a label, or a pair of texts (NLI) -> a label
+    # (pipeline/tasks/; docs/tasks.md).
+    task: Literal["text-classification", "text-pair-classification"] = "text-classification"
     # Directory every relative path is resolved against (data/, models/, reports/ live here).
     root: str = "."
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -199,6 +233,21 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+
+    def __post_init__(self) -> None:
+        pair_columns = self.ingest.text_pair_columns
+        if self.task == "text-pair-classification":
+            if pair_columns is None or len(pair_columns) != 2 or len(set(pair_columns)) != 2:
+                raise PipelineError(
+                    "task text-pair-classification reads two columns per row: set "
+                    "ingest.text_pair_columns to [first, second], e.g. [premise, hypothesis] "
+                    f"(got {pair_columns!r})"
+                )
+        elif pair_columns is not None:
+            raise PipelineError(
+                f"ingest.text_pair_columns is set but task is {self.task!r}: set "
+                "task: text-pair-classification, or remove ingest.text_pair_columns"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

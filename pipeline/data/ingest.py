@@ -1,4 +1,4 @@
-"""Ingest: Excel workbooks -> one row per sentence in data/interim/sentences.parquet.
+"""Ingest: Excel workbooks (or CSV/JSON) -> one row per sentence in data/interim/sentences.parquet.
 
     python -m pipeline.data.ingest --config configs/default.yaml
 
@@ -19,6 +19,10 @@ spaces: a whole dialogue), and ``ingest.template`` builds the text from columns,
 ``"{상황키워드} {성별} | {text}"`` ({text}: the sentence or the joined row). The column that
 ``split.group_column`` names (the dialogue id 번호) is carried along under its own name.
 
+``.csv`` and ``.json`` files (a list of objects) are read like one sheet (files.py). With
+``task: text-pair-classification`` each row gives one pair: ``ingest.text_pair_columns`` become
+the ``text`` and ``text_pair`` columns (files.py).
+
 Long because: every bad-input message of a workbook (file, sheet, header, column, row) lives
 beside the reading it checks; split up, a reader would chase one sheet across files.
 """
@@ -26,12 +30,10 @@ beside the reading it checks; split up, a reader would chase one sheet across fi
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import glob
 import logging
 import re
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,8 @@ from python_calamine import CalamineError
 
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, IngestConfig
+from pipeline.data.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text
+from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
@@ -48,10 +52,8 @@ from pipeline.paths import Paths
 logger = logging.getLogger(__name__)
 
 COLUMNS = ["text", "label", "group", "source_file", "source_sheet", "source_row", "source_column"]
-HEADER_ROWS = 1  # pandas row 0 is Excel row 2: the header is row 1
 ZIP_MAGIC = b"PK\x03\x04"  # .xlsx/.xlsm/.xlsb/.ods are zip files
 OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
 
 @dataclass(frozen=True)
@@ -63,32 +65,6 @@ class IngestResult:
 
 
 # --- pure transforms ---------------------------------------------------------------------------
-
-
-def normalize_text(text: str) -> str:
-    """NFC, zero-width characters removed, every whitespace run -> one space, ends stripped."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
-
-
-def is_blank(value: Any) -> bool:
-    """An empty cell: None, NaN or "" (whitespace-only text is not blank: it is empty text)."""
-    return value is None or value == "" or (isinstance(value, float) and value != value)
-
-
-def cell_to_text(value: Any) -> str:
-    """A non-blank cell as text: dates in ISO form, whole numbers without '.0'."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime):
-        midnight = value.hour == value.minute == value.second == value.microsecond == 0
-        return value.date().isoformat() if midnight else value.isoformat(sep=" ")
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)
 
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
@@ -137,6 +113,7 @@ def sentences_from_sheet(
     file: str,
     sheet: str,
     keep: list[str] | tuple[str, ...] = (),
+    first_row: int = 1 + HEADER_ROWS,
 ) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per non-blank text cell (``cfg.unit`` sentence) or per row with text (row).
 
@@ -169,7 +146,7 @@ def sentences_from_sheet(
             if not isinstance(value, str):
                 if cfg.non_text == "reject":
                     raise PipelineError(
-                        f"{where}, column {column!r}, row {pos + 1 + HEADER_ROWS}: "
+                        f"{where}, column {column!r}, row {pos + first_row}: "
                         f"{type(value).__name__} {cell_to_text(value)} in a text column "
                         "(set ingest.non_text: convert to read it as text)"
                     )
@@ -201,7 +178,7 @@ def sentences_from_sheet(
             "group": [groups[p] for p, _, _ in examples],
             "source_file": file,
             "source_sheet": sheet,
-            "source_row": [p + 1 + HEADER_ROWS for p, _, _ in examples],
+            "source_row": [p + first_row for p, _, _ in examples],
             "source_column": [c for _, c, _ in examples],
         },
         columns=COLUMNS,
@@ -242,7 +219,9 @@ def open_workbook(path: Path) -> pd.ExcelFile:
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic not in (ZIP_MAGIC, OLE_MAGIC):
-        raise PipelineError(f"{path}: not an Excel workbook (expected an .xlsx file)")
+        raise PipelineError(
+            f"{path}: not an Excel workbook (expected an .xlsx file, or a .csv or .json one)"
+        )
     try:
         return pd.ExcelFile(path, engine="calamine")
     except (CalamineError, ValueError, OSError) as exc:
@@ -269,6 +248,15 @@ def kept_columns(cfg: Config) -> list[str]:
 
 
 def ingest_workbook(path: Path, cfg: IngestConfig, keep: list[str] | None = None) -> pd.DataFrame:
+    """Every configured sheet of a workbook (or a CSV/JSON file) -> examples (or pairs)."""
+    # A pair task reads two columns per row (files.py); every other task, text cells.
+    extract = pairs_from_sheet if cfg.text_pair_columns else sentences_from_sheet
+    if path.suffix.lower() in TEXT_FILES:
+        sheet, raw, first_row = read_text_file(path, cfg)
+        start = time.perf_counter()
+        out, converted = extract(raw, cfg, path.name, sheet, keep or [], first_row)
+        _log_sheet(path, sheet, len(raw), out, converted, start)
+        return out
     book = open_workbook(path)
     with book:
         names = book.sheet_names
@@ -280,18 +268,24 @@ def ingest_workbook(path: Path, cfg: IngestConfig, keep: list[str] | None = None
         for sheet in sheets:
             start = time.perf_counter()
             raw = read_sheet(book, path, sheet)
-            out, converted = sentences_from_sheet(raw, cfg, path.name, sheet, keep or [])
-            logger.info(
-                "%s, sheet %r: %d rows read -> %d examples in %.2f s",
-                path.name, sheet, len(raw), len(out), time.perf_counter() - start,
-            )  # fmt: skip
-            for column, n in converted.items():
-                logger.warning(
-                    "%s, sheet %r: %d number/date cell(s) in text column %r converted to text",
-                    path.name, sheet, n, column,
-                )  # fmt: skip
+            out, converted = extract(raw, cfg, path.name, sheet, keep or [])
+            _log_sheet(path, sheet, len(raw), out, converted, start)
             frames.append(out)
     return pd.concat(frames, ignore_index=True)
+
+
+def _log_sheet(
+    path: Path, sheet: str, rows: int, out: pd.DataFrame, converted: dict[str, int], start: float
+) -> None:
+    logger.info(
+        "%s, sheet %r: %d rows read -> %d examples in %.2f s",
+        path.name, sheet, rows, len(out), time.perf_counter() - start,
+    )  # fmt: skip
+    for column, n in converted.items():
+        logger.warning(
+            "%s, sheet %r: %d number/date cell(s) in text column %r converted to text",
+            path.name, sheet, n, column,
+        )  # fmt: skip
 
 
 def run(cfg: Config) -> IngestResult:
@@ -314,7 +308,8 @@ def run(cfg: Config) -> IngestResult:
         frames.append(ingest_workbook(path, cfg.ingest, keep))
     sentences = pd.concat(frames, ignore_index=True)
     if sentences.empty:
-        raise PipelineError(f"no sentences found in the text columns {cfg.ingest.text_columns}")
+        columns = cfg.ingest.text_pair_columns or cfg.ingest.text_columns
+        raise PipelineError(f"no sentences found in the text columns {columns}")
     # Everything is read and checked: only now touch the outputs.
     write_parquet(paths.sentences, sentences)
     record = provenance(cfg.to_dict(), {p.name: p for p in files}, started)
@@ -331,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     def work(args: argparse.Namespace, cfg: Config) -> None:
         result = run(cfg)
         what = "sentences" if cfg.ingest.unit == "sentence" else "rows (one example each)"
+        what = "pairs" if cfg.ingest.text_pair_columns else what
         print(f"ingest: {result.rows} {what} from {len(result.files)} file(s) -> {result.path}")  # noqa: T201
 
     return run_cli(parser, work, argv)

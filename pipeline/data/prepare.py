@@ -35,6 +35,7 @@ from pipeline.data.labels import majority_groups
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
+from pipeline.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -57,18 +58,24 @@ def _blank(series: pd.Series) -> pd.Series:
     return series.isna() | (series.astype("string").str.strip() == "")
 
 
-def drop_empty_and_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+def drop_empty_and_duplicates(
+    df: pd.DataFrame, columns: tuple[str, ...] = ("text",)
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Drop empty text, then empty labels, then repeated texts (first kept). Input untouched.
 
-    Returns the kept rows and a summary: per-reason drop counts and the sentences found with
-    more than one label (counted before de-duplication, since that is where they disagree).
+    ``columns`` are the task's text columns (a pair: text, text_pair): a row with any of them
+    empty is dropped, and rows repeat when all of them are equal. Returns the kept rows and a
+    summary: per-reason drop counts and the texts found with more than one label (counted
+    before de-duplication, since that is where they disagree).
     """
-    empty_text = _blank(df["text"])
+    empty_text = pd.concat([_blank(df[c]) for c in columns], axis=1).any(axis=1)
     empty_label = ~empty_text & _blank(df["label"])
     kept = df[~(empty_text | empty_label)]
-    labels_per_text = kept.groupby("text", sort=False)["label"].unique()
+    keys = pd.Series(list(zip(*(kept[c] for c in columns), strict=True)), index=kept.index)
+    keys = keys if len(columns) > 1 else kept["text"]
+    labels_per_text = kept.groupby(keys, sort=False)["label"].unique()
     conflicts = labels_per_text[labels_per_text.map(len) > 1]
-    duplicate = kept["text"].duplicated(keep="first")
+    duplicate = kept.duplicated(subset=list(columns), keep="first")
     summary = {
         "dropped": {
             "empty_text": int(empty_text.sum()),
@@ -77,7 +84,10 @@ def drop_empty_and_duplicates(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str,
         },
         "conflicting_texts": len(conflicts),
         "conflict_examples": [
-            {"text": text, "labels": [str(x) for x in labels]}
+            {
+                "text": text if isinstance(text, str) else list(text),
+                "labels": [str(x) for x in labels],
+            }
             for text, labels in conflicts.head(MAX_EXAMPLES).items()
         ],
     }
@@ -120,7 +130,13 @@ def join_labels(df: pd.DataFrame, name2id: dict[str, int], where: str) -> pd.Dat
         listed = ", ".join(
             f"{name!r} ({n} row{'s' if n != 1 else ''})" for name, n in sorted(unknown.items())
         )
-        raise PipelineError(f"{len(unknown)} label(s) in the data are not in {where}: {listed}")
+        first = df.loc[~df["label"].isin(name2id.keys())].iloc[0]
+        at = (
+            f" (first: {first['source_file']}, row {first['source_row']})"
+            if {"source_file", "source_row"} <= set(df.columns)
+            else ""
+        )
+        raise PipelineError(f"{len(unknown)} label(s) in the data are not in {where}: {listed}{at}")
     return df.assign(label_id=df["label"].map(name2id).astype("int64"))
 
 
@@ -196,7 +212,7 @@ def run(cfg: Config) -> PrepareResult:
     sentences = pd.read_parquet(paths.sentences)
     logger.info("read %d sentences from %s", len(sentences), paths.sentences)
 
-    kept, summary = drop_empty_and_duplicates(sentences)
+    kept, summary = drop_empty_and_duplicates(sentences, get_task(cfg.task).columns)
     logger.info(
         "dropped %s; %d conflicting texts", summary["dropped"], summary["conflicting_texts"]
     )

@@ -45,6 +45,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, read_json, sha256_file, write_json, write_parquet
 from pipeline.paths import SPLITS, Paths
+from pipeline.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -208,11 +209,19 @@ def run(cfg: Config) -> SplitResult:
             raise PipelineError(f"{path} not found: run `python -m pipeline.data.prepare` first")
     df = pd.read_parquet(paths.dataset)
     id2label = read_json(paths.labels)["id2label"]
-    repeated = df.loc[df["text"].duplicated(), "text"]
+    columns = list(get_task(cfg.task).columns)  # a pair task: (text, text_pair) is the unit
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise PipelineError(
+            f"{paths.dataset}: no column(s) {missing} for task {cfg.task!r}; re-run ingest and "
+            "prepare with this config"
+        )
+    repeated = df.loc[df.duplicated(subset=columns), columns]
     if len(repeated):
         raise PipelineError(
             f"{paths.dataset}: {len(repeated)} text(s) occur more than once, e.g. "
-            f"{repeated.iloc[0]!r}; re-run prepare, which de-duplicates"
+            f"{tuple(repeated.iloc[0]) if len(columns) > 1 else repeated.iloc[0, 0]!r}; re-run "
+            "prepare, which de-duplicates"
         )
 
     group_column = split_cfg.group_column
@@ -242,11 +251,11 @@ def run(cfg: Config) -> SplitResult:
         splits = stratified_split(df, split_cfg.ratios, split_cfg.seed)
     else:
         splits = grouped_split(df, groups, split_cfg.ratios, split_cfg.seed)
-    seen: set[str] = set()
+    seen: set[tuple] = set()
     seen_groups: set[str] = set()
     for frame in splits.values():  # prepare de-duplicated; a broken input must not leak
-        texts = set(frame["text"])
-        assert not texts & seen, "a text landed in two splits"
+        texts = set(frame[columns].itertuples(index=False, name=None))
+        assert not texts & seen, "a text (pair) landed in two splits"
         seen |= texts
         if group_column is not None:
             keys = set(group_keys(frame, group_column))

@@ -67,11 +67,16 @@ def read_split(paths: Paths, split: str) -> tuple[pd.DataFrame, Path]:
 
 
 def read_input(
-    path: Path, text_column: str | None, label_column: str, group_column: str | None = None
+    path: Path,
+    text_column: str | None,
+    label_column: str,
+    group_column: str | None = None,
+    pair_column: str | None = None,
 ) -> pd.DataFrame:
     """A workbook's first sheet or a CSV as (text, label) rows; blank sentences are dropped.
 
-    When the file has ``group_column`` (ingest.group_column), it comes along as ``group``.
+    When the file has ``group_column`` (ingest.group_column), it comes along as ``group``;
+    ``pair_column`` (a pair task's second sentence) comes along as ``text_pair``.
     """
     if not path.is_file():
         raise PipelineError(f"--input {path}: file not found")
@@ -97,6 +102,14 @@ def read_input(
         raise PipelineError(f"{where}: no text column {text_column!r} (columns: {cols})")
     text = raw[text_column].map(lambda v: normalize_text(str(v)) if pd.notna(v) else "")
     frame = pd.DataFrame({"text": text, "label": raw[label_column], "source_row": raw.index + 2})
+    if pair_column is not None:
+        if pair_column not in raw.columns:
+            cols = ", ".join(map(str, raw.columns))
+            raise PipelineError(f"{where}: no pair column {pair_column!r} (columns: {cols})")
+        frame["text_pair"] = raw[pair_column].map(
+            lambda v: normalize_text(str(v)) if pd.notna(v) else ""
+        )
+        frame.loc[frame["text_pair"] == "", "text"] = ""  # a pair with an empty side: dropped
     if group_column and group_column in raw.columns and group_column != text_column:
         frame["group"] = raw[group_column].map(lambda v: str(v).strip() if pd.notna(v) else None)
     frame = frame[frame["text"] != ""]

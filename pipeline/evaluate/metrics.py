@@ -109,6 +109,8 @@ def predictions_frame(
             "correct": data["label"].to_numpy() == np.array([names[i] for i in pred]),
         }
     )
+    if "text_pair" in data.columns:  # a pair task's second sentence, beside the first
+        out.insert(1, "text_pair", data["text_pair"].to_numpy())
     for j in range(min(k, probs.shape[1])):
         out[f"top{j + 1}"] = [names[i] for i in best[:, j]]
         out[f"top{j + 1}_score"] = probs[np.arange(len(probs)), best[:, j]].round(6)

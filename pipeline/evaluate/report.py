@@ -257,7 +257,8 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
         body = re.sub(r"^(#+)", r"##\1", inp.sweep_results.strip(), flags=re.M)
         out += ["## Sweep results", "", body, ""]
     out += ["## Most confused label pairs", "", frame_table(inp.confused), ""]
-    cols = ["text", "label", "predicted", "score"]
+    pair = ["text_pair"] if "text_pair" in inp.misclassified.columns else []  # a pair task
+    cols = ["text", *pair, "label", "predicted", "score"]
     out += ["## Misclassified sentences (a fixed sample)", "", frame_table(inp.misclassified[cols])]
     out += ["", "## Classification report", "", "```text", inp.class_report.rstrip(), "```", ""]
     if inp.manifest:

@@ -44,10 +44,19 @@ from pipeline.evaluate.metrics import (
     predictions_frame,
     score,
 )
-from pipeline.io import atomic_dir, provenance, read_json, sha256_file, write_json, write_parquet
+from pipeline.io import (
+    atomic_dir,
+    provenance,
+    read_json,
+    sha256_file,
+    to_excel_as_text,
+    write_json,
+    write_parquet,
+)
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import TF_WEIGHTS, load_trained, resolve_model_ref
 from pipeline.paths import Paths
+from pipeline.tasks import TextClassification, get_task
 
 logger = logging.getLogger("pipeline.evaluate")
 
@@ -94,11 +103,14 @@ def run(
     labels_file = run_dir / "labels.json" if (run_dir / "labels.json").is_file() else paths.labels
     label2group = read_json(labels_file).get("label2group", {}) if labels_file.is_file() else {}
     manifest = read_json(paths.manifest) if paths.manifest.is_file() else None
+    task = get_task(cfg.task)
 
     if input_file is not None:
         data_path = paths.resolve(input_file)
         label_column = label_column or cfg.ingest.label_column
-        data = read_input(data_path, text_column, label_column, cfg.ingest.group_column)
+        first, pair = cfg.ingest.text_pair_columns or [text_column, None]  # pair task: both
+        text_column, group = text_column or first, cfg.ingest.group_column
+        data = read_input(data_path, text_column, label_column, group, pair)
         where: dict[str, Any] = {"input": shown_path(paths, data_path)}
         out_dir = paths.adhoc_report_dir(name, data_path.stem)
     else:
@@ -124,10 +136,10 @@ def run(
 
     max_seq_len = run_info.get("config", {}).get("model", {}).get("max_seq_len")
     max_seq_len = int(max_seq_len or cfg.model.max_seq_len)
-    clf = BatchedClassifier(model, tokenizer, max_seq_len, cfg.evaluate.batch_size)
+    clf = BatchedClassifier(model, tokenizer, max_seq_len, cfg.evaluate.batch_size, task.encode)
     t0 = time.perf_counter()
     with tqdm(total=len(data), desc="predict", unit="sent", mininterval=2) as bar:
-        probs = clf.predict_proba(data["text"].tolist(), progress=bar.update)
+        probs = clf.predict_proba(task.examples(data), progress=bar.update)
     predict_s = time.perf_counter() - t0
     logger.info("predicted %d sentences in %.1fs", len(data), predict_s)
 
@@ -135,7 +147,7 @@ def run(
     metrics: dict[str, Any] = {**where, "n": len(data)}
     metrics |= {k: scores[k] for k in SCORE_KEYS}  # the order of docs/contracts.md
     text_report, dict_report = class_report(y_true, probs.argmax(axis=1), names)
-    baseline = fit_baseline(paths, data, label2id, names, label2group)
+    baseline = fit_baseline(paths, data, label2id, names, label2group, task)
     metrics["baseline"] = baseline and {
         "name": CharNgramBaseline.name,
         **{
@@ -166,7 +178,7 @@ def run(
         write_json(tmp / "classification_report.json", dict_report)
         pd.DataFrame(dict_report).T.to_csv(tmp / "classification_report.csv", encoding="utf-8")
         write_parquet(tmp / "predictions.parquet", preds)
-        preds.to_excel(tmp / "predictions.xlsx", index=False, sheet_name="predictions")
+        to_excel_as_text(preds, tmp / "predictions.xlsx", sheet_name="predictions")
         report.write_report(
             tmp,
             report.ReportInputs(
@@ -232,20 +244,23 @@ def fit_baseline(
     label2id: dict[str, int],
     names: list[str],
     label2group: dict[str, str],
+    task: TextClassification,
 ) -> dict[str, Any] | None:
-    """TF-IDF char n-gram baseline fitted on the train split, scored on ``data``."""
+    """TF-IDF char n-gram baseline on the task's ``baseline_text`` (pairs: ``a [SEP] b``),
+    fitted on the train split, scored on ``data``."""
     train_path = paths.split_file("train")
     if not train_path.is_file():
         logger.warning("no %s: the report has no baseline", train_path)
         return None
-    train = pd.read_parquet(train_path, columns=["text", "label"])
+    train = pd.read_parquet(train_path, columns=[*task.columns, "label"])
     train = train[train["label"].isin(list(label2id))]
     if train["label"].nunique() < 2:
         logger.warning("train split has fewer than 2 known labels: no baseline")
         return None
     t0 = time.perf_counter()
-    clf = CharNgramBaseline().fit(train["text"].tolist(), train["label"].map(label2id).tolist())
-    probs = clf.predict_proba_for(data["text"].tolist(), range(len(names)))
+    y = train["label"].map(label2id).tolist()
+    clf = CharNgramBaseline().fit(task.baseline_text(task.examples(train)), y)
+    probs = clf.predict_proba_for(task.baseline_text(task.examples(data)), range(len(names)))
     logger.info("baseline fitted and scored in %.1fs", time.perf_counter() - t0)
     y_true = data["label"].map(label2id).to_numpy()
     return score(y_true, probs, names, label2group)

@@ -7,6 +7,9 @@ the same logits, so results equal ``TextClassificationPipeline`` one sentence at
 
     clf = BatchedClassifier(model, tokenizer, max_seq_len=128, batch_size=64)
     probs = clf.predict_proba(["오늘 너무 기뻐요"])     # (n, num_labels), softmax
+
+``encode`` (a task's, pipeline/tasks/) turns other examples into ids and token_type_ids: with
+the pair task's, examples are (premise, hypothesis) tuples.
 """
 
 from __future__ import annotations
@@ -22,8 +25,18 @@ PAD_MULTIPLE = 16
 class BatchedClassifier:
     """``predict_proba`` / ``predict`` / ``top_k`` over a TF sequence-classification model."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_seq_len: int, batch_size: int = 64) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_seq_len: int,
+        batch_size: int = 64,
+        encode: Callable[..., tuple[list[list[int]], list[list[int]] | None]] | None = None,
+    ) -> None:
         self.model = model
+        # (tokenizer, examples, max_len) -> (input_ids, token_type_ids or None); None: one
+        # text per example, segment ids all zero.
+        self.encoder = encode
         self.tokenizer = tokenizer
         self.max_seq_len = max_seq_len
         self.batch_size = batch_size
@@ -49,18 +62,26 @@ class BatchedClassifier:
             self._forward = forward
         return self._forward
 
-    def encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.tokenizer(
+    def encode(self, texts: Sequence[Any]) -> list[list[int]]:
+        return self.encode_with_types(texts)[0]
+
+    def encode_with_types(
+        self, texts: Sequence[Any]
+    ) -> tuple[list[list[int]], list[list[int]] | None]:
+        if self.encoder is not None:
+            return self.encoder(self.tokenizer, texts, self.max_seq_len)
+        ids = self.tokenizer(
             list(texts), truncation=True, max_length=self.max_seq_len, add_special_tokens=True
         )["input_ids"]
+        return ids, None
 
     def predict_proba(
-        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+        self, texts: Sequence[Any], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Softmax probabilities, one row per text, in the input order."""
+        """Softmax probabilities, one row per text (example), in the input order."""
         if len(texts) == 0:
             return np.zeros((0, len(self.id2label)), dtype=np.float32)
-        ids = self.encode(texts)
+        ids, types = self.encode_with_types(texts)
         order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(ids), len(self.id2label)), dtype=np.float32)
         forward = self._compiled()
@@ -72,18 +93,21 @@ class BatchedClassifier:
             width = max(width, longest)
             batch = np.full((len(idx), width), pad_id, dtype=np.int32)
             mask = np.zeros((len(idx), width), dtype=np.int32)
+            segments = np.zeros((len(idx), width), dtype=np.int32)
             for row, i in enumerate(idx):
                 batch[row, : len(ids[i])] = ids[i]
                 mask[row, : len(ids[i])] = 1
-            out[idx] = forward(batch, mask, np.zeros_like(batch)).numpy()
+                if types is not None:
+                    segments[row, : len(types[i])] = types[i]
+            out[idx] = forward(batch, mask, segments).numpy()
             if progress:
                 progress(len(idx))
         return out
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
+    def predict(self, texts: Sequence[Any]) -> list[str]:
         return [self.id2label[int(i)] for i in self.predict_proba(texts).argmax(axis=1)]
 
-    def top_k(self, texts: Sequence[str], k: int) -> list[list[dict[str, float | str]]]:
+    def top_k(self, texts: Sequence[Any], k: int) -> list[list[dict[str, float | str]]]:
         """Per text, the k best ``{"label", "score"}``, best first (the Inference API shape)."""
         probs = self.predict_proba(texts)
         best = np.argsort(-probs, axis=1, kind="stable")[:, :k]

@@ -18,6 +18,7 @@ from pipeline.io import read_json
 from pipeline.model.loading import ModelRef, resolve_base_model
 from pipeline.paths import Paths
 from pipeline.publish.modelcard import CardInputs, build_card, is_hub_id
+from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.publish")
 
@@ -89,6 +90,7 @@ def collect(
             dataset_name=cfg.publish.dataset_name,
             dataset_url=cfg.publish.dataset_url,
             figure=FIGURE_IN_REPO if metrics and figure.is_file() else None,
+            task_card=get_task(cfg.task).card,
         )
     )
     files.append(UploadFile("README.md", content=card.encode("utf-8")))

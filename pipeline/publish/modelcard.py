@@ -38,6 +38,9 @@ class CardInputs:
     dataset_url: str | None = None
     # Path of the confusion-matrix figure inside the repo, or None.
     figure: str | None = None
+    # The task's own card pieces (pipeline/tasks/): "what" (the intro's model description),
+    # "tags", "task_name", "example" (the usage call's input), "widget"; {}: the emotion card.
+    task_card: dict[str, Any] = field(default_factory=dict)
 
 
 def is_hub_id(name: str | None) -> bool:
@@ -56,7 +59,7 @@ def card_metadata(inp: CardInputs) -> Any:
         split = str(inp.metrics.get("split", "test"))
         common = {
             "task_type": "text-classification",
-            "task_name": "Emotion classification",
+            "task_name": inp.task_card.get("task_name", "Emotion classification"),
             "dataset_type": dataset_type,
             "dataset_name": dataset_name,
             "dataset_split": split,
@@ -81,7 +84,8 @@ def card_metadata(inp: CardInputs) -> Any:
         license=inp.license,
         library_name="transformers",
         pipeline_tag="text-classification",
-        tags=list(TAGS),
+        tags=list(inp.task_card.get("tags", TAGS)),
+        widget=inp.task_card.get("widget"),
         base_model=inp.base_model if is_hub_id(inp.base_model) else None,
         datasets=list(inp.datasets) or None,
         metrics=["accuracy", "f1"] if inp.metrics else None,
@@ -117,6 +121,15 @@ def _intro(inp: CardInputs) -> str:
     base = inp.base_model or _base_name_or_path(inp)
     base = _code(base) if base else "a BERT checkpoint"
     group_text = f" in {len(groups)} major groups ({', '.join(groups)})" if groups else ""
+    if "what" in inp.task_card:
+        ordered = sorted(inp.id2label.items(), key=lambda kv: int(kv[0]))
+        names = ", ".join(_md(n) for _, n in ordered)
+        return (
+            f"# {_md(inp.repo_id.split('/')[-1])}\n\n"
+            f"{inp.task_card['what']}: `TFBertForSequenceClassification` (TensorFlow) fine-tuned "
+            f"from {base}; labels: {names}. Built by the korean-emotion-bert pipeline, training "
+            f"run {_code(inp.run_name)}.\n"
+        )
     return (
         f"# {_md(inp.repo_id.split('/')[-1])}\n\n"
         f"A Korean emotion classifier: `TFBertForSequenceClassification` (TensorFlow) fine-tuned "
@@ -240,6 +253,8 @@ def _evaluation(inp: CardInputs) -> str:
 
 
 def _usage(inp: CardInputs) -> str:
+    example = repr(inp.task_card.get("example", "친구가 약속을 어겨서 너무 화가 나요"))
+    example = example.replace("'", '"')
     return f"""## Usage
 
 ```python
@@ -250,7 +265,7 @@ repo = "{inp.repo_id}"
 tokenizer = AutoTokenizer.from_pretrained(repo)
 model = TFAutoModelForSequenceClassification.from_pretrained(repo)
 classify = TextClassificationPipeline(model=model, tokenizer=tokenizer, framework="tf", top_k=3)
-print(classify("친구가 약속을 어겨서 너무 화가 나요"))
+print(classify({example}))
 ```
 
 `labels.json` in this repo maps each emotion to its major group. For a private repo, log in

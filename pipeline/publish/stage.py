@@ -71,6 +71,13 @@ def run(
         raise PipelineError("no Hub repo: pass --repo user/name or set publish.repo_id")
     if not HUB_ID.match(repo_id):
         raise PipelineError(f"repo {repo_id!r} must look like user/name")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:  # the Hub's own rules ("..", a leading "-", ".git", 96 characters), dry run or not
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise PipelineError(f"not a valid Hub repo id: {' '.join(str(exc).split())}") from None
     if not cfg.publish.timeout_s > 0:
         raise PipelineError(f"publish.timeout_s must be more than 0, got {cfg.publish.timeout_s}")
     private = cfg.publish.private if private is None else private

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -47,6 +48,12 @@ ANSWER_SCHEMA = {
         },
     },
 }
+
+
+def predict_schema(task: Any) -> dict[str, Any]:
+    """The /predict body schema with a task's ``inputs`` (pipeline/tasks/: sentences, pairs)."""
+    inputs = {**task.inputs_schema, "examples": [task.example_inputs]}
+    return {**PREDICT_SCHEMA, "properties": {**PREDICT_SCHEMA["properties"], "inputs": inputs}}
 
 
 class RequestError(Exception):
@@ -106,18 +113,14 @@ def _place(where: str, key: str) -> str:
     return name if where == "the body" else f"{where}.{name}"
 
 
-def parse_request(
-    body: Any, max_inputs: int, num_labels: int, default_top_k: int
-) -> tuple[list[str], int]:
-    """Check a decoded request body -> (texts, top_k). Raises RequestError naming the problem."""
-    if not isinstance(body, dict):
-        raise RequestError(422, 'the body must be a JSON object like {"inputs": "문장"}')
-    unknown = sorted(set(body) - {"inputs", "parameters", "options"})
-    if unknown:
-        raise RequestError(422, f"unknown field(s): {_names(unknown)} (known: inputs, parameters)")
-    if "inputs" not in body:
-        raise RequestError(422, 'missing "inputs": give a sentence or a list of sentences')
-    inputs = body["inputs"]
+def parse_texts(inputs: Any, max_inputs: int, field: str | None = None) -> list[str]:
+    """A request's ``inputs`` (a sentence or a list of them) -> cleaned sentences.
+
+    ``field`` names one side of a pair (``inputs.text``): then only one string is accepted.
+    Raises RequestError naming the problem.
+    """
+    if field is not None and not isinstance(inputs, str):
+        raise RequestError(422, f"{field} must be a string, got {_kind(inputs)}")
     items = [inputs] if isinstance(inputs, str) else inputs
     if not isinstance(items, list):
         raise RequestError(
@@ -131,7 +134,7 @@ def parse_request(
         )
     texts = []
     for i, item in enumerate(items):
-        name = '"inputs"' if isinstance(inputs, str) else f"inputs[{i}]"
+        name = field or ('"inputs"' if isinstance(inputs, str) else f"inputs[{i}]")
         if not isinstance(item, str):
             raise RequestError(422, f"{name} must be a string, got {_kind(item)}")
         text = clean_text(item)
@@ -142,6 +145,28 @@ def parse_request(
                 "count as nothing)",
             )
         texts.append(text)
+    return texts
+
+
+def parse_request(
+    body: Any,
+    max_inputs: int,
+    num_labels: int,
+    default_top_k: int,
+    parse_inputs: Callable[[Any, int], list[Any]] = parse_texts,
+) -> tuple[list[Any], int]:
+    """Check a decoded request body -> (examples, top_k). Raises RequestError naming the problem.
+
+    ``parse_inputs`` reads ``inputs`` (the task's: sentences by default, pairs for NLI).
+    """
+    if not isinstance(body, dict):
+        raise RequestError(422, 'the body must be a JSON object like {"inputs": "문장"}')
+    unknown = sorted(set(body) - {"inputs", "parameters", "options"})
+    if unknown:
+        raise RequestError(422, f"unknown field(s): {_names(unknown)} (known: inputs, parameters)")
+    if "inputs" not in body:
+        raise RequestError(422, 'missing "inputs": give a sentence or a list of sentences')
+    texts = parse_inputs(body["inputs"], max_inputs)
     params = body.get("parameters")
     params = {} if params is None else params
     if not isinstance(params, dict):
@@ -174,6 +199,7 @@ def _short(value: Any, width: int = 40) -> str:
 
 
 def _kind(value: Any) -> str:
+    """What a JSON value is, in words ("an object", "a list", "a number", ...)."""
     names = {dict: "an object", list: "a list", bool: "true/false", type(None): "null"}
     return names.get(type(value), "a number" if isinstance(value, int | float) else "text")
 
@@ -200,3 +226,6 @@ async def read_body(request: Request, limit: int, timeout_s: float) -> bytes:
     except TimeoutError:
         raise RequestError(408, f"the request body did not arrive within {timeout_s:g} s") from None
     return b"".join(chunks)
+
+
+kind = _kind  # for the tasks' request checks

@@ -3,14 +3,15 @@
 - ``POST /predict`` ``{"inputs": "문장" | ["문장", ...], "parameters": {"top_k": 5}}`` ->
   ``[[{"label": ..., "score": ...}, ...], ...]``: one list per input, best first, so
   ``huggingface_hub.InferenceClient(model="http://127.0.0.1:8000/predict")`` works against it.
-- ``GET /`` the page; ``GET /health`` 503 until the model is loaded and answered a warm-up call;
-  ``GET /info`` model, labels, limits, versions; ``GET /docs`` API docs (assets served here).
+- ``GET /`` the page; ``GET /health`` 503 until the model answered a warm-up call; ``GET
+  /info`` model, task, labels, limits, versions; ``GET /docs`` API docs (assets served here).
 
 The model loads in a background thread so /health can say "loading". Answers are those of
 ``TextClassificationPipeline(model, tokenizer, framework="tf")``: with ``serve.batching`` off
 every request calls that pipeline; with it on (the default) requests arriving within
 ``serve.max_wait_ms`` run together through ``BatchedClassifier`` (same scores within 1e-4).
-Request checks live in ``api.py``, the micro-batcher in ``microbatcher.py``.
+Request checks: ``api.py``; the micro-batcher: ``microbatcher.py``; the task's request shape,
+encoding and page (sentences, or pairs for NLI): pipeline/tasks/.
 
 Hardened against hostile clients: the body is read within ``serve.body_timeout_s`` (else 408
 and the connection is closed) and decoded with bounds (depth, integer digits, valid Unicode)
@@ -44,25 +45,26 @@ from pipeline.io import package_versions
 from pipeline.model.loading import ModelRef
 from pipeline.serve.api import (
     ANSWER_SCHEMA,
-    PREDICT_SCHEMA,
     RequestError,
     load_json,
     parse_request,
+    predict_schema,
     read_body,
 )
 from pipeline.serve.loaded import (
     LoadedModel,
+    batched_classifier,
     load_model,
     pipeline_proba,
     text_pipeline,
     top_answers,
 )
 from pipeline.serve.microbatcher import MicroBatcher
+from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve")
 
 STATIC = Path(__file__).parent / "static"
-WARM_UP = ["오늘 정말 기분이 좋아요", "친구가 약속을 어겨서 화가 나요. 정말 억울해요"]
 
 
 class Service:
@@ -70,6 +72,7 @@ class Service:
 
     def __init__(self, cfg: Config, ref: ModelRef, on_failure: Callable[[], None] | None = None):
         self.cfg, self.ref, self.on_failure = cfg, ref, on_failure
+        self.task = get_task(cfg.task)  # request shape, encoding and page of the model's task
         self.loaded: LoadedModel | None = None
         self.batcher: MicroBatcher | None = None
         self.error: str | None = None
@@ -83,21 +86,19 @@ class Service:
             loaded = load_model(self.cfg, self.ref)
             pipe = text_pipeline(loaded)
             if serve.batching:
-                from pipeline.model.batched_classifier import BatchedClassifier
-
-                clf = BatchedClassifier(
-                    loaded.model, loaded.tokenizer, loaded.max_seq_len, serve.max_batch_size
-                )
+                clf = batched_classifier(loaded, serve.max_batch_size, self.task.encode)
                 predict, size = clf.predict_proba, serve.max_batch_size
             else:
 
-                def predict(texts: list[str]) -> Any:
-                    return pipeline_proba(pipe, texts, loaded.max_seq_len)
+                def predict(texts: list[Any]) -> Any:  # the task's examples
+                    inputs = self.task.pipeline_inputs(texts)
+                    return pipeline_proba(pipe, inputs, loaded.max_seq_len)
 
                 size = 1
-            pipeline_proba(pipe, WARM_UP[:1], loaded.max_seq_len)
+            warm = list(self.task.warm_up)
+            pipeline_proba(pipe, self.task.pipeline_inputs(warm[:1]), loaded.max_seq_len)
             for n in (1, 2, size):  # a few shapes, so the first requests trace no graphs
-                predict((WARM_UP * size)[:n])
+                predict((warm * size)[:n])
             self.batcher = MicroBatcher(predict, size, serve.max_wait_ms)
             self.batcher.start()
             self.loaded = loaded
@@ -116,6 +117,7 @@ class Service:
         source = f"hub:{self.ref.hub_id}" if self.ref.hub_id else f"run:{self.ref.name}"
         out: dict[str, Any] = {"model": self.ref.name, "source": source}
         out["ready"] = self.ready.is_set()
+        out["task"] = self.task.name
         if self.loaded:
             out["labels"] = list(self.loaded.id2label.values())
             out["label2group"] = self.loaded.label2group
@@ -208,7 +210,7 @@ def create_app(service: Service) -> FastAPI:
         openapi_extra={
             "requestBody": {
                 "required": True,
-                "content": {"application/json": {"schema": PREDICT_SCHEMA}},
+                "content": {"application/json": {"schema": predict_schema(service.task)}},
             }
         },
         responses={200: {"content": {"application/json": {"schema": ANSWER_SCHEMA}}}},
@@ -224,8 +226,8 @@ def create_app(service: Service) -> FastAPI:
             body = load_json(raw)
             if not service.ready.is_set():
                 raise RequestError(503, service.error or "the model is still loading")
-            num_labels = len(service.loaded.id2label)
-            texts, top_k = parse_request(body, limits.max_inputs, num_labels, limits.top_k)
+            n_labels, parse = len(service.loaded.id2label), service.task.parse_inputs
+            texts, top_k = parse_request(body, limits.max_inputs, n_labels, limits.top_k, parse)
         except RequestError as exc:
             # A stalled body (408) is cut off with the connection. The rest of a body over the
             # limit (413) is read and dropped by uvicorn: closing while the client still sends
@@ -251,7 +253,7 @@ def create_app(service: Service) -> FastAPI:
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / service.task.page)
 
     @app.get("/fonts/NanumGothic.ttf", include_in_schema=False)
     async def font() -> Response:

@@ -83,8 +83,10 @@ def text_pipeline(loaded: LoadedModel) -> Any:
     )
 
 
-def pipeline_proba(pipe: Any, texts: list[str], max_seq_len: int) -> np.ndarray:
-    """The pipeline's softmax scores as a (len(texts), num_labels) array in id order."""
+def pipeline_proba(pipe: Any, texts: list[Any], max_seq_len: int) -> np.ndarray:
+    """The pipeline's softmax scores as a (len(texts), num_labels) array in id order.
+
+    ``texts``: sentences, or the task's ``pipeline_inputs`` ({"text", "text_pair"} dicts)."""
     label2id = {name: int(i) for i, name in pipe.model.config.id2label.items()}
     answers = pipe(list(texts), top_k=None, truncation=True, max_length=max_seq_len)
     out = np.zeros((len(texts), len(label2id)), dtype=np.float32)
@@ -122,5 +124,6 @@ def text_problem(text: str) -> str | None:
     return None
 
 
-def batched_classifier(loaded: LoadedModel, batch_size: int) -> Any:
-    return BatchedClassifier(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size)
+def batched_classifier(loaded: LoadedModel, batch_size: int, encode: Any = None) -> Any:
+    """The model in length-sorted batches; ``encode``: the task's (pairs), None: one text."""
+    return BatchedClassifier(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size, encode)

@@ -2,6 +2,9 @@
 
     python -m pipeline.serve.predict "오늘 시험에 붙어서 너무 기뻐" [--model RUN|sweep:NAME|PATH]
     python -m pipeline.serve.predict --input sheet.xlsx --column 사람문장1 --output labeled.xlsx
+    python -m pipeline.serve.predict --config configs/nli-demo.yaml "전제 문장" "가설 문장"
+    python -m pipeline.serve.predict --config configs/nli-demo.yaml --input pairs.xlsx \
+        --column premise --pair-column hypothesis --output labeled.xlsx
 
 The first form prints the top ``--top-k`` emotions of each sentence (and the major group of the
 best one when the run's labels.json has groups). The second reads an .xlsx or .csv file, runs
@@ -26,7 +29,7 @@ import pandas as pd
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_path
+from pipeline.io import atomic_path, to_excel_as_text
 from pipeline.paths import Paths
 from pipeline.serve.loaded import (
     batched_classifier,
@@ -36,6 +39,7 @@ from pipeline.serve.loaded import (
     text_problem,
     top_answers,
 )
+from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve.predict")
 
@@ -48,8 +52,11 @@ TOP3_COLUMN = "top3"
 # --------------------------------------------------------------------------------------------
 
 
-def read_table(path: Path, column: str, sheet: str | None = None) -> pd.DataFrame:
-    """An .xlsx sheet (first one unless named) or a .csv file that has ``column``."""
+def read_table(
+    path: Path, column: str, sheet: str | None = None, pair_column: str | None = None
+) -> pd.DataFrame:
+    """An .xlsx sheet (first one unless named) or a .csv file that has ``column`` (and
+    ``pair_column``, the second sentence of a pair task)."""
     if path.suffix.lower() not in TABLE_SUFFIXES:
         raise PipelineError(f"--input {path}: use an .xlsx or .csv file")
     if not path.is_file():
@@ -61,18 +68,30 @@ def read_table(path: Path, column: str, sheet: str | None = None) -> pd.DataFram
             df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
     except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
         raise PipelineError(f"--input {path}: cannot read it: {exc}") from exc
-    if column not in df.columns:
-        where = f"sheet {sheet!r} of {path}" if sheet else str(path)
-        have = ", ".join(str(c) for c in df.columns) or "none"
-        raise PipelineError(f"--column {column!r} not found in {where} (columns: {have})")
+    for flag, name in (("--column", column), ("--pair-column", pair_column)):
+        if name is not None and name not in df.columns:
+            where = f"sheet {sheet!r} of {path}" if sheet else str(path)
+            have = ", ".join(str(c) for c in df.columns) or "none"
+            raise PipelineError(f"{flag} {name!r} not found in {where} (columns: {have})")
     return df
 
 
 def label_table(
-    df: pd.DataFrame, column: str, probs_of: Any, id2label: dict[int, str], groups: dict[str, str]
+    df: pd.DataFrame,
+    column: str,
+    probs_of: Any,
+    id2label: dict[int, str],
+    groups: dict[str, str],
+    pair_column: str | None = None,
 ) -> pd.DataFrame:
-    """``df`` with the prediction columns added; ``probs_of(texts)`` runs the model."""
-    texts = column_texts(df, column)
+    """``df`` with the prediction columns added; ``probs_of(examples)`` runs the model.
+
+    With ``pair_column`` each example is the pair (``column``, ``pair_column``) of a row, and
+    a row with either cell empty gets no prediction."""
+    texts: list[Any] = column_texts(df, column)
+    if pair_column is not None:
+        seconds = column_texts(df, pair_column)
+        texts = [(a, b) if a and b else "" for a, b in zip(texts, seconds, strict=True)]
     rows = [i for i, t in enumerate(texts) if t]
     labels: list[Any] = [None] * len(df)
     scores: list[Any] = [None] * len(df)
@@ -104,6 +123,8 @@ def check_output(out: Path, source: Path, paths: Paths) -> None:
         raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
     if out.is_dir():
         raise PipelineError(f"--output {out} is a directory: give a file name")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise PipelineError(f"--output {out}: {out.parent} is a file, not a folder")
     target = out.resolve()
     if target == source.resolve() or (out.exists() and out.samefile(source)):
         raise PipelineError(f"--output {out} is the input file: it would be overwritten")
@@ -125,7 +146,7 @@ def write_table(path: Path, df: pd.DataFrame) -> None:
         if path.suffix.lower() == ".csv":
             df.to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
         else:
-            df.to_excel(tmp, index=False, engine="openpyxl")
+            to_excel_as_text(df, tmp)
 
 
 # --------------------------------------------------------------------------------------------
@@ -140,31 +161,49 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
     check_output(out, source, Paths.from_config(cfg))
     if args.batch_size < 1:
         raise PipelineError(f"--batch-size must be at least 1, got {args.batch_size}")
-    df = read_table(source, args.column, args.sheet)  # bad input fails before loading
+    task = get_task(cfg.task)
+    if args.pair_column is None and len(task.columns) > 1:
+        raise PipelineError(f"task {cfg.task}: --input needs --pair-column (the second sentence)")
+    if args.pair_column is not None and len(task.columns) == 1:
+        raise PipelineError(f"--pair-column needs a pair task (the config's task is {cfg.task})")
+    df = read_table(source, args.column, args.sheet, args.pair_column)  # fails before loading
     column_texts(df, args.column)
     loaded = load_model(cfg, resolve(cfg, args.model))
-    clf = batched_classifier(loaded, args.batch_size)
+    clf = batched_classifier(loaded, args.batch_size, task.encode)
 
     def probs_of(texts: list[str]) -> np.ndarray:
         with tqdm(total=len(texts), desc="predict", unit="sent") as bar:
             return clf.predict_proba(texts, progress=bar.update)
 
-    labeled = label_table(df, args.column, probs_of, loaded.id2label, loaded.label2group)
+    labeled = label_table(
+        df, args.column, probs_of, loaded.id2label, loaded.label2group, args.pair_column
+    )
     write_table(out, labeled)
     done = int(labeled["predicted_label"].notna().sum())
     print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty) -> {out}")  # noqa: T201
 
 
 def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
+    """Print the top-k labels of each sentence; a pair task reads them two at a time."""
+    task = get_task(cfg.task)
     texts = [clean_text(t) for t in args.sentences]
     for i, text in enumerate(texts):
         if problem := text_problem(text):
             raise PipelineError(f"sentence {i + 1} {problem}: not valid text")
         if not text:
             raise PipelineError(f"sentence {i + 1} is empty")
+    n = len(task.columns)
+    if len(texts) % n:
+        raise PipelineError(
+            f"task {cfg.task} reads sentences {n} at a time ({', '.join(task.columns)}); "
+            f"got {len(texts)}"
+        )
+    examples = texts if n == 1 else [tuple(texts[i : i + n]) for i in range(0, len(texts), n)]
     loaded = load_model(cfg, resolve(cfg, args.model))
     k = min(max(1, args.top_k), len(loaded.id2label))
-    answers = top_answers(batched_classifier(loaded, 64).predict_proba(texts), loaded.id2label, k)
+    clf = batched_classifier(loaded, 64, task.encode)
+    answers = top_answers(clf.predict_proba(examples), loaded.id2label, k)
+    texts = [task.show(e) for e in examples]
     width = max(_width(a["label"]) for answer in answers for a in answer)
     lines = []
     for text, answer in zip(texts, answers, strict=True):
@@ -190,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=5, help="emotions to print per sentence")
     parser.add_argument("--input", help="an .xlsx or .csv file to label")
     parser.add_argument("--column", help="the column of --input holding the sentences")
+    parser.add_argument(
+        "--pair-column", help="pair task: the column of --input holding the second sentences"
+    )
     parser.add_argument("--sheet", help="sheet of an .xlsx --input (default: the first)")
     parser.add_argument("--output", help="where to write the labeled table (.xlsx or .csv)")
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per model call")
@@ -200,6 +242,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        for flag, value in (("--top-k", args.top_k), ("--batch-size", args.batch_size)):
+            if value < 1:
+                raise PipelineError(f"{flag} must be at least 1, got {value}")
+        if args.model is not None and not args.model.strip():
+            raise PipelineError("--model is empty: give a run name, sweep:<name> or a path")
         if args.input:
             if args.sentences:
                 raise PipelineError("give sentences or --input, not both")

@@ -67,12 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, help="port (default: serve.port)")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
-            if (value := getattr(cfg.serve, key)) < 1:
-                raise PipelineError(f"serve.{key} must be at least 1, got {value}")
-        for key in ("body_timeout_s", "keep_alive_s"):
-            if not (value := getattr(cfg.serve, key)) > 0:
-                raise PipelineError(f"serve.{key} must be more than 0 seconds, got {value}")
+        # the serve section's values were checked when the config loaded (ServeConfig)
         ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
         host = args.host or cfg.serve.host
         port = cfg.serve.port if args.port is None else args.port

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,8 @@ def _apply(base: Config, values: dict[str, Any], at: str) -> Config:
 def _check_axis(base: Config, key: str, value: Any, at: str, what: str = "axis ") -> None:
     if key in SET_BY_SWEEP:
         raise PipelineError(f"{at}: {what}{key}: the sweep sets {key} itself")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PipelineError(f"{at}: {what}{key}: {value} is not a finite number")
     try:
         current = get_dotted(base, key)
     except PipelineError:

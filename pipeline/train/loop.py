@@ -18,6 +18,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.model.loading import load_base_classifier
+from pipeline.tasks import get_task
 from pipeline.train import length_buckets
 from pipeline.train.callbacks import (
     EpochCheckpoint,
@@ -86,8 +87,9 @@ def fit(
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     strategy, device = device_setup(cfg.train.mixed_precision)
     max_len, bs = cfg.model.max_seq_len, cfg.train.batch_size
-    train_ids = length_buckets.encode(tokenizer, train_df["text"], max_len)
-    val_ids = length_buckets.encode(tokenizer, val_df["text"], max_len)
+    task = get_task(cfg.task)  # one text or a pair per example: the task encodes them
+    train_ids, train_types = task.encode(tokenizer, task.examples(train_df), max_len)
+    val_ids, val_types = task.encode(tokenizer, task.examples(val_df), max_len)
     pad_id = tokenizer.pad_token_id or 0
     epoch = {"next": state.epochs_done}
 
@@ -103,9 +105,11 @@ def fit(
         weights = balanced_class_weights(y_train, len(id2label))
         logger.info("class weights (balanced): %s", np.round(weights, 3).tolist())
     train_ds = length_buckets.make_dataset(
-        train_ids, y_train, bs, max_len, pad_id, epoch_seed, class_weight=weights
+        train_ids, y_train, bs, max_len, pad_id, epoch_seed, class_weight=weights, types=train_types
     )
-    val_ds = length_buckets.make_dataset(val_ids, y_val, bs, max_len, pad_id, lambda: None)
+    val_ds = length_buckets.make_dataset(
+        val_ids, y_val, bs, max_len, pad_id, lambda: None, types=val_types
+    )
     steps_per_epoch = -(-len(train_ids) // bs)
     total_steps = steps_per_epoch * t.epochs
 

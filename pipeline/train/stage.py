@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline import tensorboard
@@ -35,6 +36,7 @@ from pipeline.io import provenance, read_json, write_json
 from pipeline.model.loading import load_tokenizer, max_positions, resolve_base_model
 from pipeline.model.vocab_trim import trimmed_checkpoint
 from pipeline.paths import Paths
+from pipeline.tasks import get_task
 from pipeline.train import length_buckets
 from pipeline.train.callbacks import (
     TrainState,
@@ -61,8 +63,10 @@ class TrainResult:
     skipped: bool = False  # already trained with this config and data
 
 
-def load_inputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Train and validation frames and labels.json, checked against each other."""
+def load_inputs(
+    paths: Paths, columns: tuple[str, ...] = ("text",)
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Train and validation frames (the task's text ``columns``) and labels.json, checked."""
     needed = [paths.split_file("train"), paths.split_file("validation"), paths.labels]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
@@ -72,7 +76,13 @@ def load_inputs(paths: Paths) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any
     frames = {}
     for split in ("train", "validation"):
         path = paths.split_file(split)
-        df = pd.read_parquet(path, columns=["text", "label", "label_id"])
+        try:
+            df = pd.read_parquet(path, columns=[*columns, "label", "label_id"])
+        except (KeyError, ValueError) as exc:  # pyarrow names the missing column
+            raise PipelineError(
+                f"{path}: lacks the columns {list(columns)} of this task ({exc}); rerun "
+                "`make data` with this config"
+            ) from exc
         for label_id, name in df[["label_id", "label"]].drop_duplicates().itertuples(index=False):
             if id2label.get(int(label_id)) != name:
                 raise PipelineError(
@@ -94,11 +104,18 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
     paths = Paths.from_config(cfg)
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
-    train_df, val_df, labels = load_inputs(paths)
+    task = get_task(cfg.task)
+    train_df, val_df, labels = load_inputs(paths, task.columns)
     if holds_other_files(run_dir):
         raise PipelineError(
             f"{run_dir} exists but holds no train run (no run.json; a sweep's trials, say), "
             "and training would replace it: choose another train.run_name"
+        )
+    inside = next((p for p in run_dir.parents if (p / "run.json").is_file()), None)
+    if inside is not None and paths.models in inside.parents:
+        raise PipelineError(
+            f"train.run_name {cfg.train.run_name!r} would put a run inside the finished run "
+            f"{inside}: choose a name that is not under another run"
         )
     key = training_key(cfg, paths)
     record = None if force else finished_record(run_dir, key)
@@ -111,7 +128,7 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         )
     checkpoint = resolve_base_model(cfg.model.name_or_path, paths)
     if cfg.model.trim_vocab:
-        texts = [*train_df["text"], *val_df["text"]]
+        texts = task.texts([*task.examples(train_df), *task.examples(val_df)])
         checkpoint = trimmed_checkpoint(checkpoint, texts, paths.base_models)
     if cfg.model.max_seq_len > max_positions(checkpoint):
         raise PipelineError(
@@ -130,7 +147,8 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
     state = state or TrainState(fingerprint=fingerprint(key))
 
     tokenizer = load_tokenizer(checkpoint)
-    lengths = length_buckets.full_lengths(tokenizer, train_df["text"])
+    ids, _ = task.encode(tokenizer, task.examples(train_df), None)  # untruncated
+    lengths = np.array([len(x) for x in ids], dtype=np.int64)
     token_stats = length_buckets.token_length_stats(lengths, cfg.model.max_seq_len)
     logger.info("train token lengths: %s", token_stats)
     model, device = fit(cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work)

@@ -1,4 +1,5 @@
 // The page's only script: asks /info for the labels and groups, posts to /predict, draws bars.
+// index.html has one text box; pair.html (the pair task) a second one, #text_pair.
 "use strict";
 
 const TOP_K = 5;
@@ -30,7 +31,8 @@ async function loadInfo() {
   info = await (await fetch("/info")).json();
   $("status").textContent = "ready";
   $("status").className = "status ok";
-  $("model").textContent = `model: ${info.model} · ${info.labels.length} emotions`;
+  const what = $("text_pair") ? "classes" : "emotions";
+  $("model").textContent = `model: ${info.model} · ${info.labels.length} ${what}`;
 }
 
 function drawBars(answer) {
@@ -56,7 +58,7 @@ function drawBars(answer) {
     bars.appendChild(row);
   }
   const groups = (info && info.label2group) || {};
-  $("group").textContent = groups[answer[0].label] || "–";
+  if ($("group")) $("group").textContent = groups[answer[0].label] || "–";
   $("result").hidden = false;
 }
 
@@ -66,13 +68,19 @@ async function classify() {
     showError("문장을 입력해 주세요 (type a sentence first).");
     return;
   }
+  const pairBox = $("text_pair");
+  if (pairBox && !pairBox.value.trim()) {
+    showError("가설을 입력해 주세요 (type the second sentence too).");
+    return;
+  }
+  const inputs = pairBox ? { text, text_pair: pairBox.value } : text;
   const k = info ? Math.min(TOP_K, info.labels.length) : TOP_K;
   $("submit").disabled = true;
   try {
     const response = await fetch("/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ inputs: text, parameters: { top_k: k } }),
+      body: JSON.stringify({ inputs, parameters: { top_k: k } }),
     });
     const body = await response.json();
     if (!response.ok) {
@@ -92,15 +100,19 @@ $("form").addEventListener("submit", (event) => {
   event.preventDefault();
   classify();
 });
-$("text").addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    classify();
-  }
-});
+for (const box of [$("text"), $("text_pair")].filter(Boolean)) {
+  box.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      classify();
+    }
+  });
+}
 for (const button of document.querySelectorAll(".example")) {
   button.addEventListener("click", () => {
-    $("text").value = button.textContent;
+    // A pair example carries its two sentences as data-text and data-pair.
+    $("text").value = button.dataset.text || button.textContent;
+    if ($("text_pair")) $("text_pair").value = button.dataset.pair || "";
     classify();
   });
 }

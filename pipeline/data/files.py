@@ -1,0 +1,146 @@
+"""Ingest's other inputs: CSV and JSON files, and rows holding a sentence pair.
+
+``read_text_file`` reads a ``.csv`` (a header row, UTF-8 with or without BOM) or a ``.json``
+file (a list of objects, the KLUE-NLI layout ``[{"premise", "hypothesis", "gold_label"}, ...]``)
+into one frame, as ingest reads one sheet of a workbook. ``pairs_from_sheet`` turns the rows of
+such a frame (or a sheet) into sentence pairs for the text-pair-classification task: the two
+``ingest.text_pair_columns`` become ``text`` and ``text_pair``. Every bad input is one message
+naming the file and the row (object) or column.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.config import IngestConfig
+from pipeline.data.cells import cell_to_text, is_blank, normalize_text
+from pipeline.errors import PipelineError
+
+TEXT_FILES = (".csv", ".json")
+PAIR_COLUMNS = ["text", "text_pair", "label", "group", "source_file", "source_sheet",
+                "source_row", "source_column"]  # fmt: skip
+
+
+def needed_columns(cfg: IngestConfig) -> list[str]:
+    """The columns a row must have: the text (or pair) columns, the label and the group."""
+    text = cfg.text_pair_columns or cfg.text_columns
+    return [*text, cfg.label_column, *([cfg.group_column] if cfg.group_column else [])]
+
+
+def read_text_file(path: Path, cfg: IngestConfig) -> tuple[str, pd.DataFrame, int]:
+    """A CSV or JSON file as (sheet name "csv"/"json", frame of objects, first row's number).
+
+    Rows count as in the file: a CSV's first data row is line 2 (the header is line 1), a JSON
+    list's first object is object 1. Raises PipelineError naming the file (and object).
+    """
+    if path.suffix.lower() == ".csv":
+        try:
+            frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8-sig")
+        except pd.errors.EmptyDataError:
+            raise PipelineError(f"{path}: the CSV file is empty (no header row)") from None
+        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+            raise PipelineError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+        if frame.empty:
+            raise PipelineError(f"{path.name}: the CSV file has a header but no rows")
+        return "csv", frame, 2
+    try:
+        items = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PipelineError(f"{path}: not valid UTF-8 JSON ({exc})") from exc
+    if not isinstance(items, list) or not items:
+        raise PipelineError(
+            f"{path}: expected a non-empty JSON list of objects like "
+            f'{{"premise": ..., "hypothesis": ..., "gold_label": ...}}, got {_kind(items)}'
+        )
+    keys = needed_columns(cfg)
+    for i, item in enumerate(items, 1):
+        if not isinstance(item, dict):
+            raise PipelineError(f"{path.name}, object {i}: expected an object, got {_kind(item)}")
+        missing = [k for k in keys if k not in item]
+        if missing:
+            raise PipelineError(
+                f"{path.name}, object {i}: missing key(s) {', '.join(map(repr, missing))} "
+                f"(it has: {', '.join(map(repr, item)) or 'none'})"
+            )
+    return "json", pd.DataFrame(items, dtype=object), 1
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "an empty list" if not value else "a list"
+    return {dict: "an object", str: "text", type(None): "null"}.get(type(value), "a number")
+
+
+def pairs_from_sheet(
+    frame: pd.DataFrame,
+    cfg: IngestConfig,
+    file: str,
+    sheet: str,
+    keep: list[str] | tuple[str, ...] = (),
+    first_row: int = 2,
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """One sentence pair per row: ``text`` and ``text_pair`` from ``cfg.text_pair_columns``.
+
+    A blank side stays "" (prepare drops and counts the row). Numbers or dates in a text
+    column follow ``cfg.non_text``. Returns the pairs and per-column counts of converted cells.
+    """
+    if cfg.template is not None or cfg.unit != "sentence":
+        raise PipelineError(
+            "ingest.template and ingest.unit: row apply to single-text tasks; a pair task "
+            "reads its two ingest.text_pair_columns as they are"
+        )
+    where = f"{file}" + ("" if sheet in ("csv", "json") else f", sheet {sheet!r}")
+    row_word = "object" if sheet == "json" else "row"
+    header = {normalize_text(str(c)): c for c in frame.columns}
+    missing = [c for c in [*needed_columns(cfg), *keep] if c not in header]
+    if missing:
+        found = ", ".join(repr(c) for c in header) or "none"
+        raise PipelineError(
+            f"{where}: missing column(s) {', '.join(map(repr, missing))} (it has: {found})"
+        )
+    converted: dict[str, int] = {}
+    sides = []
+    for column in cfg.text_pair_columns or []:
+        texts = []
+        for pos, value in enumerate(frame[header[column]].tolist()):
+            if is_blank(value):
+                texts.append("")
+                continue
+            if not isinstance(value, str):
+                if cfg.non_text == "reject":
+                    raise PipelineError(
+                        f"{where}, column {column!r}, {row_word} {pos + first_row}: "
+                        f"{type(value).__name__} {cell_to_text(value)} in a text column "
+                        "(set ingest.non_text: convert to read it as text)"
+                    )
+                converted[column] = converted.get(column, 0) + 1
+            texts.append(normalize_text(cell_to_text(value)))
+        sides.append(texts)
+
+    def labels_of(column: str | None) -> list[str | None]:
+        if column is None:
+            return [None] * len(frame)
+        values = frame[header[column]].tolist()
+        return [None if is_blank(v) else normalize_text(cell_to_text(v)) or None for v in values]
+
+    out = pd.DataFrame(
+        {
+            "text": sides[0],
+            "text_pair": sides[1],
+            "label": labels_of(cfg.label_column),
+            "group": labels_of(cfg.group_column),
+            "source_file": file,
+            "source_sheet": sheet,
+            "source_row": [pos + first_row for pos in range(len(frame))],
+            "source_column": "+".join(cfg.text_pair_columns or []),
+        },
+        columns=PAIR_COLUMNS,
+    )
+    for column in keep:
+        out[column] = labels_of(column)
+    out["source_row"] = out["source_row"].astype("int64")
+    return out, converted
