@@ -18,7 +18,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 .PHONY: help setup data train sweep evaluate publish serve predict demo demo-nli test test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install the project (once; again when pyproject.toml changes)
 

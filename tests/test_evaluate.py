@@ -350,3 +350,13 @@ def test_sigterm_exits_130_like_ctrl_c(project: Path) -> None:
     assert proc.wait(timeout=120) == 130, rest
     assert rest.rstrip().endswith("interrupted")
     assert not (project.parent / "reports/tiny").exists()
+
+
+def test_the_report_opens_with_its_verdict_either_way() -> None:
+    from pipeline.evaluate.report import below_baseline_note
+
+    above = below_baseline_note({"macro_f1": 0.73, "below_baseline": False}, {"macro_f1": 0.69})
+    assert above[0].startswith("The model's macro F1 (0.7300) is at or above")
+    below = below_baseline_note({"macro_f1": 0.5, "below_baseline": True}, {"macro_f1": 0.69})
+    assert below[0].startswith("> **Below the baseline:**")
+    assert below_baseline_note({"macro_f1": 0.5, "below_baseline": None}, None) == []

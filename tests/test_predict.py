@@ -209,3 +209,13 @@ def test_a_cell_that_is_not_valid_text_is_named() -> None:
     df = pd.DataFrame({"문장": ["좋아요", "a\udc80b"]}, dtype=object)
     with pytest.raises(PipelineError, match="row 3 of column '문장' holds a lone surrogate U.DC80"):
         label_table(df, "문장", lambda texts: None, dict(enumerate(LABELS)), GROUPS)
+
+
+def test_a_one_column_csv_keeps_its_blank_rows(config, untrained_run, tmp_path) -> None:
+    """Blank lines of a one-column CSV are rows: the output lines up with the input."""
+    src, dst = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_text("문장\n시험에 합격했어\n\n친구가 미워\n", encoding="utf-8")
+    argv = ["--config", config, "--model", str(untrained_run), "--input", str(src)]
+    assert main([*argv, "--column", "문장", "--output", str(dst)]) == 0
+    out = pd.read_csv(dst, skip_blank_lines=False)
+    assert len(out) == 3 and out["predicted_label"].notna().tolist() == [True, False, True]

@@ -49,7 +49,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pipeline.data.ingest")  # also when run as __main__
 
 COLUMNS = ["text", "label", "group", "source_file", "source_sheet", "source_row", "source_column"]
 ZIP_MAGIC = b"PK\x03\x04"  # .xlsx/.xlsm/.xlsb/.ods are zip files

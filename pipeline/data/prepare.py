@@ -37,7 +37,7 @@ from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
 from pipeline.tasks import get_task
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pipeline.data.prepare")  # also when run as __main__
 
 MAX_EXAMPLES = 10  # conflicting sentences quoted in the report
 

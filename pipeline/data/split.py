@@ -47,7 +47,7 @@ from pipeline.io import provenance, read_json, sha256_file, write_json, write_pa
 from pipeline.paths import SPLITS, Paths
 from pipeline.tasks import get_task
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("pipeline.data.split")  # also when run as __main__
 
 
 @dataclass(frozen=True)

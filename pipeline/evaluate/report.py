@@ -195,9 +195,15 @@ def results_table(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> s
 
 
 def below_baseline_note(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
-    """The warning that opens the report when the model loses to the baseline on macro F1."""
-    if not metrics.get("below_baseline") or baseline is None:
+    """The verdict that opens the report: a warning when the model loses to the baseline."""
+    if baseline is None:
         return []
+    if not metrics.get("below_baseline"):
+        return [
+            f"The model's macro F1 ({metrics['macro_f1']:.4f}) is at or above the TF-IDF "
+            f"baseline's ({baseline['macro_f1']:.4f}) on the same sentences.",
+            "",
+        ]
     return [
         f"> **Below the baseline:** the model's macro F1 ({metrics['macro_f1']:.4f}) is lower "
         f"than the TF-IDF baseline's ({baseline['macro_f1']:.4f}) on the same sentences.",

@@ -63,7 +63,14 @@ def read_table(
         raise PipelineError(f"--input {path}: file not found")
     try:
         if path.suffix.lower() == ".csv":
-            df = pd.read_csv(path, encoding="utf-8-sig", dtype=object, keep_default_na=False)
+            # blank lines stay rows, so the output lines up with the input row for row
+            df = pd.read_csv(
+                path,
+                encoding="utf-8-sig",
+                dtype=object,
+                keep_default_na=False,
+                skip_blank_lines=False,
+            )
         else:
             df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
     except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
