@@ -9,6 +9,8 @@ import datetime as dt
 import unicodedata
 from typing import Any
 
+from pipeline.errors import PipelineError
+
 HEADER_ROWS = 1  # pandas row 0 is Excel row 2: the header is row 1
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 
@@ -37,3 +39,19 @@ def cell_to_text(value: Any) -> str:
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     return str(value)
+
+
+def text_cell(value: Any, place: str, reject: bool, converted: dict[str, int], column: str) -> str:
+    """A non-blank cell of a text column as normalized text.
+
+    A number or date is converted to text and counted in ``converted[column]``, or, with
+    ``reject`` (``ingest.non_text: reject``), refused naming ``place`` (file, column, row).
+    """
+    if not isinstance(value, str):
+        if reject:
+            raise PipelineError(
+                f"{place}: {type(value).__name__} {cell_to_text(value)} in a text column "
+                "(set ingest.non_text: convert to read it as text)"
+            )
+        converted[column] = converted.get(column, 0) + 1
+    return normalize_text(cell_to_text(value))

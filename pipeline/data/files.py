@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import IngestConfig
-from pipeline.data.cells import cell_to_text, is_blank, normalize_text
+from pipeline.data.cells import cell_to_text, is_blank, normalize_text, text_cell
 from pipeline.errors import PipelineError
 
 TEXT_FILES = (".csv", ".json")
@@ -110,15 +110,9 @@ def pairs_from_sheet(
             if is_blank(value):
                 texts.append("")
                 continue
-            if not isinstance(value, str):
-                if cfg.non_text == "reject":
-                    raise PipelineError(
-                        f"{where}, column {column!r}, {row_word} {pos + first_row}: "
-                        f"{type(value).__name__} {cell_to_text(value)} in a text column "
-                        "(set ingest.non_text: convert to read it as text)"
-                    )
-                converted[column] = converted.get(column, 0) + 1
-            texts.append(normalize_text(cell_to_text(value)))
+            place = f"{where}, column {column!r}, {row_word} {pos + first_row}"
+            reject = cfg.non_text == "reject"
+            texts.append(text_cell(value, place, reject, converted, column))
         sides.append(texts)
 
     def labels_of(column: str | None) -> list[str | None]:

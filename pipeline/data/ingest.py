@@ -43,7 +43,7 @@ from python_calamine import CalamineError
 
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, IngestConfig
-from pipeline.data.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text
+from pipeline.data.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text, text_cell
 from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
@@ -143,15 +143,9 @@ def sentences_from_sheet(
         for pos, value in enumerate(frame[header[column]].tolist()):
             if is_blank(value):
                 continue
-            if not isinstance(value, str):
-                if cfg.non_text == "reject":
-                    raise PipelineError(
-                        f"{where}, column {column!r}, row {pos + first_row}: "
-                        f"{type(value).__name__} {cell_to_text(value)} in a text column "
-                        "(set ingest.non_text: convert to read it as text)"
-                    )
-                converted[column] = converted.get(column, 0) + 1
-            records.append((pos, ci, normalize_text(cell_to_text(value))))
+            place = f"{where}, column {column!r}, row {pos + first_row}"
+            text = text_cell(value, place, cfg.non_text == "reject", converted, column)
+            records.append((pos, ci, text))
     records.sort()  # row-major: a dialogue's sentences stay together, in column order
     if cfg.unit == "row":  # one example per row: its non-blank text cells, joined
         by_row: dict[int, list[tuple[int, str]]] = {}
