@@ -24,7 +24,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 SCREENSHOT = Path(__file__).resolve().parent.parent / "reports" / "e2e" / "serve.png"
 SENTENCE = "친구가 생일 선물을 줘서 정말 고마워요"
 
-pytestmark = [
+# shared with the other page tests (tests/test_pair_e2e.py)
+BROWSER_MARKS = [
     pytest.mark.e2e,
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -32,6 +33,7 @@ pytestmark = [
         reason="needs Debian's chromium and chromium-driver (`make e2e` installs them)",
     ),
 ]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture()

@@ -12,19 +12,12 @@ import pytest
 from pipeline.config import Config, load_config
 from tests.conftest import tiny_config_dict, write_config
 from tests.live_server import live_server, run_service
-from tests.test_e2e_browser import CHROMEDRIVER, CHROMIUM, browser  # noqa: F401  (fixture)
+from tests.test_e2e_browser import BROWSER_MARKS, browser  # noqa: F401  (fixture)
 
 LABELS = ["entailment", "neutral", "contradiction"]
 SCREENSHOT = Path(__file__).resolve().parent.parent / "reports" / "e2e" / "serve-pair.png"
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-        reason="needs Debian's chromium and chromium-driver (`make e2e` installs them)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture()
