@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate publish serve predict demo demo-nli test test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate publish serve predict generate demo demo-nli demo-gen test test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -74,6 +74,9 @@ serve: | $(STAMP) ## web page + JSON API for MODEL on http://127.0.0.1:8000
 predict: | $(STAMP) ## label ARGS='"문장"' or ARGS='--input F.xlsx --column C --output G.xlsx' with MODEL
 	$(PY) -m pipeline.serve.predict --config $(CONFIG) $(MODEL_ARG) $(ARGS)
 
+generate: | $(STAMP) ## text-generation runs: continue ARGS='"[기쁨] 오늘" --seed 1' with MODEL
+	$(PY) -m pipeline.tasks.generation --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+
 tensorboard: | $(STAMP) ## TensorBoard on http://localhost:6006 for LOGDIR (default models; or reports/sweeps/<name>)
 	.venv/bin/tensorboard --logdir $(LOGDIR) --port 6006
 
@@ -84,7 +87,7 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
 	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; }
-	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py
+	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py tests/test_gen_e2e.py
 
 # --- the whole thing -----------------------------------------------------------------------
 demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline
@@ -104,6 +107,16 @@ demo-nli: $(STAMP) ## the NLI demo: sentence pairs (premise, hypothesis) through
 	$(MAKE) --no-print-directory publish CONFIG=$(NLI) ARGS=--dry-run > reports/nli-demo/publish-dry-run.txt
 	@echo "NLI demo done: report in reports/nli-demo/report.md; model card preview in reports/nli-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(NLI)  (two boxes, 전제 / 가설, on http://127.0.0.1:8000)"
+
+GEN := configs/gen-demo.yaml
+demo-gen: $(STAMP) ## the generation demo: a tiny GPT-2 learns the sample's sentences, every stage, offline
+	$(MAKE) --no-print-directory data CONFIG=$(GEN)
+	$(MAKE) --no-print-directory train CONFIG=$(GEN)
+	$(MAKE) --no-print-directory evaluate CONFIG=$(GEN)
+	$(MAKE) --no-print-directory publish CONFIG=$(GEN) ARGS=--dry-run > reports/gen-demo/publish-dry-run.txt
+	$(MAKE) --no-print-directory generate CONFIG=$(GEN) ARGS='"[기쁨] 오늘" "[분노] 친구가" --seed 0'
+	@echo "generation demo done: report in reports/gen-demo/report.md; model card preview in reports/gen-demo/publish-dry-run.txt"
+	@echo "next: make serve CONFIG=$(GEN)  (prompt box and sliders on http://127.0.0.1:8000)"
 
 test: $(STAMP) ## the whole test suite, slow model tests included
 	$(PY) -m pytest -q

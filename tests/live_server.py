@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -24,13 +25,13 @@ def run_service(cfg: Config, run_dir: Path) -> Service:
 
 
 @contextmanager
-def live_server(service: Service, wait_ready: bool = True) -> Iterator[str]:
-    """Serve ``service`` on 127.0.0.1 in a thread; yields the base URL, stops on exit."""
+def live_server(service: Service, wait_ready: bool = True, app: Any = None) -> Iterator[str]:
+    """Serve ``service`` (or ``app``, a task's own) on 127.0.0.1 in a thread; yields the URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(service)
+    app = app or create_app(service)
     server = uvicorn.Server(server_config(app, service.cfg, access_log=False, lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -146,6 +146,13 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
         if not isinstance(value, list):
             raise PipelineError(f"{where}: {key} must be a list, got {value!r}")
         return [_coerce(args[0], v, where, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise PipelineError(f"{where}: {key} must be a mapping, got {value!r}")
+        return {
+            _coerce(args[0], k, where, f"{key} key"): _coerce(args[1], v, where, f"{key}.{k}")
+            for k, v in value.items()
+        }
     if tp is float:
         if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value):
             value = float(value)  # YAML 1.1 reads 2e-5 (no dot) as text; it is a number

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pipeline.config.generation import GenerateConfig
 from pipeline.errors import PipelineError
 
 MAX_SEED = 2**32 - 1  # what NumPy and TensorFlow seeds accept
@@ -222,9 +223,11 @@ class ServeConfig:
 class Config:
     model: ModelConfig
     ingest: IngestConfig
-    # What the model does: one text -> a label, or a pair of texts (NLI) -> a label
-    # (pipeline/tasks/; docs/tasks.md).
-    task: Literal["text-classification", "text-pair-classification"] = "text-classification"
+    # What the model does: one text -> a label, a pair of texts (NLI) -> a label, or
+    # text-generation (a causal LM continues a prompt) (pipeline/tasks/; docs/tasks.md).
+    task: Literal["text-classification", "text-pair-classification", "text-generation"] = (
+        "text-classification"
+    )
     # Directory every relative path is resolved against (data/, models/, reports/ live here).
     root: str = "."
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -233,6 +236,8 @@ class Config:
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
     publish: PublishConfig = field(default_factory=PublishConfig)
     serve: ServeConfig = field(default_factory=ServeConfig)
+    # task text-generation: condition prefix, sample prompts, decoding defaults, serve limits.
+    generate: GenerateConfig = field(default_factory=GenerateConfig)
 
     def __post_init__(self) -> None:
         pair_columns = self.ingest.text_pair_columns

@@ -14,7 +14,8 @@ replaces the held-out one (metrics.json says ``"split"`` or ``"input"``). A TF-I
 n-gram baseline is trained on the train split and reported beside the model; a model below it
 on macro F1 is flagged at the top of the report and as ``below_baseline`` in metrics.json.
 Major groups come from labels.json, completed from the data's group column. SIGTERM stops it
-like Ctrl-C (exit code 130).
+like Ctrl-C (exit code 130). Text generation has its own body (pipeline/tasks/generation/).
+Long because: the classification steps read top to bottom, with the task's own body at main.
 """
 
 from __future__ import annotations
@@ -282,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", help="evaluate this .xlsx/.csv instead of the split")
     parser.add_argument("--text-column", help="column of --input holding the sentences")
     parser.add_argument("--label-column", help="column of --input holding the labels")
+    parser.add_argument("--classifier", help="text-generation: a classifier run to check samples")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        if (gen := get_task(cfg.task).evaluate_stage(cfg, args.model, args.classifier)) is not None:
+            return print(gen.summary)  # noqa: T201  (a task with its own evaluation: generation)
         res = run(cfg, args.model, args.input, args.text_column, args.label_column, args.config)
         m = res.metrics
         print(  # noqa: T201

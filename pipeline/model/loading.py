@@ -172,7 +172,8 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 
 def max_positions(checkpoint: Path) -> int:
     """Longest sequence the checkpoint's position embeddings allow."""
-    return int(read_json(checkpoint / "config.json").get("max_position_embeddings", 512))
+    config = read_json(checkpoint / "config.json")
+    return int(config.get("max_position_embeddings", config.get("n_positions", 512)))  # GPT-2
 
 
 def load_tokenizer(checkpoint: Path) -> Any:

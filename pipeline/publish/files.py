@@ -60,6 +60,12 @@ def collect(
     run_dir = ref.run_dir
     assert run_dir is not None  # publish never takes a Hub id
     record = _read_run_record(run_dir, force)
+    own = get_task(cfg.task).publish_card(cfg, ref.name, repo_id, record, force)
+    if own is not None:  # a task with its own card (generation): model files + its card
+        card, extra = own
+        files = [UploadFile(n, run_dir / n) for n in RUN_FILES if (run_dir / n).is_file()]
+        files += [UploadFile(name, path) for name, path in extra]
+        return [*files, UploadFile("README.md", content=card.encode("utf-8"))], card, None
     labels = _read_json(run_dir / "labels.json")
     _check_label_names(run_dir, labels)
     metrics = _read_metrics(

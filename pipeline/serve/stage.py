@@ -25,6 +25,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.serve.app import Service, create_app
 from pipeline.serve.loaded import resolve
+from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         host = args.host or cfg.serve.host
         port = cfg.serve.port if args.port is None else args.port
         sock = listen_socket(host, port)  # so does a busy port, before the model loads
-        service = Service(cfg, ref)
-        server = uvicorn.Server(server_config(create_app(service), cfg, host=host, port=port))
+        own = get_task(cfg.task).serve_app(cfg, ref)  # a task with its own app (generation)
+        app, service = own or (create_app(service := Service(cfg, ref)), service)
+        server = uvicorn.Server(server_config(app, cfg, host=host, port=port))
         service.on_failure = lambda: setattr(server, "should_exit", True)
         logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under

@@ -7,6 +7,7 @@
 
 ``text_classification.py``: one sentence -> a label (the emotion classifier).
 ``text_pair_classification.py``: a pair of sentences -> a label (NLI, KLUE-NLI).
+``text_generation.py``: a prompt -> its continuation (a causal LM; pipeline/tasks/generation/).
 The stages ask the task object for these pieces; adding a task is a module plus a line in
 ``TASKS`` (docs/tasks.md).
 """
@@ -15,10 +16,11 @@ from __future__ import annotations
 
 from pipeline.errors import PipelineError
 from pipeline.tasks.text_classification import TextClassification
+from pipeline.tasks.text_generation import TextGeneration
 from pipeline.tasks.text_pair_classification import TextPairClassification
 
 TASKS: dict[str, TextClassification] = {
-    task.name: task for task in (TextClassification(), TextPairClassification())
+    task.name: task for task in (TextClassification(), TextPairClassification(), TextGeneration())
 }
 
 
@@ -29,4 +31,4 @@ def get_task(name: str) -> TextClassification:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "TextClassification", "TextPairClassification", "get_task"]
+__all__ = ["TASKS", "TextClassification", "TextGeneration", "TextPairClassification", "get_task"]

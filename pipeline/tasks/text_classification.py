@@ -9,6 +9,7 @@ transformers pipeline's input, the API's ``inputs`` and the page. The pair task
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -69,3 +70,41 @@ class TextClassification:
         from pipeline.serve.api import parse_texts
 
         return parse_texts(inputs, max_inputs)
+
+    # --- hooks for tasks whose model is no classifier (text generation overrides them) ------
+    # None (or {}) means: the stage runs its own, classification, code.
+
+    def base_checkpoint(self, cfg: Any, paths: Any, train_df: pd.DataFrame) -> Path | None:
+        """train: a base checkpoint this task builds itself (None: model.name_or_path's)."""
+        return None
+
+    def load_tokenizer(self, cfg: Any, checkpoint: Path) -> Any:
+        """train: the base tokenizer (None: pipeline.model.loading.load_tokenizer's)."""
+        return None
+
+    def train_model(self, cfg: Any, checkpoint: Path, tokenizer: Any, train_df: pd.DataFrame,
+                    val_df: pd.DataFrame, state: Any, work: Path) -> tuple | None:  # fmt: skip
+        """train: (best model, device) from the task's own loop (None: train/loop.py's)."""
+        return None
+
+    def run_record(self, cfg: Any, model: Any, tokenizer: Any, val_df: pd.DataFrame) -> dict:
+        """train: extra run.json fields measured on the trained model."""
+        return {}
+
+    def evaluate_stage(self, cfg: Any, model_ref: str | None, classifier: str | None) -> Any:
+        """evaluate: the whole stage's result when the task has its own (None: classification)."""
+        if classifier is not None:
+            from pipeline.errors import PipelineError
+
+            raise PipelineError("--classifier is for task text-generation (it checks samples)")
+        return None
+
+    def serve_app(self, cfg: Any, ref: Any) -> tuple[Any, Any] | None:
+        """serve: (FastAPI app, service) when the task has its own (None: serve/app.py's)."""
+        return None
+
+    def publish_card(self, cfg: Any, run_name: str, repo_id: str, record: dict,
+                     force: bool) -> tuple[str, list[tuple[str, Path]]] | None:  # fmt: skip
+        """publish: (card text, extra [(path in repo, file)]) of the task's own card (None:
+        the classification card, pipeline/publish/modelcard.py)."""
+        return None

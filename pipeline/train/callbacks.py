@@ -68,11 +68,14 @@ def training_key(cfg: Any, paths: Paths) -> dict[str, Any]:
     raw = cfg.to_dict()
     # Keys added later count only when set, so runs recorded before they existed still match.
     train = {k: v for k, v in raw["train"].items() if LATER_KEYS.get(k, object()) != v}
-    return {
+    key = {
         "model": raw["model"],
         "train": train,
         "data": {name: sha256_file(p) for name, p in files.items()},
     }
+    if raw.get("task") == "text-generation":  # the condition prefix shapes the sequences
+        key["generate"] = {k: raw["generate"][k] for k in ("prefix", "special_tokens")}
+    return key
 
 
 def fingerprint(key: dict[str, Any]) -> str:

@@ -126,7 +126,9 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         return TrainResult(
             run_dir, record["best_epoch"], best, record["stop_reason"], record["epochs_run"], True
         )
-    checkpoint = resolve_base_model(cfg.model.name_or_path, paths)
+    checkpoint = task.base_checkpoint(cfg, paths, train_df) or resolve_base_model(
+        cfg.model.name_or_path, paths
+    )
     if cfg.model.trim_vocab:
         texts = task.texts([*task.examples(train_df), *task.examples(val_df)])
         checkpoint = trimmed_checkpoint(checkpoint, texts, paths.base_models)
@@ -146,12 +148,15 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
     resumed_from = state.epochs_done if state else 0
     state = state or TrainState(fingerprint=fingerprint(key))
 
-    tokenizer = load_tokenizer(checkpoint)
+    tokenizer = task.load_tokenizer(cfg, checkpoint) or load_tokenizer(checkpoint)
     ids, _ = task.encode(tokenizer, task.examples(train_df), None)  # untruncated
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
     token_stats = length_buckets.token_length_stats(lengths, cfg.model.max_seq_len)
     logger.info("train token lengths: %s", token_stats)
-    model, device = fit(cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work)
+    trained = task.train_model(cfg, checkpoint, tokenizer, train_df, val_df, state, work)
+    model, device = trained or fit(
+        cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work
+    )
 
     record = provenance(
         cfg.to_dict(),
@@ -175,6 +180,7 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         token_lengths=token_stats,
         data={k: manifest.get(k) for k in ("splits", "labels")},
         device=device,
+        **task.run_record(cfg, model, tokenizer, val_df),
     )
     history = pd.DataFrame(state.history)
 

@@ -1,0 +1,144 @@
+"""Decoding settings (checked against their ranges) and seeded generation.
+
+The settings are the Hugging Face Inference API's text-generation ``parameters``; the API,
+the generate command and evaluate's samples all go through ``settings_from`` and ``generate``.
+A bad value is a ``PipelineError`` naming the parameter and its allowed range (the API turns
+it into a 422, the command into exit 2). With ``do_sample`` the ``seed`` makes the sampling
+stateless (TensorFlow's ``generate(seed=[seed, 0])``), so a fixed seed gives the same text on
+every run; without a seed the server draws one.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+MAX_SEED = 2**31 - 1
+# Parameters the Inference API's clients may send that change nothing here.
+IGNORED = {"details": False, "stream": False, "decoder_input_details": False}
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_new_tokens: int
+    min_new_tokens: int = 0
+    do_sample: bool = True
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 50
+    repetition_penalty: float = 1.0
+    no_repeat_ngram_size: int = 0
+    seed: int | None = None
+    return_full_text: bool = True
+
+
+def defaults(gen: Any) -> dict[str, Any]:
+    """The settings the config's ``generate`` section gives (requests may change them)."""
+    keys = (
+        "max_new_tokens",
+        "do_sample",
+        "temperature",
+        "top_p",
+        "top_k",
+        "repetition_penalty",
+        "no_repeat_ngram_size",
+    )
+    return {k: getattr(gen, k) for k in keys}
+
+
+def ranges(cap: int) -> dict[str, str]:
+    """Each parameter's allowed values, as error messages and the page show them."""
+    return {
+        "max_new_tokens": f"an integer in [1, {cap}]",
+        "min_new_tokens": "an integer in [0, max_new_tokens]",
+        "do_sample": "true or false",
+        "temperature": "a number in (0, 10] (with do_sample)",
+        "top_p": "a number in (0, 1]",
+        "top_k": "an integer in [0, 1000] (0: no top-k filter)",
+        "repetition_penalty": "a number in [1, 10]",
+        "no_repeat_ngram_size": "an integer in [0, 10] (0: off)",
+        "seed": f"an integer in [0, {MAX_SEED}]",
+        "return_full_text": "true or false",
+    }
+
+
+def _check(name: str, value: Any, kind: type, ok: bool, cap: int) -> None:
+    wrong_type = isinstance(value, bool) != (kind is bool) or not isinstance(
+        value, (int, float) if kind is float else kind
+    )
+    if wrong_type or not ok:
+        raise PipelineError(f"{name} must be {ranges(cap)[name]}, got {value!r}")
+
+
+def settings_from(params: dict[str, Any], base: dict[str, Any], cap: int) -> Settings:
+    """``base`` updated with ``params``, every value checked; an unknown name is an error."""
+    unknown = sorted(set(params) - set(ranges(cap)) - set(IGNORED))
+    if unknown:
+        raise PipelineError(
+            f"unknown parameter(s) {', '.join(unknown)} (known: {', '.join(ranges(cap))})"
+        )
+    for name, fine in IGNORED.items():
+        if name in params and params[name] not in (None, fine):
+            raise PipelineError(f"{name} must be {str(fine).lower()}: not supported here")
+    merged = {**base, **{k: v for k, v in params.items() if k in ranges(cap) and v is not None}}
+    s = Settings(**merged)
+    checks = (
+        ("max_new_tokens", int, lambda v: 1 <= v <= cap),
+        ("min_new_tokens", int, lambda v: 0 <= v <= s.max_new_tokens),
+        ("do_sample", bool, lambda v: True),
+        ("temperature", float, lambda v: math.isfinite(v) and (0 < v <= 10 or not s.do_sample)),
+        ("top_p", float, lambda v: 0 < v <= 1),
+        ("top_k", int, lambda v: 0 <= v <= 1000),
+        ("repetition_penalty", float, lambda v: 1 <= v <= 10),
+        ("no_repeat_ngram_size", int, lambda v: 0 <= v <= 10),
+        ("return_full_text", bool, lambda v: True),
+    )
+    for name, kind, ok in checks:
+        value = getattr(s, name)
+        _check(name, value, kind, isinstance(value, bool | int | float) and ok(value), cap)
+    if s.seed is not None:
+        _check("seed", s.seed, int, isinstance(s.seed, int) and 0 <= s.seed <= MAX_SEED, cap)
+    return s
+
+
+def check_prompt(tokenizer: Any, prompt: Any, max_new_tokens: int, context: int) -> int:
+    """The prompt's token count; an error when it is empty or leaves no room to generate."""
+    if not isinstance(prompt, str):
+        raise PipelineError(f"inputs must be the prompt text, got {type(prompt).__name__}")
+    if not prompt.strip():
+        raise PipelineError("inputs: the prompt is empty (give at least one character)")
+    n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if n + max_new_tokens > context:
+        raise PipelineError(
+            f"inputs: the prompt has {n} tokens; with max_new_tokens {max_new_tokens} that "
+            f"exceeds the model's context of {context} tokens (prompt at most "
+            f"{max(context - max_new_tokens, 0)} tokens)"
+        )
+    return n
+
+
+def generate(pipe: Any, prompt: str, s: Settings) -> dict[str, Any]:
+    """One generation through ``TextGenerationPipeline``: ``{"generated_text", "seed"}``."""
+    kwargs: dict[str, Any] = {
+        "max_new_tokens": s.max_new_tokens,
+        "do_sample": s.do_sample,
+        "return_full_text": s.return_full_text,
+        "repetition_penalty": s.repetition_penalty,
+        "no_repeat_ngram_size": s.no_repeat_ngram_size,
+    }
+    if s.min_new_tokens:
+        kwargs["min_new_tokens"] = s.min_new_tokens
+    seed = s.seed
+    if s.do_sample:
+        seed = seed if seed is not None else random.SystemRandom().randint(0, MAX_SEED)
+        kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=[seed, 0])
+    out = pipe(prompt, **kwargs)
+    return {"generated_text": out[0]["generated_text"], "seed": seed}
+
+
+def as_dict(s: Settings) -> dict[str, Any]:
+    return asdict(s)
