@@ -130,6 +130,10 @@ class TrainConfig:
     deterministic: bool = False
     # mixed_float16 on GPU; ignored on CPU.
     mixed_precision: bool = False
+    # tf.distribute strategy: "auto" (multi_worker when TF_CONFIG names several workers, else
+    # mirrored on several GPUs, else none), "none" (one device), "mirrored" (all local GPUs, or
+    # logical CPUs), "multi_worker" (MultiWorkerMirroredStrategy from TF_CONFIG). docs/cluster.md
+    distribute: Literal["auto", "none", "mirrored", "multi_worker"] = "auto"
 
     def __post_init__(self) -> None:
         # The run directory is replaced as a whole: "" or ".." would replace models/ or worse.

@@ -54,6 +54,9 @@ HISTORY_COLUMNS = [
 
 # train.* keys added after runs were recorded, with their defaults (today's behaviour).
 LATER_KEYS = {"label_smoothing": 0.0, "class_weights": "none", "head_lr_multiplier": 1.0}
+# train.* keys that say where training runs, not what it computes: a run resumes or is skipped
+# whichever strategy the rerun uses (the global batch is the same; see distributed.py).
+PLACEMENT_KEYS = ("distribute",)
 
 
 def work_dir_for(run_dir: Path) -> Path:
@@ -68,6 +71,7 @@ def training_key(cfg: Any, paths: Paths) -> dict[str, Any]:
     raw = cfg.to_dict()
     # Keys added later count only when set, so runs recorded before they existed still match.
     train = {k: v for k, v in raw["train"].items() if LATER_KEYS.get(k, object()) != v}
+    train = {k: v for k, v in train.items() if k not in PLACEMENT_KEYS}
     key = {
         "model": raw["model"],
         "train": train,

@@ -127,18 +127,28 @@ def make_dataset(
     fixed_width: int | None = None,
     class_weight: np.ndarray | None = None,
     types: list[list[int]] | None = None,
+    shard: tuple[int, int, int] | None = None,
 ) -> Any:
     """A tf.data.Dataset of padded batches; ``epoch_seed()`` is asked once per pass (epoch).
 
     With ``class_weight`` (one weight per label id) each batch also carries its examples'
     sample weights: ``(inputs, labels, weights)``, which Keras applies to loss and metrics.
+    With ``shard`` = (first, count, replicas) each batch is cut into ``replicas`` near-equal
+    slices and slices first..first+count-1 come out in turn (one per local replica; see
+    pipeline/train/distributed.py).
     """
     import tensorflow as tf
 
     def generate() -> Iterator[Any]:
         seed = epoch_seed()
         for x, y in batches(ids, labels, batch_size, max_seq_len, pad_id, seed, fixed_width, types):
-            yield (x, y) if class_weight is None else (x, y, class_weight[y].astype(np.float32))
+            batch = (x, y) if class_weight is None else (x, y, class_weight[y].astype(np.float32))
+            if shard is None:
+                yield batch
+                continue
+            first, count, replicas = shard
+            for rows in np.array_split(np.arange(len(y)), replicas)[first : first + count]:
+                yield ({k: v[rows] for k, v in x.items()}, *(part[rows] for part in batch[1:]))
 
     spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
     signature: tuple = (
@@ -148,5 +158,5 @@ def make_dataset(
     if class_weight is not None:
         signature += (tf.TensorSpec(shape=(None,), dtype=tf.float32),)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    steps = -(-len(ids) // batch_size)
+    steps = -(-len(ids) // batch_size) * (1 if shard is None else shard[1])
     return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)

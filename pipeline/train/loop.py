@@ -1,7 +1,8 @@
 """The training loop: seeds, devices, datasets, the compiled model and Keras ``fit``.
 
 Resumes from the work directory's last finished epoch (see pipeline/train/callbacks.py) and
-returns the best epoch's weights. Several GPUs of one host train under MirroredStrategy.
+returns the best epoch's weights. The strategy (one device, several GPUs, several workers)
+comes from pipeline/train/distributed.py.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import random
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.model.loading import load_base_classifier
 from pipeline.tasks import get_task
-from pipeline.train import length_buckets
+from pipeline.train import distributed, length_buckets
 from pipeline.train.callbacks import (
     EpochCheckpoint,
     EpochSeed,
@@ -52,24 +54,6 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def device_setup(mixed_precision: bool) -> tuple[Any, str]:
-    """MirroredStrategy over several GPUs, else the default one; mixed precision on GPU only."""
-    import tensorflow as tf
-    import tf_keras
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if mixed_precision and gpus:
-        tf_keras.mixed_precision.set_global_policy("mixed_float16")
-    elif mixed_precision:
-        logger.info("train.mixed_precision is ignored on CPU")
-    if len(gpus) > 1:
-        return tf.distribute.MirroredStrategy(), f"{len(gpus)} GPUs (MirroredStrategy)"
-    if gpus:
-        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
-        return tf.distribute.get_strategy(), f"GPU: {name}"
-    return tf.distribute.get_strategy(), "CPU"
-
-
 def fit(
     cfg: Config,
     checkpoint: Path,
@@ -79,14 +63,29 @@ def fit(
     labels: dict[str, Any],
     state: TrainState,
     work: Path,
-) -> tuple[Any, str]:
-    """Train (or resume) until early stopping or max epochs; return the best model, device."""
+    resume_from: Path | None = None,
+    extra_callbacks: Sequence[Any] = (),
+) -> tuple[Any, distributed.Placement]:
+    """Train (or resume) until early stopping or max epochs; return the best model, placement.
+
+    Checkpoints go to ``work``; a resumed state's checkpoint is read from ``resume_from``
+    (default ``work``: a non-chief worker resumes from the chief's work directory).
+    """
     import tensorflow as tf
     import tf_keras
 
+    placement = distributed.setup(cfg.train.distribute, cfg.train.mixed_precision)  # first
     seed_everything(cfg.train.seed, cfg.train.deterministic)
-    strategy, device = device_setup(cfg.train.mixed_precision)
+    strategy, device = placement.strategy, placement.device
     max_len, bs = cfg.model.max_seq_len, cfg.train.batch_size
+    distributed.check_batch(bs, placement.replicas)
+    distributed.check_same(
+        placement,
+        state.epochs_done,
+        f"the workers disagree on how many epochs of {work.name} are done: a worker resumes "
+        "from the chief's work directory, so the project root must be one shared directory "
+        "(the same path on every machine)",
+    )
     task = get_task(cfg.task)  # one text or a pair per example: the task encodes them
     train_ids, train_types = task.encode(tokenizer, task.examples(train_df), max_len)
     val_ids, val_types = task.encode(tokenizer, task.examples(val_df), max_len)
@@ -104,11 +103,20 @@ def fit(
     if t.class_weights == "balanced":
         weights = balanced_class_weights(y_train, len(id2label))
         logger.info("class weights (balanced): %s", np.round(weights, 3).tolist())
-    train_ds = length_buckets.make_dataset(
-        train_ids, y_train, bs, max_len, pad_id, epoch_seed, class_weight=weights, types=train_types
+    train_ds = distributed.distribute(
+        placement,
+        lambda shard: length_buckets.make_dataset(
+            *(train_ids, y_train, bs, max_len, pad_id, epoch_seed),
+            class_weight=weights,
+            types=train_types,
+            shard=shard,
+        ),
     )
-    val_ds = length_buckets.make_dataset(
-        val_ids, y_val, bs, max_len, pad_id, lambda: None, types=val_types
+    val_ds = distributed.distribute(
+        placement,
+        lambda shard: length_buckets.make_dataset(
+            val_ids, y_val, bs, max_len, pad_id, lambda: None, types=val_types, shard=shard
+        ),
     )
     steps_per_epoch = -(-len(train_ids) // bs)
     total_steps = steps_per_epoch * t.epochs
@@ -143,8 +151,10 @@ def fit(
     check_storage(work, model.count_params() * 4)
     ckpt = tf.train.Checkpoint(**parts)
     if state.last_ckpt:
-        clean_stale_checkpoints(work, state)
-        ckpt.read(str(work / state.last_ckpt)).assert_existing_objects_matched()
+        if resume_from is None:
+            clean_stale_checkpoints(work, state)
+        last = checkpoint_path(state.last_ckpt, work, resume_from)
+        ckpt.read(str(last)).assert_existing_objects_matched()
         logger.info("resuming %s after epoch %d", work.name, state.epochs_done)
 
     if state.stop_reason is None:
@@ -162,8 +172,20 @@ def fit(
             validation_data=val_ds,
             epochs=cfg.train.epochs,
             initial_epoch=state.epochs_done,
-            callbacks=[EpochSeed(t.seed, generators), callback],
+            steps_per_epoch=distributed.steps(placement, steps_per_epoch),
+            validation_steps=distributed.steps(placement, -(-len(val_ids) // bs)),
+            callbacks=[EpochSeed(t.seed, generators), callback, *extra_callbacks],
             verbose=1 if sys.stdout.isatty() else 2,  # step bar on a terminal, a line in logs
         )
-    tf.train.Checkpoint(model=model).read(str(work / state.best_ckpt)).expect_partial()
-    return model, device
+    distributed.barrier(placement)  # no worker leaves while another still needs it
+    best = checkpoint_path(state.best_ckpt or "", work, resume_from)
+    tf.train.Checkpoint(model=model).read(str(best)).expect_partial()
+    return model, placement
+
+
+def checkpoint_path(name: str, work: Path, resume_from: Path | None) -> Path:
+    """Checkpoint ``name`` as this process wrote it, else as the run it resumed wrote it."""
+    mine = work / name
+    if resume_from is None or mine.with_name(mine.name + ".index").exists():
+        return mine
+    return resume_from / name

@@ -104,4 +104,4 @@ def current_lr(optimizer: Any) -> float:
     lr = inner._get_hyper("learning_rate") if hasattr(inner, "_get_hyper") else inner._learning_rate
     if isinstance(lr, tf_keras.optimizers.schedules.LearningRateSchedule):
         lr = lr(inner.iterations)
-    return float(np.asarray(lr))
+    return float(lr.numpy() if hasattr(lr, "numpy") else lr)  # a MirroredVariable under a strategy

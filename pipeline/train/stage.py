@@ -14,6 +14,9 @@ its last finished epoch when the same command runs again. The run directory itse
 one rename once training is over: save_pretrained model + tokenizer, labels.json, history.csv,
 curves.png and run.json. A finished run with the same model/train config and data is skipped;
 with a different one the stage refuses unless ``--force`` is given.
+
+Across devices and machines (``train.distribute``, ``--ray``): see distributed.py and
+ray_train.py; only the chief writes the run and work directories.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,8 +41,8 @@ from pipeline.io import provenance, read_json, write_json
 from pipeline.model.loading import load_tokenizer, max_positions, resolve_base_model
 from pipeline.model.vocab_trim import trimmed_checkpoint
 from pipeline.paths import Paths
-from pipeline.tasks import get_task
-from pipeline.train import length_buckets
+from pipeline.tasks import TextClassification, get_task
+from pipeline.train import distributed, length_buckets
 from pipeline.train.callbacks import (
     TrainState,
     fingerprint,
@@ -98,9 +103,11 @@ def load_inputs(
 # --------------------------------------------------------------------------------------------
 
 
-def run(cfg: Config, force: bool = False) -> TrainResult:
+def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> TrainResult:
+    """Train into models/<run>/; ``callbacks`` (Keras) join the fit loop's own."""
     started = time.time()
     check_training_values(cfg)
+    role = distributed.role(cfg.train.distribute)  # TF_CONFIG: which worker this process is
     paths = Paths.from_config(cfg)
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
@@ -121,7 +128,8 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
     record = None if force else finished_record(run_dir, key)
     if record:
         logger.info("%s is already trained with this config and data: skipping", run_dir)
-        shutil.rmtree(work, ignore_errors=True)  # left by a kill between rename and cleanup
+        if role.chief:
+            shutil.rmtree(work, ignore_errors=True)  # left by a kill between rename and cleanup
         best = record["best_metric"]["value"]
         return TrainResult(
             run_dir, record["best_epoch"], best, record["stop_reason"], record["epochs_run"], True
@@ -137,9 +145,9 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
             f"model.max_seq_len {cfg.model.max_seq_len} exceeds the {max_positions(checkpoint)} "
             f"position embeddings of {cfg.model.name_or_path}"
         )
-    if force:
+    if force and role.chief:
         shutil.rmtree(work, ignore_errors=True)
-    state = TrainState.load(work)
+    state = None if force and not role.chief else TrainState.load(work)
     if state and state.fingerprint != fingerprint(key):
         raise PipelineError(
             f"{work} holds an unfinished run with a different config or data; rerun with "
@@ -153,10 +161,25 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
     token_stats = length_buckets.token_length_stats(lengths, cfg.model.max_seq_len)
     logger.info("train token lengths: %s", token_stats)
-    trained = task.train_model(cfg, checkpoint, tokenizer, train_df, val_df, state, work)
-    model, device = trained or fit(
-        cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work
-    )
+    if role.workers > 1 and type(task).train_model is not TextClassification.train_model:
+        raise PipelineError(f"task {cfg.task} trains on one worker: unset TF_CONFIG")
+    own = task.train_model(cfg, checkpoint, tokenizer, train_df, val_df, state, work)
+    if not role.chief:  # resumes from the chief's work directory, checkpoints into a temporary one
+        mine = Path(tempfile.mkdtemp(prefix=f"{run_dir.name}.worker{role.index}-"))
+        try:
+            fit(cfg, checkpoint, tokenizer, train_df, val_df, labels, state, mine, work, callbacks)
+        finally:
+            shutil.rmtree(mine, ignore_errors=True)
+        logger.info("worker %d done: the chief writes %s", role.index, run_dir)
+        best = (state.best_epoch or 0, state.best_value or 0.0, state.stop_reason or "")
+        return TrainResult(run_dir, *best, state.epochs_done)
+    if own is not None:  # a task with its own loop (generation), on one device
+        (model, device), distribute = own, None
+    else:
+        model, placement = fit(
+            cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work, None, callbacks
+        )
+        device, distribute = placement.device, placement.record()
 
     record = provenance(
         cfg.to_dict(),
@@ -180,6 +203,7 @@ def run(cfg: Config, force: bool = False) -> TrainResult:
         token_lengths=token_stats,
         data={k: manifest.get(k) for k in ("splits", "labels")},
         device=device,
+        distribute=distribute,
         **task.run_record(cfg, model, tokenizer, val_df),
     )
     history = pd.DataFrame(state.history)
@@ -233,9 +257,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Fine-tune the classifier into models/<run>/.")
     add_config_args(parser)
     parser.add_argument("--force", action="store_true", help="retrain even if already finished")
+    parser.add_argument("--ray", action="store_true", help="train on Ray Train workers")
+    parser.add_argument("--workers", type=int, default=2, help="Ray workers (with --ray)")
+    parser.add_argument(
+        "--gpus-per-worker", type=float, default=0, help="GPUs of each Ray worker (with --ray)"
+    )
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        result = run(cfg, force=args.force)
+        if args.ray:
+            from pipeline.train import ray_train
+
+            fields = ray_train.run(cfg, run, args.force, args.workers, args.gpus_per_worker)
+            result = TrainResult(**fields)
+        else:
+            result = run(cfg, force=args.force)
         verb = "already trained" if result.skipped else "trained"
         print(  # noqa: T201
             f"{verb}: {result.run_dir} (best epoch {result.best_epoch}, "
