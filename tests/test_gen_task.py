@@ -106,6 +106,7 @@ def test_generation_metrics_and_the_bigram_baseline() -> None:
 BAD = [
     ({"temperature": 0}, "temperature must be a number in (0, 10]"),
     ({"temperature": -1.0}, "temperature"),
+    ({"temperature": -5.0, "do_sample": False}, "temperature must be a number in (0, 10]"),
     ({"top_p": 0}, "top_p must be a number in (0, 1]"),
     ({"top_p": 1.5}, "top_p must be a number in (0, 1]"),
     ({"max_new_tokens": CAP + 1}, f"max_new_tokens must be an integer in [1, {CAP}]"),
@@ -139,8 +140,9 @@ def test_prompts_must_be_text_and_fit_the_context(tiny_gpt2: Path) -> None:
 
     tok = AutoTokenizer.from_pretrained(str(tiny_gpt2))
     assert sampling.check_prompt(tok, "[기쁨] 오늘", 8, 128) > 0
-    with pytest.raises(PipelineError, match="prompt is empty"):
-        sampling.check_prompt(tok, "   ", 8, 128)
+    for blank in ("   ", "\u200b", "\ufeff\u200d\n", "\x00"):
+        with pytest.raises(PipelineError, match="prompt is empty"):
+            sampling.check_prompt(tok, blank, 8, 128)
     with pytest.raises(PipelineError, match="exceeds the model's context of 128 tokens"):
         sampling.check_prompt(tok, "가나다라 " * 200, 8, 128)
     with pytest.raises(PipelineError, match="inputs must be the prompt text"):
@@ -164,14 +166,16 @@ def test_inference_client_text_generation_works_and_a_seed_repeats(server) -> No
     finally:
         configure_http_backend()
     assert first.startswith("[기쁨] 오늘") and first == again
-    body = httpx.post(
+    r = httpx.post(
         f"{url}/predict",
         json={
             "inputs": "오늘",
             "parameters": {"do_sample": False, "max_new_tokens": 3, "return_full_text": False},
         },
-    ).json()
+    )
+    body = r.json()
     assert isinstance(body, list) and set(body[0]) == {"generated_text"}
+    assert "x-seed" not in r.headers  # greedy: no seed to report (was "None")
 
 
 @pytest.mark.parametrize(
@@ -189,6 +193,10 @@ def test_inference_client_text_generation_works_and_a_seed_repeats(server) -> No
         ({"inputs": "오늘", "extra": 1}, "unknown field(s) extra"),
         ({"prompt": "오늘"}, '{"inputs": "prompt"'),
         ({"inputs": "오늘", "stream": True}, "stream must be false"),
+        ({"inputs": "\u200b\ufeff "}, "prompt is empty"),
+        ({"inputs": "오늘", "parameters": []}, '"parameters" must be an object'),
+        ({"inputs": "오늘", "parameters": 0}, '"parameters" must be an object'),
+        ({"inputs": "오늘", "parameters": ""}, '"parameters" must be an object'),
     ],
 )
 def test_bad_requests_get_422_naming_the_parameter(server, body: dict, message: str) -> None:

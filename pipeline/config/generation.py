@@ -5,6 +5,7 @@ Kept apart from schema.py so that file stays short; ``Config.generate`` holds it
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass, field
 
 from pipeline.errors import PipelineError
@@ -35,14 +36,14 @@ class GenerateConfig:
     no_repeat_ngram_size: int = 3
     # serve: the most new tokens one request may ask for.
     max_new_tokens_cap: int = 128
-    # serve: seconds one generation may take (generation stops there and returns what it has).
+    # serve: seconds a request may wait and generate; later it gets 503 (a queued one never runs).
     timeout_s: float = 30.0
     # serve: requests waiting for the model (one generates at a time); more get 503.
     queue_size: int = 8
 
     def __post_init__(self) -> None:
-        if self.prefix is not None and "{label}" not in self.prefix:
-            raise PipelineError(f"generate.prefix must contain {{label}}, got {self.prefix!r}")
+        if self.prefix is not None:
+            _check_prefix(self.prefix)
         for key in ("max_new_tokens", "max_new_tokens_cap", "queue_size"):
             if getattr(self, key) < 1:
                 raise PipelineError(f"generate.{key} must be at least 1, got {getattr(self, key)}")
@@ -55,3 +56,21 @@ class GenerateConfig:
             raise PipelineError("generate.prompts and generate.seeds must not be empty")
         if not 0 < self.timeout_s <= 3600:
             raise PipelineError(f"generate.timeout_s must be in (0, 3600], got {self.timeout_s}")
+
+
+def _check_prefix(prefix: str) -> None:
+    """``prefix`` must hold ``{label}`` and no other placeholder (``{{``/``}}``: literal braces)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(prefix) if f is not None]
+    except ValueError as exc:  # an unmatched brace
+        raise PipelineError(
+            f"generate.prefix {prefix!r}: {exc} (write a literal brace as {{{{ or }}}})"
+        ) from None
+    other = sorted({f for f in fields if f != "label"})
+    if other:
+        raise PipelineError(
+            f"generate.prefix {prefix!r} has unknown placeholder(s) "
+            f"{', '.join('{' + f + '}' for f in other)}: only {{label}} is filled in"
+        )
+    if "label" not in fields:
+        raise PipelineError(f"generate.prefix must contain {{label}}, got {prefix!r}")

@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.errors import PipelineError
 from pipeline.tasks.text_classification import Encoded, TextClassification
 
 EXAMPLE = "[기쁨] 오늘"
@@ -52,7 +53,13 @@ class TextGeneration(TextClassification):
     def base_checkpoint(self, cfg: Any, paths: Any, train_df: pd.DataFrame) -> Path | None:
         from pipeline.tasks.generation import data, tiny
 
-        if cfg.model.name_or_path != tiny.SCHEME:
+        name = cfg.model.name_or_path
+        if name != tiny.SCHEME and name.strip().lower().startswith("tiny:"):
+            raise PipelineError(
+                f"model.name_or_path {name!r}: the only tiny model is {tiny.SCHEME!r} "
+                "(a Hub id or a local directory otherwise)"
+            )
+        if name != tiny.SCHEME:
             return None
         texts = data.with_prefix(
             train_df["text"].tolist(), train_df["label"].tolist(), cfg.generate.prefix
@@ -103,6 +110,12 @@ class TextGeneration(TextClassification):
         from pipeline.paths import Paths
         from pipeline.tasks.generation import card
 
+        trained_as = record.get("config", {}).get("task", "text-generation" if not record else None)
+        if trained_as != self.name:
+            raise PipelineError(
+                f"run {run_name!r} was trained for task {trained_as or 'text-classification'!r} "
+                f"(its run.json), not {self.name!r}: publish it with its own config"
+            )
         report_dir = Paths.from_config(cfg).report_dir(run_name)
         metrics, samples = card.read_report(report_dir, run_name, force)
         name = cfg.publish.base_model or record.get("base_model", {}).get("name_or_path")

@@ -19,6 +19,7 @@ from pipeline.errors import PipelineError
 from pipeline.model.loading import resolve_model_ref
 from pipeline.paths import Paths
 from pipeline.tasks.generation import sampling
+from pipeline.tasks.generation.arch import check_causal_lm
 
 FLAGS = (
     "max_new_tokens",
@@ -57,6 +58,7 @@ def run(args: argparse.Namespace, cfg: Config) -> list[str]:
     gen = cfg.generate
     settings = sampling.settings_from(params, sampling.defaults(gen), gen.max_new_tokens_cap)
     ref = resolve_model_ref(Paths.from_config(cfg), cfg.train.run_name, args.model, True)
+    check_causal_lm(ref.source)
     model = TFAutoModelForCausalLM.from_pretrained(ref.source)
     tokenizer = AutoTokenizer.from_pretrained(ref.source, use_fast=True)
     context = int(getattr(model.config, "n_positions", 0) or model.config.max_position_embeddings)

@@ -28,6 +28,7 @@ from pipeline.io import atomic_dir, provenance, read_json, write_json
 from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
 from pipeline.paths import Paths
 from pipeline.tasks.generation import data, metrics, report, sampling
+from pipeline.tasks.generation.arch import check_classifier
 from pipeline.tasks.generation.train import load_causal_lm, sequences
 
 logger = logging.getLogger("pipeline.evaluate")
@@ -160,6 +161,7 @@ def _load_classifier(paths: Paths, ref: str) -> tuple[Any, dict[str, str]]:
     from transformers import TextClassificationPipeline
 
     run = resolve_model_ref(paths, ref, ref)
+    check_classifier(run.run_dir, f"--classifier {ref}")
     model, tokenizer = load_trained(ModelRef(run.name, run.run_dir))
     if not getattr(model.config, "id2label", None):
         raise PipelineError(f"--classifier {ref}: {run.run_dir} is not a classifier run")

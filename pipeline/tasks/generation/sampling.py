@@ -5,17 +5,20 @@ the generate command and evaluate's samples all go through ``settings_from`` and
 A bad value is a ``PipelineError`` naming the parameter and its allowed range (the API turns
 it into a 422, the command into exit 2). With ``do_sample`` the ``seed`` makes the sampling
 stateless (TensorFlow's ``generate(seed=[seed, 0])``), so a fixed seed gives the same text on
-every run; without a seed the server draws one.
+every run; without a seed the server draws one. Prompts are NFC-normalized (as ingest wrote
+the training text); ``min_new_tokens`` goes to TF generate as ``min_length``, the only form
+it honours.
 """
 
 from __future__ import annotations
 
-import math
 import random
+import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.serve.loaded import clean_text
 
 MAX_SEED = 2**31 - 1
 # Parameters the Inference API's clients may send that change nothing here.
@@ -56,7 +59,7 @@ def ranges(cap: int) -> dict[str, str]:
         "max_new_tokens": f"an integer in [1, {cap}]",
         "min_new_tokens": "an integer in [0, max_new_tokens]",
         "do_sample": "true or false",
-        "temperature": "a number in (0, 10] (with do_sample)",
+        "temperature": "a number in (0, 10] (0 too without do_sample)",
         "top_p": "a number in (0, 1]",
         "top_k": "an integer in [0, 1000] (0: no top-k filter)",
         "repetition_penalty": "a number in [1, 10]",
@@ -90,7 +93,7 @@ def settings_from(params: dict[str, Any], base: dict[str, Any], cap: int) -> Set
         ("max_new_tokens", int, lambda v: 1 <= v <= cap),
         ("min_new_tokens", int, lambda v: 0 <= v <= s.max_new_tokens),
         ("do_sample", bool, lambda v: True),
-        ("temperature", float, lambda v: math.isfinite(v) and (0 < v <= 10 or not s.do_sample)),
+        ("temperature", float, lambda v: 0 < v <= 10 or (v == 0 and not s.do_sample)),
         ("top_p", float, lambda v: 0 < v <= 1),
         ("top_k", int, lambda v: 0 <= v <= 1000),
         ("repetition_penalty", float, lambda v: 1 <= v <= 10),
@@ -109,9 +112,12 @@ def check_prompt(tokenizer: Any, prompt: Any, max_new_tokens: int, context: int)
     """The prompt's token count; an error when it is empty or leaves no room to generate."""
     if not isinstance(prompt, str):
         raise PipelineError(f"inputs must be the prompt text, got {type(prompt).__name__}")
-    if not prompt.strip():
-        raise PipelineError("inputs: the prompt is empty (give at least one character)")
-    n = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+    if not clean_text(prompt):
+        raise PipelineError(
+            "inputs: the prompt is empty or only whitespace (zero-width and control characters "
+            "count as whitespace): give at least one character"
+        )
+    n = len(tokenizer(unicodedata.normalize("NFC", prompt))["input_ids"])  # as the pipeline
     if n + max_new_tokens > context:
         raise PipelineError(
             f"inputs: the prompt has {n} tokens; with max_new_tokens {max_new_tokens} that "
@@ -130,8 +136,9 @@ def generate(pipe: Any, prompt: str, s: Settings) -> dict[str, Any]:
         "repetition_penalty": s.repetition_penalty,
         "no_repeat_ngram_size": s.no_repeat_ngram_size,
     }
-    if s.min_new_tokens:
-        kwargs["min_new_tokens"] = s.min_new_tokens
+    prompt = unicodedata.normalize("NFC", prompt)  # as ingest wrote the training text
+    if s.min_new_tokens:  # TF generate ignores min_new_tokens; min_length counts the prompt
+        kwargs["min_length"] = len(pipe.tokenizer(prompt)["input_ids"]) + s.min_new_tokens
     seed = s.seed
     if s.do_sample:
         seed = seed if seed is not None else random.SystemRandom().randint(0, MAX_SEED)

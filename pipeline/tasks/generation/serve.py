@@ -37,6 +37,7 @@ from pipeline.io import package_versions
 from pipeline.model.loading import ModelRef
 from pipeline.serve.api import RequestError, load_json, read_body
 from pipeline.tasks.generation import sampling
+from pipeline.tasks.generation.arch import check_causal_lm
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -65,6 +66,7 @@ class GenerationService:
 
         try:
             source = self.ref.source
+            check_causal_lm(source)
             model = TFAutoModelForCausalLM.from_pretrained(source)
             tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
             self.pipe = TextGenerationPipeline(model=model, tokenizer=tokenizer, framework="tf")
@@ -83,7 +85,9 @@ class GenerationService:
 
     @property
     def cap(self) -> int:
-        return self.gen.max_new_tokens_cap
+        """generate.max_new_tokens_cap, less when the model's context leaves less room."""
+        room = self.context - 1 if self.context else self.gen.max_new_tokens_cap
+        return max(1, min(self.gen.max_new_tokens_cap, room))
 
     def base(self) -> dict[str, Any]:
         return sampling.defaults(self.gen)
@@ -95,7 +99,7 @@ class GenerationService:
         unknown = sorted(set(body) - {"inputs", "parameters", "stream"})
         if unknown:
             raise RequestError(422, f"unknown field(s) {', '.join(unknown)}")
-        params = body.get("parameters") or {}
+        params = {} if body.get("parameters") is None else body["parameters"]
         if not isinstance(params, dict):
             raise RequestError(422, '"parameters" must be an object')
         try:
@@ -197,9 +201,8 @@ def create_app(service: GenerationService) -> FastAPI:
             out = await service.submit(prompt, settings)
         except RequestError as exc:
             return _error(exc.status, exc.message)
-        return JSONResponse(
-            [{"generated_text": out["generated_text"]}], headers={"x-seed": str(out["seed"])}
-        )
+        seed = {} if out["seed"] is None else {"x-seed": str(out["seed"])}  # None: greedy
+        return JSONResponse([{"generated_text": out["generated_text"]}], headers=seed)
 
     for path in ("/generate", "/predict"):
         app.post(path, summary="Continue a prompt (Inference API text-generation shape)")(generate)

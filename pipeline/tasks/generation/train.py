@@ -19,6 +19,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.model.loading import SAFETENSORS_WEIGHTS, TF_WEIGHTS, load_safetensors_into_tf
 from pipeline.tasks.generation import data
+from pipeline.tasks.generation.arch import check_causal_lm
 from pipeline.train.callbacks import (
     EpochCheckpoint,
     EpochSeed,
@@ -36,6 +37,7 @@ def load_causal_lm(checkpoint: Path) -> Any:
     """A TF causal LM from a checkpoint directory (TF weights, or PyTorch safetensors)."""
     from transformers import AutoConfig, TFAutoModelForCausalLM
 
+    check_causal_lm(checkpoint)
     if (checkpoint / TF_WEIGHTS).is_file():
         return TFAutoModelForCausalLM.from_pretrained(str(checkpoint))
     model = TFAutoModelForCausalLM.from_config(AutoConfig.from_pretrained(str(checkpoint)))
