@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate publish serve predict demo demo-nli test test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate publish serve predict demo demo-nli demo-ner test test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,7 +84,7 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
 	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; }
-	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py
+	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py tests/test_ner_e2e.py
 
 # --- the whole thing -----------------------------------------------------------------------
 demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline
@@ -104,6 +104,15 @@ demo-nli: $(STAMP) ## the NLI demo: sentence pairs (premise, hypothesis) through
 	$(MAKE) --no-print-directory publish CONFIG=$(NLI) ARGS=--dry-run > reports/nli-demo/publish-dry-run.txt
 	@echo "NLI demo done: report in reports/nli-demo/report.md; model card preview in reports/nli-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(NLI)  (two boxes, 전제 / 가설, on http://127.0.0.1:8000)"
+
+NER := configs/ner-demo.yaml
+demo-ner: $(STAMP) ## the NER demo: sentences with marked entities through every stage, offline
+	$(MAKE) --no-print-directory data CONFIG=$(NER)
+	$(MAKE) --no-print-directory train CONFIG=$(NER)
+	$(MAKE) --no-print-directory evaluate CONFIG=$(NER)
+	$(MAKE) --no-print-directory publish CONFIG=$(NER) ARGS=--dry-run > reports/ner-demo/publish-dry-run.txt
+	@echo "NER demo done: report in reports/ner-demo/report.md; model card preview in reports/ner-demo/publish-dry-run.txt"
+	@echo "next: make serve CONFIG=$(NER)  (entities marked on http://127.0.0.1:8000)"
 
 test: $(STAMP) ## the whole test suite, slow model tests included
 	$(PY) -m pytest -q

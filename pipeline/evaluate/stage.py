@@ -14,7 +14,11 @@ replaces the held-out one (metrics.json says ``"split"`` or ``"input"``). A TF-I
 n-gram baseline is trained on the train split and reported beside the model; a model below it
 on macro F1 is flagged at the top of the report and as ``below_baseline`` in metrics.json.
 Major groups come from labels.json, completed from the data's group column. SIGTERM stops it
-like Ctrl-C (exit code 130).
+like Ctrl-C (exit code 130). Token classification (NER) writes its own report instead
+(pipeline/tasks/ner/report.py: entity F1 beside a dictionary baseline).
+
+Long because: the report's inputs are gathered in one visible sequence, which the task hook
+(other metrics for NER) only precedes.
 """
 
 from __future__ import annotations
@@ -95,6 +99,9 @@ def run(
     started = time.time()
     if (batch_size := cfg.evaluate.batch_size) < 1:
         raise PipelineError(f"evaluate.batch_size must be at least 1, got {batch_size}")
+    task = get_task(cfg.task)  # a task with other metrics (NER) writes its own report:
+    if own := task.evaluate(cfg, model_ref, input_file, text_column, label_column, config_path):
+        return own
     paths = Paths.from_config(cfg)
     ref = resolve_model_ref(paths, cfg.train.run_name, model_ref)
     run_dir = ref.run_dir
@@ -103,7 +110,6 @@ def run(
     labels_file = run_dir / "labels.json" if (run_dir / "labels.json").is_file() else paths.labels
     label2group = read_json(labels_file).get("label2group", {}) if labels_file.is_file() else {}
     manifest = read_json(paths.manifest) if paths.manifest.is_file() else None
-    task = get_task(cfg.task)
 
     if input_file is not None:
         data_path = paths.resolve(input_file)
@@ -286,6 +292,10 @@ def main(argv: list[str] | None = None) -> int:
     def work(args: argparse.Namespace, cfg: Config) -> None:
         res = run(cfg, args.model, args.input, args.text_column, args.label_column, args.config)
         m = res.metrics
+        line = get_task(cfg.task).evaluate_summary(m, res.n)
+        if line is not None:
+            print(f"{line}\nreport: {res.report_dir / 'report.md'}")  # noqa: T201
+            return
         print(  # noqa: T201
             f"{m['model']}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}, "
             f"top-3 {m['top_k_accuracy']['3']:.4f} on {res.n} sentences\n"

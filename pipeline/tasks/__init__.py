@@ -7,6 +7,7 @@
 
 ``text_classification.py``: one sentence -> a label (the emotion classifier).
 ``text_pair_classification.py``: a pair of sentences -> a label (NLI, KLUE-NLI).
+``token_classification.py``: a sentence -> its named entities (NER, KLUE-NER; pipeline/tasks/ner/).
 The stages ask the task object for these pieces; adding a task is a module plus a line in
 ``TASKS`` (docs/tasks.md).
 """
@@ -16,9 +17,11 @@ from __future__ import annotations
 from pipeline.errors import PipelineError
 from pipeline.tasks.text_classification import TextClassification
 from pipeline.tasks.text_pair_classification import TextPairClassification
+from pipeline.tasks.token_classification import TokenClassification
 
 TASKS: dict[str, TextClassification] = {
-    task.name: task for task in (TextClassification(), TextPairClassification())
+    task.name: task
+    for task in (TextClassification(), TextPairClassification(), TokenClassification())
 }
 
 
@@ -29,4 +32,10 @@ def get_task(name: str) -> TextClassification:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "TextClassification", "TextPairClassification", "get_task"]
+__all__ = [
+    "TASKS",
+    "TextClassification",
+    "TextPairClassification",
+    "TokenClassification",
+    "get_task",
+]
