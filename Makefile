@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate publish serve predict generate demo demo-nli demo-gen test test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate publish serve predict generate demo demo-nli demo-ner demo-gen test test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -87,7 +87,8 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
 	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; }
-	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py tests/test_gen_e2e.py
+	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py tests/test_ner_e2e.py \
+	  tests/test_gen_e2e.py
 
 # --- the whole thing -----------------------------------------------------------------------
 demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline
@@ -117,6 +118,15 @@ demo-gen: $(STAMP) ## the generation demo: a tiny GPT-2 learns the sample's sent
 	$(MAKE) --no-print-directory generate CONFIG=$(GEN) ARGS='"[기쁨] 오늘" "[분노] 친구가" --seed 0'
 	@echo "generation demo done: report in reports/gen-demo/report.md; model card preview in reports/gen-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(GEN)  (prompt box and sliders on http://127.0.0.1:8000)"
+
+NER := configs/ner-demo.yaml
+demo-ner: $(STAMP) ## the NER demo: sentences with marked entities through every stage, offline
+	$(MAKE) --no-print-directory data CONFIG=$(NER)
+	$(MAKE) --no-print-directory train CONFIG=$(NER)
+	$(MAKE) --no-print-directory evaluate CONFIG=$(NER)
+	$(MAKE) --no-print-directory publish CONFIG=$(NER) ARGS=--dry-run > reports/ner-demo/publish-dry-run.txt
+	@echo "NER demo done: report in reports/ner-demo/report.md; model card preview in reports/ner-demo/publish-dry-run.txt"
+	@echo "next: make serve CONFIG=$(NER)  (entities marked on http://127.0.0.1:8000)"
 
 test: $(STAMP) ## the whole test suite, slow model tests included
 	$(PY) -m pytest -q

@@ -139,3 +139,18 @@ def test_unreachable_hub_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{port}")
         with pytest.raises(PipelineError, match="offline or unreachable .*no connection to"):
             resolve_base_model("nobody/no-such-model")
+
+
+def test_a_run_of_another_task_is_refused_by_name(tiny_bert: Path, tmp_path: Path) -> None:
+    from pipeline.model.loading import SEQ, TOKEN, ModelRef, load_trained
+
+    classifier = load_base_classifier(tiny_bert, {0: "기쁨", 1: "분노"})
+    classifier.save_pretrained(str(tmp_path / "run"))
+    for name in ("vocab.txt", "tokenizer*", "special*"):
+        for path in tiny_bert.glob(name):
+            shutil.copy(path, tmp_path / "run")
+    ref = ModelRef(name="run", run_dir=tmp_path / "run")
+    model, _ = load_trained(ref, SEQ)  # the task it was trained for
+    assert model.config.id2label[1] == "분노"
+    with pytest.raises(PipelineError, match="BertForSequenceClassification, not a model ForToken"):
+        load_trained(ref, TOKEN)  # an NER config given an emotion run: refused, not a random head

@@ -45,6 +45,10 @@ class IngestConfig:
     # Text of an example built from columns, e.g. "{상황키워드} {성별} | {text}"; {text} is the
     # sentence (unit sentence) or the joined text cells (unit row); null: just {text}.
     template: str | None = None
+    # task token-classification: the entity types inline markup (<부산:LC>) and KLUE's BIO
+    # tags may use, e.g. [PS, LC, OG, DT, TI, QT]; an unknown one stops ingest naming the row.
+    # null: any upper-case name.
+    entity_types: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
-    # Metric watched after every epoch.
-    monitor: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    # Metric watched after every epoch (val_entity_f1: micro entity F1 on the validation
+    # split, task token-classification only).
+    monitor: Literal["val_accuracy", "val_loss", "val_entity_f1"] = "val_accuracy"
     # Smallest change that counts as an improvement.
     min_delta: float = 0.001
     # Epochs without improvement before stopping (0: stop at the first one).
@@ -227,11 +232,13 @@ class ServeConfig:
 class Config:
     model: ModelConfig
     ingest: IngestConfig
-    # What the model does: one text -> a label, a pair of texts (NLI) -> a label, or
-    # text-generation (a causal LM continues a prompt) (pipeline/tasks/; docs/tasks.md).
-    task: Literal["text-classification", "text-pair-classification", "text-generation"] = (
-        "text-classification"
-    )
+    # What the model does: one text -> a label, a pair of texts (NLI) -> a label, a sentence
+    # -> its named entities (NER), or a prompt -> its continuation (text generation, a causal
+    # LM) (pipeline/tasks/; docs/tasks.md).
+    task: Literal[
+        "text-classification", "text-pair-classification", "token-classification",
+        "text-generation",
+    ] = "text-classification"  # fmt: skip
     # Directory every relative path is resolved against (data/, models/, reports/ live here).
     root: str = "."
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -256,6 +263,20 @@ class Config:
             raise PipelineError(
                 f"ingest.text_pair_columns is set but task is {self.task!r}: set "
                 "task: text-pair-classification, or remove ingest.text_pair_columns"
+            )
+
+        if self.train.early_stopping.monitor == "val_entity_f1" and self.task != (
+            "token-classification"
+        ):
+            raise PipelineError(
+                "train.early_stopping.monitor val_entity_f1 needs task: token-classification "
+                f"(the task is {self.task!r}): watch val_accuracy or val_loss"
+            )
+        t = self.train
+        if self.task == "token-classification" and (t.label_smoothing or t.class_weights != "none"):
+            raise PipelineError(
+                "task token-classification: train.label_smoothing and train.class_weights "
+                "apply to sentence labels; set them to 0 and none"
             )
 
     def to_dict(self) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
+from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.data.ingest")  # also when run as __main__
 
@@ -241,10 +242,15 @@ def kept_columns(cfg: Config) -> list[str]:
     return [] if column is None or column == "row" or column in COLUMNS else [column]
 
 
-def ingest_workbook(path: Path, cfg: IngestConfig, keep: list[str] | None = None) -> pd.DataFrame:
-    """Every configured sheet of a workbook (or a CSV/JSON file) -> examples (or pairs)."""
+def ingest_workbook(
+    path: Path, cfg: IngestConfig, keep: list[str] | None = None, extract: Any = None
+) -> pd.DataFrame:
+    """Every configured sheet of a workbook (or a CSV/JSON file) -> examples (or pairs).
+
+    ``extract``: the task's reader of a sheet's rows (NER: marked sentences), None: below."""
     # A pair task reads two columns per row (files.py); every other task, text cells.
-    extract = pairs_from_sheet if cfg.text_pair_columns else sentences_from_sheet
+    default = pairs_from_sheet if cfg.text_pair_columns else sentences_from_sheet
+    extract = extract or default
     if path.suffix.lower() in TEXT_FILES:
         sheet, raw, first_row = read_text_file(path, cfg)
         start = time.perf_counter()
@@ -297,9 +303,12 @@ def run(cfg: Config) -> IngestResult:
     )  # fmt: skip
     logger.info("ingesting %d workbook(s): %s", len(files), ", ".join(f.name for f in files))
     frames = []
+    task = get_task(cfg.task)
     for i, path in enumerate(files, 1):
         logger.info("[%d/%d] reading %s (%.1f MB)", i, len(files), path, path.stat().st_size / 1e6)
-        frames.append(ingest_workbook(path, cfg.ingest, keep))
+        own = task.read_file(path, cfg.ingest)  # NER: .txt and .tsv files; None: a workbook
+        frames.append(own if own is not None else
+                      ingest_workbook(path, cfg.ingest, keep, task.extractor))  # fmt: skip
     sentences = pd.concat(frames, ignore_index=True)
     if sentences.empty:
         columns = cfg.ingest.text_pair_columns or cfg.ingest.text_columns

@@ -212,12 +212,15 @@ def run(cfg: Config) -> PrepareResult:
     sentences = pd.read_parquet(paths.sentences)
     logger.info("read %d sentences from %s", len(sentences), paths.sentences)
 
-    kept, summary = drop_empty_and_duplicates(sentences, get_task(cfg.task).columns)
+    task = get_task(cfg.task)
+    kept, summary = drop_empty_and_duplicates(sentences, task.columns)
     logger.info(
         "dropped %s; %d conflicting texts", summary["dropped"], summary["conflicting_texts"]
     )
+    # NER: label is the sentence's set of entity types (split's strata), the tags go in extra
+    kept, extra = task.prepare_frame(kept, cfg.prepare, paths)
     inputs = {"sentences": paths.sentences}
-    if cfg.prepare.label_table is None:
+    if cfg.prepare.label_table is None or extra:
         groups = majority_groups(kept)
         name2id = derive_label_table(kept["label"], groups)
         order = "major group, then name" if groups else "name"
@@ -241,6 +244,7 @@ def run(cfg: Config) -> PrepareResult:
     labels = {
         "id2label": {str(i): name for i, name in id2label.items()},
         "label2group": label_groups(dataset, id2label),
+        **extra,
     }
     report = {
         "rows_in": len(sentences),

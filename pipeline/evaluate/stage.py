@@ -14,8 +14,12 @@ replaces the held-out one (metrics.json says ``"split"`` or ``"input"``). A TF-I
 n-gram baseline is trained on the train split and reported beside the model; a model below it
 on macro F1 is flagged at the top of the report and as ``below_baseline`` in metrics.json.
 Major groups come from labels.json, completed from the data's group column. SIGTERM stops it
-like Ctrl-C (exit code 130). Text generation has its own body (pipeline/tasks/generation/).
-Long because: the classification steps read top to bottom, with the task's own body at main.
+like Ctrl-C (exit code 130). Token classification (NER) writes its own report instead
+(pipeline/tasks/ner/report.py: entity F1 beside a dictionary baseline); text generation has
+its own body (pipeline/tasks/generation/: perplexity, samples).
+
+Long because: the report's inputs are gathered in one visible sequence, which the task hooks
+(other metrics for NER and generation) only precede.
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ def run(
     started = time.time()
     if (batch_size := cfg.evaluate.batch_size) < 1:
         raise PipelineError(f"evaluate.batch_size must be at least 1, got {batch_size}")
+    task = get_task(cfg.task)  # a task with other metrics (NER) writes its own report:
+    if own := task.evaluate(cfg, model_ref, input_file, text_column, label_column, config_path):
+        return own
     paths = Paths.from_config(cfg)
     ref = resolve_model_ref(paths, cfg.train.run_name, model_ref)
     run_dir = ref.run_dir
@@ -104,7 +111,6 @@ def run(
     labels_file = run_dir / "labels.json" if (run_dir / "labels.json").is_file() else paths.labels
     label2group = read_json(labels_file).get("label2group", {}) if labels_file.is_file() else {}
     manifest = read_json(paths.manifest) if paths.manifest.is_file() else None
-    task = get_task(cfg.task)
 
     if input_file is not None:
         data_path = paths.resolve(input_file)
@@ -132,7 +138,7 @@ def run(
         raise PipelineError(f"{data_path}: no sentence left after skipping unknown labels")
     y_true = data["label"].map(label2id).to_numpy()
 
-    model, tokenizer = load_trained(ref)
+    model, tokenizer = load_trained(ref, task.auto_model)
     from tqdm import tqdm
 
     max_seq_len = run_info.get("config", {}).get("model", {}).get("max_seq_len")
@@ -290,6 +296,10 @@ def main(argv: list[str] | None = None) -> int:
             return print(gen.summary)  # noqa: T201  (a task with its own evaluation: generation)
         res = run(cfg, args.model, args.input, args.text_column, args.label_column, args.config)
         m = res.metrics
+        line = get_task(cfg.task).evaluate_summary(m, res.n)
+        if line is not None:
+            print(f"{line}\nreport: {res.report_dir / 'report.md'}")  # noqa: T201
+            return
         print(  # noqa: T201
             f"{m['model']}: accuracy {m['accuracy']:.4f}, macro F1 {m['macro_f1']:.4f}, "
             f"top-3 {m['top_k_accuracy']['3']:.4f} on {res.n} sentences\n"

@@ -13,7 +13,10 @@ name mapping, so torch is never needed (transformers 4.57's own TF safetensors p
 "'safe_open' object is not iterable").
 
 A trained model (``--model`` of evaluate, publish and serve) is a run name under models/,
-``sweep:<name>`` (the best run of a sweep), a run directory path, or, where allowed, a Hub id.
+``sweep:<name>`` (the best run of a sweep), a run directory path, or, where allowed, a Hub id,
+loaded as the task's kind of model (a run of another task is refused).
+
+Long because: base and trained models share the checks and the Hub probe; split at need.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 TF_WEIGHTS = "tf_model.h5"
 SAFETENSORS_WEIGHTS = "model.safetensors"
+SEQ, TOKEN = "TFAutoModelForSequenceClassification", "TFAutoModelForTokenClassification"
 PROBE_SECONDS = 5.0  # how long to wait for the Hub before treating it as offline
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_FILES = (
@@ -185,14 +189,17 @@ def load_tokenizer(checkpoint: Path) -> Any:
     return tokenizer
 
 
-def load_base_classifier(checkpoint: Path, id2label: dict[int, str]) -> Any:
-    """A TFBertForSequenceClassification from ``checkpoint`` with a new head for ``id2label``.
+def load_base_classifier(checkpoint: Path, id2label: dict[int, str], auto_class: str = SEQ) -> Any:
+    """A TFBertForSequenceClassification (``auto_class`` TOKEN: ...ForTokenClassification, NER)
+    from ``checkpoint`` with a new head for ``id2label``.
 
     Returns the model; missing and unexpected weight names are logged in one line each
     (the classifier head is expected to be new).
     """
-    from transformers import AutoConfig, TFAutoModelForSequenceClassification
+    import transformers
+    from transformers import AutoConfig
 
+    auto = getattr(transformers, auto_class)
     config = AutoConfig.from_pretrained(
         str(checkpoint),
         num_labels=len(id2label),
@@ -200,11 +207,9 @@ def load_base_classifier(checkpoint: Path, id2label: dict[int, str]) -> Any:
         label2id={name: int(i) for i, name in id2label.items()},
     )
     if (checkpoint / TF_WEIGHTS).is_file():
-        model, info = TFAutoModelForSequenceClassification.from_pretrained(
-            str(checkpoint), config=config, output_loading_info=True
-        )
+        model, info = auto.from_pretrained(str(checkpoint), config=config, output_loading_info=True)
     else:
-        model = TFAutoModelForSequenceClassification.from_config(config)
+        model = auto.from_config(config)
         info = load_safetensors_into_tf(model, checkpoint / SAFETENSORS_WEIGHTS)
     logger.info(
         "loaded %s: new (missing) weights %s; unused weights %s",
@@ -280,13 +285,20 @@ def _checked_run(run_dir: Path, name: str) -> ModelRef:
     return ModelRef(name=name, run_dir=run_dir)
 
 
-def load_trained(ref: ModelRef) -> tuple[Any, Any]:
-    """(model, tokenizer) of a run directory or Hub id, as later stages use them."""
-    from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
+def load_trained(ref: ModelRef, auto_class: str = SEQ) -> tuple[Any, Any]:
+    """(model, tokenizer) of a run or Hub id as ``auto_class`` (the task's); a run of another
+    task is refused by name, not loaded with a new random head."""
+    import transformers
+    from transformers import AutoConfig, AutoTokenizer
 
     source = ref.source
+    kind = auto_class.removeprefix("TFAutoModel")  # ForSequenceClassification, ...
     try:
-        model = TFAutoModelForSequenceClassification.from_pretrained(source)
+        arch = AutoConfig.from_pretrained(source).architectures or []
+        if arch and not any(a.endswith(kind) for a in arch):
+            msg = f"{source} holds a {', '.join(arch)}, not a model {kind}: a run of another task"
+            raise PipelineError(msg + "; give a run of this config's task (or its own config)")
+        model = getattr(transformers, auto_class).from_pretrained(source)
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
     except OSError as exc:
         raise PipelineError(f"cannot load model {source}: {exc}") from exc

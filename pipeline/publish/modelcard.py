@@ -58,13 +58,18 @@ def card_metadata(inp: CardInputs) -> Any:
         dataset_name = _dataset_name(inp)
         split = str(inp.metrics.get("split", "test"))
         common = {
-            "task_type": "text-classification",
+            "task_type": inp.task_card.get("task_type", "text-classification"),
             "task_name": inp.task_card.get("task_name", "Emotion classification"),
             "dataset_type": dataset_type,
             "dataset_name": dataset_name,
             "dataset_split": split,
         }
-        eval_results = [
+        own = [  # the task's metrics (NER: entity F1, ...): (type, name, metrics key, args)
+            EvalResult(**common, metric_type=kind, metric_name=name, metric_args=args,
+                       metric_value=float(inp.metrics[key]))
+            for kind, name, key, args in inp.task_card.get("eval_results", [])
+        ]  # fmt: skip
+        eval_results = own or [
             EvalResult(
                 **common,
                 metric_type="accuracy",
@@ -83,7 +88,7 @@ def card_metadata(inp: CardInputs) -> Any:
         language="ko",
         license=inp.license,
         library_name="transformers",
-        pipeline_tag="text-classification",
+        pipeline_tag=inp.task_card.get("pipeline_tag", "text-classification"),
         tags=list(inp.task_card.get("tags", TAGS)),
         widget=inp.task_card.get("widget"),
         base_model=inp.base_model if is_hub_id(inp.base_model) else None,
@@ -126,7 +131,9 @@ def _intro(inp: CardInputs) -> str:
         names = ", ".join(_md(n) for _, n in ordered)
         return (
             f"# {_md(inp.repo_id.split('/')[-1])}\n\n"
-            f"{inp.task_card['what']}: `TFBertForSequenceClassification` (TensorFlow) fine-tuned "
+            f"{inp.task_card['what']}: "
+            f"`{inp.task_card.get('model_class', 'TFBertForSequenceClassification')}` "
+            "(TensorFlow) fine-tuned "
             f"from {base}; labels: {names}. Built by the korean-emotion-bert pipeline, training "
             f"run {_code(inp.run_name)}.\n"
         )
@@ -144,7 +151,8 @@ def _labels(inp: CardInputs) -> str:
         f"| {_md(i)} | {_md(name)} | {_md(inp.label2group.get(name, ''))} |"
         for i, name in sorted(inp.id2label.items(), key=lambda kv: int(kv[0]))
     ]
-    return "## Labels\n\n| id | emotion | major group |\n|---:|---|---|\n" + "\n".join(rows) + "\n"
+    word = inp.task_card.get("label_word", "emotion")  # NER: tag
+    return f"## Labels\n\n| id | {word} | major group |\n|---:|---|---|\n" + "\n".join(rows) + "\n"
 
 
 def _data(inp: CardInputs) -> str:
@@ -158,7 +166,8 @@ def _data(inp: CardInputs) -> str:
     split_cfg = (inp.run_record.get("config") or {}).get("split") or {}
     ratios = ":".join(f"{r * 10:g}" for r in split_cfg.get("ratios") or [])
     lines.append(
-        f"Sentences are de-duplicated, then split {ratios or 'train/validation/test'} per emotion "
+        f"Sentences are de-duplicated, then split {ratios or 'train/validation/test'} per "
+        f"{inp.task_card.get('stratum', 'emotion')} "
         f"(stratified, seed {split_cfg.get('seed', '?')}) so that no sentence is in two splits."
     )
     if splits:
@@ -224,6 +233,8 @@ def _evaluation(inp: CardInputs) -> str:
         ("macro F1", m.get("macro_f1"), base.get("macro_f1")),
         ("weighted F1", m.get("weighted_f1"), base.get("weighted_f1")),
     ]
+    if "eval_rows" in inp.task_card:  # the task's own table (NER: entity scores)
+        rows = [(name, m.get(key), base.get(key)) for name, key in inp.task_card["eval_rows"]]
     for k in sorted((m.get("top_k_accuracy") or {}), key=int):
         if k != "1":
             top = (base.get("top_k_accuracy") or {}).get(k)
@@ -255,6 +266,9 @@ def _evaluation(inp: CardInputs) -> str:
 def _usage(inp: CardInputs) -> str:
     example = repr(inp.task_card.get("example", "친구가 약속을 어겨서 너무 화가 나요"))
     example = example.replace("'", '"')
+    if "usage" in inp.task_card:
+        code = inp.task_card["usage"].format(repo=inp.repo_id, example=example)
+        return f"## Usage\n\n```python\n{code}\n```\n"
     return f"""## Usage
 
 ```python
@@ -274,6 +288,8 @@ first (`hf auth login`) or pass `token=...`.
 
 
 def _limitations(inp: CardInputs) -> str:
+    if "limitations" in inp.task_card:  # the task's own (NER)
+        return "## Limitations\n\n" + "".join(f"- {x}\n" for x in inp.task_card["limitations"])
     return (
         "## Limitations\n\n"
         "- One label per sentence: mixed or implicit emotions get a single, often arbitrary, "

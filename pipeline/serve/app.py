@@ -11,13 +11,16 @@ The model loads in a background thread so /health can say "loading". Answers are
 every request calls that pipeline; with it on (the default) requests arriving within
 ``serve.max_wait_ms`` run together through ``BatchedClassifier`` (same scores within 1e-4).
 Request checks: ``api.py``; the micro-batcher: ``microbatcher.py``; the task's request shape,
-encoding and page (sentences, or pairs for NLI): pipeline/tasks/.
+encoding and page (sentences, or pairs for NLI): pipeline/tasks/. A task may bring its own
+answerer and answer shape (NER: entities from ``TokenClassificationPipeline``, docs/tasks.md).
 
 Hardened against hostile clients: the body is read within ``serve.body_timeout_s`` (else 408
 and the connection is closed) and decoded with bounds (depth, integer digits, valid Unicode)
 before any check; every input is validated before it joins a batch, and a failed batch is
 retried job by job so one bad request cannot fail its neighbours; every error, 404/405
 included, is ``{"error": ...}``; responses carry nosniff and a Content-Security-Policy.
+
+Long because: the service, its routes and their error handling read best in one place.
 """
 
 from __future__ import annotations
@@ -47,7 +50,6 @@ from pipeline.serve.api import (
     ANSWER_SCHEMA,
     RequestError,
     load_json,
-    parse_request,
     predict_schema,
     read_body,
 )
@@ -57,7 +59,6 @@ from pipeline.serve.loaded import (
     load_model,
     pipeline_proba,
     text_pipeline,
-    top_answers,
 )
 from pipeline.serve.microbatcher import MicroBatcher
 from pipeline.tasks import get_task
@@ -83,9 +84,12 @@ class Service:
     def load(self) -> None:
         serve = self.cfg.serve
         try:
-            loaded = load_model(self.cfg, self.ref)
-            pipe = text_pipeline(loaded)
-            if serve.batching:
+            loaded = load_model(self.cfg, self.ref, self.task.auto_model)
+            own = self.task.predictor(loaded, serve)  # NER: (entities, batch size); None: below
+            pipe = text_pipeline(loaded) if own is None else None
+            if own is not None:
+                predict, size = own
+            elif serve.batching:
                 clf = batched_classifier(loaded, serve.max_batch_size, self.task.encode)
                 predict, size = clf.predict_proba, serve.max_batch_size
             else:
@@ -96,7 +100,8 @@ class Service:
 
                 size = 1
             warm = list(self.task.warm_up)
-            pipeline_proba(pipe, self.task.pipeline_inputs(warm[:1]), loaded.max_seq_len)
+            if pipe is not None:
+                pipeline_proba(pipe, self.task.pipeline_inputs(warm[:1]), loaded.max_seq_len)
             for n in (1, 2, size):  # a few shapes, so the first requests trace no graphs
                 predict((warm * size)[:n])
             self.batcher = MicroBatcher(predict, size, serve.max_wait_ms)
@@ -226,8 +231,8 @@ def create_app(service: Service) -> FastAPI:
             body = load_json(raw)
             if not service.ready.is_set():
                 raise RequestError(503, service.error or "the model is still loading")
-            n_labels, parse = len(service.loaded.id2label), service.task.parse_inputs
-            texts, top_k = parse_request(body, limits.max_inputs, n_labels, limits.top_k, parse)
+            n_labels, parse = len(service.loaded.id2label), service.task.parse_request
+            texts, top_k = parse(body, limits.max_inputs, n_labels, limits.top_k)
         except RequestError as exc:
             # A stalled body (408) is cut off with the connection. The rest of a body over the
             # limit (413) is read and dropped by uvicorn: closing while the client still sends
@@ -238,7 +243,7 @@ def create_app(service: Service) -> FastAPI:
             probs = await service.batcher.submit(texts)
         except Exception as exc:  # noqa: BLE001  (the batcher logged it; this request only)
             return _error(500, f"prediction failed: {type(exc).__name__}: {exc}")
-        return JSONResponse(top_answers(probs, service.loaded.id2label, top_k))
+        return JSONResponse(service.task.answers(probs, texts, service.loaded.id2label, top_k))
 
     @app.get("/health", summary="200 once the model answered its warm-up call, else 503")
     async def health() -> JSONResponse:

@@ -45,9 +45,10 @@ def resolve(cfg: Config, model: str | None) -> ModelRef:
     return resolve_model_ref(Paths.from_config(cfg), cfg.train.run_name, model, allow_hub=True)
 
 
-def load_model(cfg: Config, ref: ModelRef) -> LoadedModel:
-    """Load the model and tokenizer; max_seq_len as trained (run.json), capped by the model."""
-    model, tokenizer = load_trained(ref)
+def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
+    """Load the model (with the task's ``auto_class``) and tokenizer; max_seq_len as trained
+    (run.json), capped by the model."""
+    model, tokenizer = load_trained(ref, auto_class)
     max_seq_len = cfg.model.max_seq_len
     label2group: dict[str, str] = {}
     if ref.run_dir is not None:

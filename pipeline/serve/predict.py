@@ -175,18 +175,21 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
         raise PipelineError(f"--pair-column needs a pair task (the config's task is {cfg.task})")
     df = read_table(source, args.column, args.sheet, args.pair_column)  # fails before loading
     column_texts(df, args.column)
-    loaded = load_model(cfg, resolve(cfg, args.model))
+    loaded = load_model(cfg, resolve(cfg, args.model), task.auto_model)
     clf = batched_classifier(loaded, args.batch_size, task.encode)
 
     def probs_of(texts: list[str]) -> np.ndarray:
         with tqdm(total=len(texts), desc="predict", unit="sent") as bar:
             return clf.predict_proba(texts, progress=bar.update)
 
-    labeled = label_table(
-        df, args.column, probs_of, loaded.id2label, loaded.label2group, args.pair_column
-    )
+    # NER: an entities column; None: the label columns
+    labeled = task.annotate_table(df, args.column, loaded, args.batch_size)
+    if labeled is None:
+        labeled = label_table(
+            df, args.column, probs_of, loaded.id2label, loaded.label2group, args.pair_column
+        )
     write_table(out, labeled)
-    done = int(labeled["predicted_label"].notna().sum())
+    done = int(labeled[task.output_column].notna().sum())
     print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty) -> {out}")  # noqa: T201
 
 
@@ -206,8 +209,11 @@ def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
             f"got {len(texts)}"
         )
     examples = texts if n == 1 else [tuple(texts[i : i + n]) for i in range(0, len(texts), n)]
-    loaded = load_model(cfg, resolve(cfg, args.model))
+    loaded = load_model(cfg, resolve(cfg, args.model), task.auto_model)
     k = min(max(1, args.top_k), len(loaded.id2label))
+    if (own := task.print_answers(examples, loaded, k)) is not None:  # NER: the entities
+        print(own)  # noqa: T201
+        return
     clf = batched_classifier(loaded, 64, task.encode)
     answers = top_answers(clf.predict_proba(examples), loaded.id2label, k)
     texts = [task.show(e) for e in examples]

@@ -52,6 +52,8 @@ def trial_result(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
         "stop_reason": record["stop_reason"],
         "seconds": round(float(history["seconds"].sum()), 1),  # every epoch, resumed ones too
     }
+    if "val_entity_f1" in history:  # a NER run's early-stopping metric
+        row["val_entity_f1"] = float(at_best["val_entity_f1"])
     return row, history
 
 
@@ -74,7 +76,8 @@ def results_table(trials: list, state: dict[str, Any], paths: Paths, metric: str
             values, histories[t.name] = trial_result(run_dir)
             row |= values
         rows.append(row)
-    table = pd.DataFrame(rows, columns=["trial", *axes, *COLUMNS])
+    extra = [] if metric in COLUMNS else [metric]  # val_entity_f1 (NER)
+    table = pd.DataFrame(rows, columns=["trial", *axes, *COLUMNS, *extra])
     table = table.sort_values(metric, ascending=metric == "val_loss", na_position="last")
     return table.reset_index(drop=True), histories
 

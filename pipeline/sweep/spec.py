@@ -47,8 +47,8 @@ class SweepConfig:
     name: str
     # Base config every trial starts from.
     base: str
-    # Validation metric that picks the best trial (never the test split).
-    metric: Literal["val_accuracy", "val_loss"] = "val_accuracy"
+    # Validation metric that picks the best trial (never the test split; val_entity_f1: NER).
+    metric: Literal["val_accuracy", "val_loss", "val_entity_f1"] = "val_accuracy"
     # Trials running at once, each in its own process.
     parallel: int = 1
     # Dotted keys applied to the base for every trial.

@@ -8,6 +8,7 @@
 ``text_classification.py``: one sentence -> a label (the emotion classifier).
 ``text_pair_classification.py``: a pair of sentences -> a label (NLI, KLUE-NLI).
 ``text_generation.py``: a prompt -> its continuation (a causal LM; pipeline/tasks/generation/).
+``token_classification.py``: a sentence -> its named entities (NER, KLUE-NER; pipeline/tasks/ner/).
 The stages ask the task object for these pieces; adding a task is a module plus a line in
 ``TASKS`` (docs/tasks.md).
 """
@@ -18,9 +19,16 @@ from pipeline.errors import PipelineError
 from pipeline.tasks.text_classification import TextClassification
 from pipeline.tasks.text_generation import TextGeneration
 from pipeline.tasks.text_pair_classification import TextPairClassification
+from pipeline.tasks.token_classification import TokenClassification
 
 TASKS: dict[str, TextClassification] = {
-    task.name: task for task in (TextClassification(), TextPairClassification(), TextGeneration())
+    task.name: task
+    for task in (
+        TextClassification(),
+        TextPairClassification(),
+        TokenClassification(),
+        TextGeneration(),
+    )
 }
 
 
@@ -31,4 +39,11 @@ def get_task(name: str) -> TextClassification:
     return TASKS[name]
 
 
-__all__ = ["TASKS", "TextClassification", "TextGeneration", "TextPairClassification", "get_task"]
+__all__ = [
+    "TASKS",
+    "TextClassification",
+    "TextGeneration",
+    "TextPairClassification",
+    "TokenClassification",
+    "get_task",
+]

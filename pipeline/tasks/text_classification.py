@@ -71,7 +71,7 @@ class TextClassification:
 
         return parse_texts(inputs, max_inputs)
 
-    # --- hooks for tasks whose model is no classifier (text generation overrides them) ------
+    # --- Hooks for a task that trains no classifier (text generation overrides them) --------
     # None (or {}) means: the stage runs its own, classification, code.
 
     def base_checkpoint(self, cfg: Any, paths: Any, train_df: pd.DataFrame) -> Path | None:
@@ -107,4 +107,88 @@ class TextClassification:
                      force: bool) -> tuple[str, list[tuple[str, Path]]] | None:  # fmt: skip
         """publish: (card text, extra [(path in repo, file)]) of the task's own card (None:
         the classification card, pipeline/publish/modelcard.py)."""
+        return None
+
+    # --- Hooks for tasks whose model or stage bodies differ (token classification overrides
+    # them). Each default is what the stages did before the hook existed; None means "the
+    # stage's own code".
+
+    # Columns a stored row carries besides ``columns`` that train and evaluate read.
+    stored_columns: tuple[str, ...] = ()
+    # transformers' TF auto class of a trained model of this task (load_trained).
+    auto_model = "TFAutoModelForSequenceClassification"
+    # The column predict --input adds (done rows are counted on it).
+    output_column = "predicted_label"
+    # Ingest's reader of one sheet's rows; None: sentences (or pairs) as configured.
+    extractor: Any = None
+
+    def read_file(self, path: Any, cfg: Any) -> pd.DataFrame | None:
+        """Ingest a file this task reads itself (NER: .txt, .tsv); None: a workbook/CSV/JSON."""
+        return None
+
+    def prepare_frame(self, kept: pd.DataFrame, cfg: Any, paths: Any) -> tuple[Any, dict]:
+        """Prepare's de-duplicated rows, and extra keys for labels.json (none here)."""
+        return kept, {}
+
+    def id2label(self, labels: dict[str, Any]) -> dict[int, str]:
+        """The model's labels from labels.json."""
+        return {int(i): name for i, name in labels["id2label"].items()}
+
+    def run_labels(self, labels: dict[str, Any]) -> dict[str, Any] | None:
+        """The run directory's labels.json; None: a copy of prepare's."""
+        return None
+
+    def targets(self, tokenizer: Any, df: pd.DataFrame, max_len: int | None, labels: dict) -> Any:
+        """Training targets of a split frame: one label id per sentence."""
+        return df["label_id"].to_numpy()
+
+    def load_model(self, checkpoint: Any, id2label: dict[int, str]) -> Any:
+        """The model to fine-tune; None: train's TFBertForSequenceClassification."""
+        return None
+
+    def loss(self, train_cfg: Any) -> Any:
+        from pipeline.train.optimizer import make_loss
+
+        return make_loss(train_cfg.label_smoothing)
+
+    def train_metrics(self) -> list[Any]:
+        import tf_keras
+
+        return [tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+
+    def epoch_callbacks(self, tokenizer: Any, val_df: pd.DataFrame, cfg: Any, labels: dict) -> list:
+        """Callbacks run before the checkpoint callback at each epoch end (none here)."""
+        return []
+
+    def evaluate(self, cfg: Any, model_ref: str | None, input_file: Any, text_column: str | None,
+                 label_column: str | None, config_path: str | None) -> Any:  # fmt: skip
+        """Evaluate's whole body for a task with other metrics; None: the classifier's."""
+        return None
+
+    def evaluate_summary(self, metrics: dict[str, Any], n: int) -> str | None:
+        """Evaluate's printed line; None: the classifier's."""
+        return None
+
+    def parse_request(self, body: Any, max_inputs: int, n_labels: int, top_k: int) -> Any:
+        """A decoded /predict body -> (examples, top_k); RequestError (4xx) naming the problem."""
+        from pipeline.serve.api import parse_request
+
+        return parse_request(body, max_inputs, n_labels, top_k, self.parse_inputs)
+
+    def predictor(self, loaded: Any, serve: Any) -> tuple[Any, int] | None:
+        """(examples -> results, batch size) for serve; None: the classifier's probabilities."""
+        return None
+
+    def answers(self, results: Any, texts: Sequence[Any], id2label: dict, top_k: int) -> Any:
+        """The /predict answer: per example, the top_k labels with scores."""
+        from pipeline.serve.loaded import top_answers
+
+        return top_answers(results, id2label, top_k)
+
+    def annotate_table(self, df: pd.DataFrame, column: str, loaded: Any, batch_size: int) -> Any:
+        """predict --input's output table; None: the classifier's label columns."""
+        return None
+
+    def print_answers(self, texts: list[str], loaded: Any, top_k: int) -> str | None:
+        """predict's printed answers for sentences; None: the classifier's top-k lines."""
         return None

@@ -197,6 +197,8 @@ class EpochCheckpoint(tf_keras.callbacks.Callback):
         row = {"epoch": n}
         for key in HISTORY_COLUMNS[1:5]:
             row[key] = float(logs[key])
+        if self.monitor not in row:  # a task's own metric (val_entity_f1), set by its callback
+            row[self.monitor] = float(logs[self.monitor])
         row["learning_rate"] = float(self.current_lr())
         row["seconds"] = round(now - self._epoch_start, 3)
         st = self.state

@@ -114,7 +114,19 @@ def batches(
         groups = bucket_order([len(x) for x in ids], batch_size, seed)
     for idx in groups:
         width = fixed_width or pad_width(max(len(ids[i]) for i in idx), max_seq_len)
-        yield pad_batch(ids, idx, width, pad_id, types), labels[idx].astype(np.int32)
+        yield pad_batch(ids, idx, width, pad_id, types), batch_labels(labels, idx, width)
+
+
+def batch_labels(labels: np.ndarray, idx: np.ndarray, width: int) -> np.ndarray:
+    """Labels of rows ``idx``: one per sentence, or (an object array of per-piece label
+    sequences, token classification) padded to ``width`` with -100, ignored by the loss."""
+    if labels.dtype != object:
+        return labels[idx].astype(np.int32)
+    out = np.full((len(idx), width), -100, dtype=np.int32)
+    for row, i in enumerate(idx):
+        n = min(len(labels[i]), width)
+        out[row, :n] = labels[i][:n]
+    return out
 
 
 def make_dataset(
@@ -153,7 +165,7 @@ def make_dataset(
     spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
     signature: tuple = (
         {"input_ids": spec, "attention_mask": spec, "token_type_ids": spec},
-        tf.TensorSpec(shape=(None,), dtype=tf.int32),
+        tf.TensorSpec(shape=(None,) if labels.dtype != object else (None, None), dtype=tf.int32),
     )
     if class_weight is not None:
         signature += (tf.TensorSpec(shape=(None,), dtype=tf.float32),)

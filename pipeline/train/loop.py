@@ -34,7 +34,6 @@ from pipeline.train.optimizer import (
     build_optimizer,
     current_lr,
     is_head,
-    make_loss,
     make_optimizer,
     use_head_optimizer,
 )
@@ -97,8 +96,9 @@ def fit(
         return cfg.train.seed * 1000 + epoch["next"]
 
     t = cfg.train
-    id2label = {int(i): name for i, name in labels["id2label"].items()}
-    y_train, y_val = train_df["label_id"].to_numpy(), val_df["label_id"].to_numpy()
+    id2label = task.id2label(labels)  # NER: the BIO tags; the targets: a tag per word piece
+    y_train = task.targets(tokenizer, train_df, max_len, labels)
+    y_val = task.targets(tokenizer, val_df, max_len, labels)
     weights = None
     if t.class_weights == "balanced":
         weights = balanced_class_weights(y_train, len(id2label))
@@ -122,11 +122,13 @@ def fit(
     total_steps = steps_per_epoch * t.epochs
 
     with strategy.scope():
-        model = load_base_classifier(checkpoint, id2label)
+        model = task.load_model(checkpoint, id2label)  # NER: ...ForTokenClassification
+        if model is None:  # the sequence classifier
+            model = load_base_classifier(checkpoint, id2label)
         model.compile(
             optimizer=make_optimizer(cfg, total_steps),
-            loss=make_loss(t.label_smoothing),
-            metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            loss=task.loss(t),
+            metrics=task.train_metrics(),
         )
         variables = model.trainable_variables
         parts = {"model": model, "optimizer": model.optimizer}
@@ -174,7 +176,12 @@ def fit(
             initial_epoch=state.epochs_done,
             steps_per_epoch=distributed.steps(placement, steps_per_epoch),
             validation_steps=distributed.steps(placement, -(-len(val_ids) // bs)),
-            callbacks=[EpochSeed(t.seed, generators), callback, *extra_callbacks],
+            callbacks=[
+                EpochSeed(t.seed, generators),
+                *task.epoch_callbacks(tokenizer, val_df, cfg, labels),  # NER: val entity F1
+                callback,
+                *extra_callbacks,
+            ],
             verbose=1 if sys.stdout.isatty() else 2,  # step bar on a terminal, a line in logs
         )
     distributed.barrier(placement)  # no worker leaves while another still needs it

@@ -112,7 +112,7 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
     task = get_task(cfg.task)
-    train_df, val_df, labels = load_inputs(paths, task.columns)
+    train_df, val_df, labels = load_inputs(paths, (*task.columns, *task.stored_columns))
     if holds_other_files(run_dir):
         raise PipelineError(
             f"{run_dir} exists but holds no train run (no run.json; a sweep's trials, say), "
@@ -212,7 +212,11 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         tmp.chmod(0o755)
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        shutil.copyfile(paths.labels, tmp / "labels.json")
+        own = task.run_labels(labels)  # NER: the tags the model predicts; None: prepare's file
+        if own is None:
+            shutil.copyfile(paths.labels, tmp / "labels.json")
+        else:
+            write_json(tmp / "labels.json", own)
         history.to_csv(tmp / "history.csv", index=False)
         tensorboard.write_history(tensorboard.logdir_of(tmp), state.history)
         plot_curves(history, state.best_epoch, tmp / "curves.png", cfg.train.run_name)
