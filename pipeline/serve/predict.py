@@ -4,13 +4,13 @@
     python -m pipeline.serve.predict --input sheet.xlsx --column 사람문장1 --output labeled.xlsx
     python -m pipeline.serve.predict --config configs/nli-demo.yaml "전제 문장" "가설 문장"
     python -m pipeline.serve.predict --config configs/nli-demo.yaml --input pairs.xlsx \
-        --column premise --pair-column hypothesis --output labeled.xlsx
+        --column premise --pair-column hypothesis --output labeled.xlsx [--ray --actors N]
 
-The first form prints the top ``--top-k`` emotions of each sentence (and the major group of the
-best one when the run's labels.json has groups). The second reads an .xlsx or .csv file, runs
-every non-empty cell of ``--column`` through the model in batches (with a progress bar), and
-writes the same table with ``predicted_label``, ``predicted_score``, ``predicted_group`` (when
-known) and ``top3`` added. Empty cells get no prediction. The output appears only when complete.
+The first form prints the top ``--top-k`` labels of each sentence (and the best one's major
+group when known). The second reads an .xlsx, .csv or .parquet file, runs every non-empty cell
+of ``--column`` through the model in batches (here, or on Ray: ray_predict.py), and writes the
+table with ``predicted_label``, ``predicted_score``, ``predicted_group`` (when known) and
+``top3`` added (NER: ``entities``); empty cells get none. The output appears when complete.
 
 The model it loads and its answers: pipeline/serve/loaded.py (shared with the server).
 """
@@ -43,7 +43,7 @@ from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve.predict")
 
-TABLE_SUFFIXES = (".xlsx", ".csv")
+TABLE_SUFFIXES = (".xlsx", ".csv", ".parquet")
 TOP3_COLUMN = "top3"
 
 
@@ -58,19 +58,16 @@ def read_table(
     """An .xlsx sheet (first one unless named) or a .csv file that has ``column`` (and
     ``pair_column``, the second sentence of a pair task)."""
     if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise PipelineError(f"--input {path}: use an .xlsx or .csv file")
+        raise PipelineError(f"--input {path}: use an .xlsx or .csv file (or .parquet)")
     if not path.is_file():
         raise PipelineError(f"--input {path}: file not found")
     try:
-        if path.suffix.lower() == ".csv":
+        if path.suffix.lower() == ".parquet":
+            df = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv":
             # blank lines stay rows, so the output lines up with the input row for row
-            df = pd.read_csv(
-                path,
-                encoding="utf-8-sig",
-                dtype=object,
-                keep_default_na=False,
-                skip_blank_lines=False,
-            )
+            kw = {"dtype": object, "keep_default_na": False, "skip_blank_lines": False}
+            df = pd.read_csv(path, encoding="utf-8-sig", **kw)
         else:
             df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
     except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
@@ -100,9 +97,7 @@ def label_table(
         seconds = column_texts(df, pair_column)
         texts = [(a, b) if a and b else "" for a, b in zip(texts, seconds, strict=True)]
     rows = [i for i, t in enumerate(texts) if t]
-    labels: list[Any] = [None] * len(df)
-    scores: list[Any] = [None] * len(df)
-    top3: list[Any] = [None] * len(df)
+    labels, scores, top3 = ([None] * len(df) for _ in range(3))
     if rows:
         answers = top_answers(probs_of([texts[i] for i in rows]), id2label, 3)
         for i, answer in zip(rows, answers, strict=True):
@@ -127,7 +122,7 @@ def column_texts(df: pd.DataFrame, column: str) -> list[str]:
 def check_output(out: Path, source: Path, paths: Paths) -> None:
     """Refuse an --output that would overwrite the input, write under data/raw/, or is a folder."""
     if out.suffix.lower() not in TABLE_SUFFIXES:
-        raise PipelineError(f"--output {out}: use an .xlsx or .csv file name")
+        raise PipelineError(f"--output {out}: use an .xlsx or .csv file name (or .parquet)")
     if out.is_dir():
         raise PipelineError(f"--output {out} is a directory: give a file name")
     if out.parent.exists() and not out.parent.is_dir():
@@ -150,7 +145,9 @@ def _has_text(value: Any) -> bool:
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
     with atomic_path(path) as tmp:
-        if path.suffix.lower() == ".csv":
+        if path.suffix.lower() == ".parquet":
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+        elif path.suffix.lower() == ".csv":
             df.to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
         else:
             to_excel_as_text(df, tmp)
@@ -162,8 +159,6 @@ def write_table(path: Path, df: pd.DataFrame) -> None:
 
 
 def label_file(args: argparse.Namespace, cfg: Config) -> None:
-    from tqdm import tqdm
-
     out, source = Path(args.output), Path(args.input)
     check_output(out, source, Paths.from_config(cfg))
     if args.batch_size < 1:
@@ -175,6 +170,22 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
         raise PipelineError(f"--pair-column needs a pair task (the config's task is {cfg.task})")
     df = read_table(source, args.column, args.sheet, args.pair_column)  # fails before loading
     column_texts(df, args.column)
+    if args.ray:  # the same answers from an actor pool on a Ray cluster (docs/cluster.md)
+        from pipeline.serve.ray_predict import label_file_on_ray
+
+        labeled, where = label_file_on_ray(args, cfg, df, label_table), " on Ray"
+    else:
+        labeled, where = label_here(args, cfg, df), ""
+    write_table(out, labeled)
+    done = int(labeled[task.output_column].notna().sum())
+    print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty){where} -> {out}")  # noqa: T201
+
+
+def label_here(args: argparse.Namespace, cfg: Config, df: pd.DataFrame) -> pd.DataFrame:
+    """predict --input in this process: the classifier's label columns (NER: entities)."""
+    from tqdm import tqdm
+
+    task = get_task(cfg.task)
     loaded = load_model(cfg, resolve(cfg, args.model), task.auto_model)
     clf = batched_classifier(loaded, args.batch_size, task.encode)
 
@@ -188,9 +199,7 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
         labeled = label_table(
             df, args.column, probs_of, loaded.id2label, loaded.label2group, args.pair_column
         )
-    write_table(out, labeled)
-    done = int(labeled[task.output_column].notna().sum())
-    print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty) -> {out}")  # noqa: T201
+    return labeled
 
 
 def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
@@ -240,14 +249,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("sentences", nargs="*", help="sentences to label")
     parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
     parser.add_argument("--top-k", type=int, default=5, help="emotions to print per sentence")
-    parser.add_argument("--input", help="an .xlsx or .csv file to label")
+    parser.add_argument("--input", help="an .xlsx, .csv or .parquet file to label")
     parser.add_argument("--column", help="the column of --input holding the sentences")
     parser.add_argument(
         "--pair-column", help="pair task: the column of --input holding the second sentences"
     )
     parser.add_argument("--sheet", help="sheet of an .xlsx --input (default: the first)")
-    parser.add_argument("--output", help="where to write the labeled table (.xlsx or .csv)")
+    parser.add_argument(
+        "--output", help="where to write the labeled table (.xlsx, .csv or .parquet)"
+    )
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per model call")
+    parser.add_argument(
+        "--ray", action="store_true", help="label --input with Ray Data (RAY_ADDRESS: a cluster)"
+    )
+    parser.add_argument("--actors", type=int, default=1, help="--ray: model copies (actors)")
+    parser.add_argument(
+        "--gpus-per-actor", type=float, default=0.0, help="--ray: GPUs each actor reserves"
+    )
     return parser
 
 
@@ -260,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError(f"{flag} must be at least 1, got {value}")
         if args.model is not None and not args.model.strip():
             raise PipelineError("--model is empty: give a run name, sweep:<name> or a path")
+        if args.ray and not args.input:
+            raise PipelineError("--ray labels a file: give --input FILE --column C --output F")
         if args.input:
             if args.sentences:
                 raise PipelineError("give sentences or --input, not both")

@@ -7,6 +7,7 @@ pipeline/sweep/plots.py; the TensorBoard files (HParams): see pipeline/tensorboa
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -135,7 +136,7 @@ def write_results(
     if best:
         write_json(out / "best.json", best)
     record = provenance(
-        {"sweep": {k: getattr(sweep, k) for k in sweep.__dataclass_fields__}},
+        {"sweep": dataclasses.asdict(sweep)},
         {"manifest": paths.manifest},
         started,
     )

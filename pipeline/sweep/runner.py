@@ -112,11 +112,15 @@ class Runner:
                 logger.info("  %s: %s", r.job.trial.name, m.group(1))
 
     def _error(self, r: _Running, rc: int) -> str:
-        """The train stage's ``error: ...`` line, else the last lines of the trial's output."""
-        with open(r.log, "rb") as fh:
-            fh.seek(r.offset)
-            text = fh.read().decode("utf-8", errors="replace")
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-        how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
-        return errors[-1] if errors else f"{how}: {' | '.join(lines[-3:])}"
+        return trial_error(r.log, r.offset, rc)
+
+
+def trial_error(log: Path, offset: int, rc: int) -> str:
+    """The train stage's ``error: ...`` line, else the last lines of the trial's output."""
+    with open(log, "rb") as fh:
+        fh.seek(offset)
+        text = fh.read().decode("utf-8", errors="replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    how = f"killed by signal {-rc}" if rc < 0 else f"exit code {rc}"
+    return errors[-1] if errors else f"{how}: {' | '.join(lines[-3:])}"

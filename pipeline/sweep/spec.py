@@ -42,6 +42,14 @@ TRAINED_FROM = ("model.", "train.")  # the sections a train run reads
 
 
 @dataclass(frozen=True)
+class TrialResources:
+    # CPUs a Ray trial reserves (its `python -m pipeline.train` process).
+    cpu: float = 1.0
+    # GPUs a Ray trial reserves (fractions share one GPU).
+    gpu: float = 0.0
+
+
+@dataclass(frozen=True)
 class SweepConfig:
     # Sweep name: reports/sweeps/<name>/ and models/<name>/<trial>/.
     name: str
@@ -49,8 +57,15 @@ class SweepConfig:
     base: str
     # Validation metric that picks the best trial (never the test split; val_entity_f1: NER).
     metric: Literal["val_accuracy", "val_loss", "val_entity_f1"] = "val_accuracy"
-    # Trials running at once, each in its own process.
+    # Trials running at once, each in its own process (local engine).
     parallel: int = 1
+    # Where trials run: local processes, or Ray Tune trials on a Ray cluster (docs/cluster.md).
+    engine: Literal["local", "ray"] = "local"
+    # Ray engine: what each trial reserves; the cluster runs as many at once as fit.
+    resources_per_trial: TrialResources = field(default_factory=TrialResources)
+    # Ray engine: none runs every trial to its end; asha stops poor trials early (Tune's ASHA
+    # on the sweep's metric per epoch).
+    scheduler: Literal["none", "asha"] = "none"
     # Dotted keys applied to the base for every trial.
     overrides: dict[str, Any] = field(default_factory=dict)
     # Grids of {dotted key: [values]}: every combination of each grid is a trial (`grid:` for
@@ -83,6 +98,7 @@ def load_sweep(path: str | Path) -> SweepConfig:
         raise PipelineError(f"{where}: name {sweep.name!r} may hold only letters, digits, _.+-")
     if sweep.parallel < 1:
         raise PipelineError(f"{where}: parallel must be at least 1, got {sweep.parallel}")
+    _check_ray_keys(sweep, where)
     grids = parts.get("grids") or []
     if not isinstance(grids, list):
         raise PipelineError(f"{where}: grids must be a list of mappings")
@@ -98,6 +114,19 @@ def load_sweep(path: str | Path) -> SweepConfig:
         grids=[_mapping(g, f"{where}: grids[{i}]") for i, g in enumerate(grids)],
         trials=[_mapping(t, f"{where}: trials[{i}]") for i, t in enumerate(trials)],
     )
+
+
+def _check_ray_keys(sweep: SweepConfig, where: str) -> None:
+    res = sweep.resources_per_trial
+    for key, value in (("cpu", res.cpu), ("gpu", res.gpu)):
+        if not (math.isfinite(value) and value >= 0):
+            raise PipelineError(
+                f"{where}: resources_per_trial.{key} must be 0 or more, got {value}"
+            )
+    if res.cpu == 0 and res.gpu == 0:
+        raise PipelineError(f"{where}: resources_per_trial must reserve a cpu or a gpu")
+    if sweep.engine == "local" and sweep.scheduler != "none":
+        raise PipelineError(f"{where}: scheduler {sweep.scheduler} needs engine: ray")
 
 
 def _mapping(raw: Any, where: str, empty: bool = False) -> dict[str, Any]:

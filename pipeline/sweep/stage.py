@@ -14,6 +14,7 @@ A sweep file names a base config and the values to try (dotted config keys):
       - {train.learning_rate: 3.0e-5, train.optimizer: adamw}
     metric: val_accuracy                # picks the best trial (val_loss: lowest wins)
     parallel: 1                         # trials running at once, each its own process
+    engine: local                       # or ray: Ray Tune trials (pipeline/sweep/ray_engine.py)
 
 Each trial is an ordinary ``python -m pipeline.train`` process with ``train.run_name`` set to
 ``<sweep>/<trial>``; its output goes to ``reports/sweeps/<name>/logs/<trial>.log``. The state
@@ -106,6 +107,10 @@ def plan(
             logger.info("trial %d/%d %s: finished earlier with this config and data: skipped",
                         i, n, t.name)  # fmt: skip
             continue
+        if entry and entry["status"] == "stopped" and entry["key"] == key:
+            logger.info("trial %d/%d %s: stopped early by the scheduler before: skipped", i, n,
+                        t.name)  # fmt: skip
+            continue
         changed = bool(entry and entry["key"] != key)
         if changed:
             logger.info("trial %d/%d %s: config or data changed: training anew", i, n, t.name)
@@ -157,8 +162,9 @@ def run(
         command += ["--set", item]
     best: list[Any] = []
 
-    def on_change(job: Job, rc: int | None, error: str | None) -> None:
+    def on_change(job: Job, rc: int | None, error: str | None, stopped: bool = False) -> None:
         status = "running" if rc is None else "finished" if rc == 0 else "failed"
+        status = "stopped" if stopped else status  # the Ray engine's ASHA scheduler ended it
         state["trials"][job.trial.name] = {"key": job.key, "status": status, "error": error}
         write_json(out / "trials.json", state)
         if rc is None:
@@ -169,7 +175,13 @@ def run(
             _report(paths, sweep.metric, job, n, error, best)
             write_results(sweep, trials, state, paths, started, done=False)  # the table so far
 
-    runner = Runner(sweep.parallel, out / "logs", n)
+    runner = Runner(sweep.parallel, out / "logs", n) if sweep.engine == "local" else None
+    if runner is None:  # engine: ray (docs/cluster.md)
+        try:
+            from pipeline.sweep.ray_engine import RayRunner
+        except ImportError as exc:
+            raise PipelineError(f"{where}: engine: ray needs Ray Tune (`make setup`)") from exc
+        runner = RayRunner(sweep, out, n)
     try:
         runner.run(jobs, command, on_change)
     finally:  # interrupted too: the table shows what is done so far
@@ -182,6 +194,9 @@ def run(
 def _report(paths: Paths, metric: str, job: Job, n: int, error: str | None, best: list) -> None:
     """Progress line of a trial that ended, with the running best."""
     t = job.trial
+    if error is not None and is_scheduler_stop(error):
+        logger.info("trial %d/%d %s: %s", job.index, n, t.name, error)
+        return
     if error is not None:
         logger.warning("trial %d/%d %s: failed: %s", job.index, n, t.name, error)
         return
@@ -193,6 +208,11 @@ def _report(paths: Paths, metric: str, job: Job, n: int, error: str | None, best
         "trial %d/%d %s: finished, best epoch %d, %s %.4f (best so far: %s %.4f)",
         *(job.index, n, t.name, row["best_epoch"], metric, value, *best),
     )
+
+
+def is_scheduler_stop(error: str) -> bool:
+    """An error text that is the Ray engine's scheduler stopping a poor trial (not a failure)."""
+    return error.startswith("stopped early by the ")
 
 
 # --------------------------------------------------------------------------------------------
