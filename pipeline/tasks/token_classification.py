@@ -48,8 +48,8 @@ class TokenClassification(TextClassification):
             "`수아가`) is returned with the whole piece; the report's tokenizer ceiling says how "
             "often that happens on the test split.",
             "Trained on the sentences of one corpus; other domains, informal text and very long "
-            "inputs (truncated to the max sequence length) may be tagged worse than the test "
-            "numbers say.",
+            "inputs (served in overlapping windows of the max sequence length) may be tagged "
+            "worse than the test numbers say.",
             "The test split comes from the same corpus as the training data, so the numbers are "
             "an upper bound for other data.",
             "Not for decisions about people without human review.",
@@ -161,7 +161,7 @@ class TokenClassification(TextClassification):
     def predictor(self, loaded: Any, serve: Any) -> tuple[Any, int] | None:
         from pipeline.tasks.ner.serve import predictor
 
-        return predictor(loaded.model, loaded.tokenizer), serve.max_batch_size
+        return predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len), serve.max_batch_size
 
     def answers(self, results: Any, texts: Sequence[Any], id2label: dict, top_k: int) -> Any:
         from pipeline.tasks.ner.serve import answers
@@ -172,7 +172,7 @@ class TokenClassification(TextClassification):
         """Entities of each text (predict's sheet column and printed lines)."""
         from pipeline.tasks.ner.serve import predictor
 
-        return predictor(loaded.model, loaded.tokenizer)(texts)
+        return predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len)(texts)
 
     def annotate_table(self, df: pd.DataFrame, column: str, loaded: Any, batch_size: int) -> Any:
         from pipeline.tasks.ner.serve import entities_column

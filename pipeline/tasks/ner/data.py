@@ -55,8 +55,22 @@ def stratum(spans: Sequence[Span]) -> str:
 def row(marked: str, types: list[str] | None, where: str) -> tuple[str, str, str]:
     """(text, entities JSON, stratum) of one marked sentence, NFC and whitespace-collapsed."""
     text, spans = parse_markup(normalize_text(marked), types, where)
-    spans = strip_spans(text, spans)
+    text, spans = collapse_spaces(text, strip_spans(text, spans))
     return text, spans_to_json(spans), stratum(spans)
+
+
+def collapse_spaces(text: str, spans: list[Span]) -> tuple[str, list[Span]]:
+    """Space runs made by markup (``a < 부산:LC>``) -> one space, ends stripped; spans follow.
+
+    ``spans`` start and end on non-spaces (``strip_spans``)."""
+    out: list[str] = []
+    new_at: list[int] = []  # new_at[i]: the position of text[i] in the collapsed text
+    for ch in text:
+        new_at.append(len(out))
+        if ch != " " or (out and out[-1] != " "):
+            out.append(ch)
+    collapsed = "".join(out).rstrip(" ")
+    return collapsed, [(new_at[s], new_at[e - 1] + 1, t) for s, e, t in spans]
 
 
 def _frame(rows: list[tuple[str, str, str, int, str]], file: str, sheet: str) -> pd.DataFrame:
@@ -112,7 +126,9 @@ def read_file(path: Path, cfg: IngestConfig) -> pd.DataFrame | None:
     suffix = path.suffix.lower()
     if suffix == ".txt":
         try:
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            # "\n" only (str.splitlines also breaks at U+2028, U+0085, ...: line numbers would
+            # not be an editor's); "\r" is whitespace to normalize_text.
+            lines = path.read_text(encoding="utf-8-sig").split("\n")
         except UnicodeDecodeError as exc:
             raise PipelineError(f"{path}: not UTF-8 text ({exc})") from exc
         rows = [
@@ -120,14 +136,19 @@ def read_file(path: Path, cfg: IngestConfig) -> pd.DataFrame | None:
             for n, line in enumerate(lines, 1)
             if line.strip()
         ]
+        if not rows:
+            raise PipelineError(f"{path}: no sentences (the file is empty or only blank lines)")
         return _frame(rows, path.name, "txt")
     if suffix == ".tsv":
         rows = []
         for n, text, spans in read_char_bio(path, cfg.entity_types):
             where = f"{path.name}, line {n}"
-            if "<" in text or ">" in text:  # the marked form would not parse back
-                text = text.replace("<", "〈").replace(">", "〉")
             rows.append((*row(render_markup(text, spans), cfg.entity_types, where), n, "char"))
+        if not rows:
+            raise PipelineError(
+                f"{path}: no sentences (empty, or only '## ' comments and blank lines; "
+                "expected char<TAB>tag lines)"
+            )
         return _frame(rows, path.name, "tsv")
     return None
 

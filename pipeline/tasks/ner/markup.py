@@ -5,7 +5,8 @@ An entity is a span ``(start, end, type)`` of character offsets into the plain s
 
 - ``parse_markup``: ``"<한국해양대학교:OG> 학생들이 <부산:LC>에서"`` -> plain text + spans. An
   unclosed ``<``, a ``>`` without ``<``, a missing or unknown type, an empty entity and a ``<``
-  inside an entity (nesting) are errors naming the place.
+  inside an entity (nesting) are errors naming the place. A literal ``<`` or ``>`` (``3 \\< 5``)
+  is written with a backslash, ``\\<`` / ``\\>``; any other backslash is an ordinary character.
 - ``render_markup``: the inverse (reports mark sentences this way).
 - ``read_char_bio``: KLUE-NER's TSV, one ``char<TAB>tag`` line per character, sentences separated
   by blank lines, ``## id<TAB>marked sentence`` comment lines skipped.
@@ -21,7 +22,7 @@ from pathlib import Path
 from pipeline.errors import PipelineError
 
 Span = tuple[int, int, str]
-TYPE_NAME = re.compile(r"^[A-Z][A-Z_]*$")  # PS, LC, OG, DT, TI, QT, ...
+TYPE_NAME = re.compile(r"^(?!O$)[A-Z][A-Z_]*$")  # PS, LC, OG, DT, TI, QT, ...; O is no type
 
 
 def parse_markup(marked: str, types: Iterable[str] | None, where: str) -> tuple[str, list[Span]]:
@@ -35,36 +36,40 @@ def parse_markup(marked: str, types: Iterable[str] | None, where: str) -> tuple[
     length, i = 0, 0
     while i < len(marked):
         ch = marked[i]
+        if ch == "\\" and marked[i + 1 : i + 2] in ("<", ">"):  # an escaped literal \< or \>
+            plain.append(marked[i + 1])
+            length += 1
+            i += 2
+            continue
         if ch == ">":
-            raise PipelineError(f"{where}: '>' at character {i + 1} closes no '<'")
+            raise PipelineError(
+                f"{where}: '>' at character {i + 1} closes no '<' (write \\> for a literal '>')"
+            )
         if ch != "<":
             plain.append(ch)
             length += 1
             i += 1
             continue
-        close = marked.find(">", i + 1)
-        inner_open = marked.find("<", i + 1)
-        if close == -1:
-            raise PipelineError(f"{where}: unclosed '<' at character {i + 1} (no '>' after it)")
-        if inner_open != -1 and inner_open < close:
-            raise PipelineError(
-                f"{where}: '<' at character {inner_open + 1} inside the entity opened at "
-                f"character {i + 1}: nested entities are not supported"
-            )
-        body = marked[i + 1 : close]
+        body, close = _entity_body(marked, i, where)
         surface, sep, kind = body.rpartition(":")
+        shown = marked[i + 1 : close]
         if not sep or not kind:
             raise PipelineError(
-                f"{where}: entity <{body}> at character {i + 1} has no type "
+                f"{where}: entity <{shown}> at character {i + 1} has no type "
                 "(write <surface:TYPE>, e.g. <부산:LC>)"
+            )
+        if allowed is not None and kind in allowed and not TYPE_NAME.match(kind):
+            raise PipelineError(
+                f"ingest.entity_types: {kind!r} is not a type name (upper-case letters and _, "
+                "e.g. LC; O is the outside tag)"
             )
         if (allowed is not None and kind not in allowed) or not TYPE_NAME.match(kind):
             known = f" (known: {', '.join(sorted(allowed))})" if allowed is not None else ""
             raise PipelineError(
-                f"{where}: unknown entity type {kind!r} in <{body}> at character {i + 1}{known}"
+                f"{where}: unknown entity type {kind!r} in <{shown}> at character {i + 1}{known}"
             )
         if not surface.strip():
-            raise PipelineError(f"{where}: empty entity <{body}> at character {i + 1}")
+            raise PipelineError(f"{where}: empty entity <{shown}> at character {i + 1}")
         spans.append((length, length + len(surface), kind))
         plain.append(surface)
         length += len(surface)
@@ -72,13 +77,44 @@ def parse_markup(marked: str, types: Iterable[str] | None, where: str) -> tuple[
     return "".join(plain), spans
 
 
+def _entity_body(marked: str, i: int, where: str) -> tuple[str, int]:
+    """The unescaped ``surface:TYPE`` of the entity whose ``<`` is at ``i``, and its ``>``."""
+    body: list[str] = []
+    j = i + 1
+    while j < len(marked):
+        ch = marked[j]
+        if ch == "\\" and marked[j + 1 : j + 2] in ("<", ">"):
+            body.append(marked[j + 1])
+            j += 2
+            continue
+        if ch == ">":
+            return "".join(body), j
+        if ch == "<":
+            raise PipelineError(
+                f"{where}: '<' at character {j + 1} inside the entity opened at "
+                f"character {i + 1}: nested entities are not supported "
+                "(write \\< for a literal '<')"
+            )
+        body.append(ch)
+        j += 1
+    raise PipelineError(
+        f"{where}: unclosed '<' at character {i + 1} (no '>' after it; write \\< for a literal '<')"
+    )
+
+
+def escape(text: str) -> str:
+    """``text`` with ``<`` and ``>`` written ``\\<`` and ``\\>`` (literal, not markup)."""
+    return text.replace("<", "\\<").replace(">", "\\>")
+
+
 def render_markup(text: str, spans: Iterable[Span]) -> str:
-    """``text`` with each span written ``<surface:TYPE>`` (spans must not overlap)."""
+    """``text`` with each span written ``<surface:TYPE>`` (spans must not overlap); a literal
+    ``<`` or ``>`` is escaped, so that ``parse_markup`` reads the result back exactly."""
     out, at = [], 0
     for start, end, kind in sorted(spans):
-        out.append(text[at:start] + f"<{text[start:end]}:{kind}>")
+        out.append(escape(text[at:start]) + f"<{escape(text[start:end])}:{kind}>")
         at = end
-    return "".join(out) + text[at:]
+    return "".join(out) + escape(text[at:])
 
 
 def spans_to_json(spans: Iterable[Span]) -> str:
@@ -122,7 +158,7 @@ def read_char_bio(path: Path, types: Iterable[str] | None) -> list[tuple[int, st
 
     for number, line in enumerate(lines, 1):
         line = line.rstrip("\r")
-        if line.startswith("## "):
+        if line.startswith("##"):  # "## id<TAB>marked", "##" headers (no char line starts so)
             continue
         if not line.strip("\t"):
             flush()

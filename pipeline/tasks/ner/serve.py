@@ -2,25 +2,32 @@
 
 A request is ``{"inputs": "문장"}`` (answer: a list of entities) or ``{"inputs": ["문장", ...]}``
 (a list of such lists); an entity is ``{"entity_group", "score", "word", "start", "end"}`` with
-``text[start:end] == word`` exactly for the string as sent (not trimmed or normalized first;
-the pipeline's offsets with leading spaces left out), so that
+``text[start:end] == word`` exactly for the string as sent (the model reads it in NFC without
+zero-width characters, as ingest stored the training sentences, and the offsets are mapped
+back: ``view.py``; leading spaces left out), so that
 ``huggingface_hub.InferenceClient(model=URL).token_classification(text)`` reads it. The model
 runs in transformers' ``TokenClassificationPipeline(framework="tf",
-aggregation_strategy="simple")``. Parameters: ``aggregation_strategy`` ("simple" or null) and
-``ignore_labels`` / ``stride`` (null only); anything else is a 422 naming it.
+aggregation_strategy="simple")``, a sentence longer than the trained max_seq_len read in
+overlapping windows (nothing past the length is dropped). Parameters: ``aggregation_strategy``
+("simple" or null) and ``ignore_labels`` / ``stride`` (null only); anything else is a 422
+naming it.
 ``entities_column``: predict's output sheet (an ``entities`` JSON column and the marked text).
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
+from pipeline.data.cells import cell_to_text, is_blank
 from pipeline.serve.api import RequestError, kind, parse_texts
+from pipeline.serve.loaded import clean_text
 from pipeline.tasks.ner.markup import render_markup
+from pipeline.tasks.ner.view import View, model_view
 
 PARAMETERS = ("aggregation_strategy", "ignore_labels", "stride")
 
@@ -47,7 +54,8 @@ def parse_request(body: Any, max_inputs: int) -> Inputs:
     single = isinstance(body["inputs"], str)
     texts = Inputs([body["inputs"]] if single else body["inputs"])
     texts.single = single
-    params = body.get("parameters") or {}
+    params = body.get("parameters")
+    params = {} if params is None else params  # 0, false, "" or [] are not "no parameters"
     if not isinstance(params, dict):
         raise RequestError(422, f'"parameters" must be an object, got {kind(params)}')
     unknown = sorted(set(params) - set(PARAMETERS))
@@ -65,11 +73,19 @@ def parse_request(body: Any, max_inputs: int) -> Inputs:
     return texts
 
 
-def shape(text: str, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Pipeline groups -> entities whose offsets index ``text`` exactly (spaces trimmed)."""
+def shape(
+    text: str, groups: list[dict[str, Any]], view: View | None = None
+) -> list[dict[str, Any]]:
+    """Pipeline groups -> entities whose offsets index ``text`` exactly (spaces trimmed).
+
+    ``view``: the groups' offsets index ``view.text`` (the model's view of ``text``)."""
     out = []
     for g in groups:
         start, end = int(g["start"]), int(g["end"])
+        if end <= start:
+            continue
+        if view is not None:
+            start, end = view.original(start, end)
         while start < end and text[start].isspace():
             start += 1
         while end > start and text[end - 1].isspace():
@@ -88,20 +104,41 @@ def shape(text: str, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def entity_pipeline(model: Any, tokenizer: Any) -> Any:
+def entity_pipeline(model: Any, tokenizer: Any, max_len: int | None = None) -> Any:
+    """The pipeline; with ``max_len``, a long sentence is read in overlapping windows of
+    ``max_len`` pieces (the length the model was trained at) instead of being cut off."""
     from transformers import TokenClassificationPipeline
 
+    if max_len is None:
+        return TokenClassificationPipeline(
+            model=model, tokenizer=tokenizer, framework="tf", aggregation_strategy="simple"
+        )
+    windowed = copy.copy(tokenizer)  # the loaded tokenizer keeps its own length
+    windowed.model_max_length = max_len
     return TokenClassificationPipeline(
-        model=model, tokenizer=tokenizer, framework="tf", aggregation_strategy="simple"
+        model=model,
+        tokenizer=windowed,
+        framework="tf",
+        aggregation_strategy="simple",
+        stride=max(1, max_len // 4),
     )
 
 
-def predictor(model: Any, tokenizer: Any) -> Callable[[list[str]], list[list[dict[str, Any]]]]:
-    """texts -> per text, its entities (the pipeline runs the texts one by one, as TF's does)."""
-    pipe = entity_pipeline(model, tokenizer)
+def predictor(
+    model: Any, tokenizer: Any, max_len: int | None = None
+) -> Callable[[list[str]], list[list[dict[str, Any]]]]:
+    """texts -> per text, its entities (the pipeline runs the texts one by one, as TF's does).
+
+    The model reads each text as ingest would have stored it (``view.model_view``: NFC, no
+    zero-width characters); the offsets answered index the text as given."""
+    pipe = entity_pipeline(model, tokenizer, max_len)
 
     def predict(texts: list[str]) -> list[list[dict[str, Any]]]:
-        return [shape(t, pipe(t)) for t in texts]
+        out = []
+        for text in texts:
+            view = model_view(text)
+            out.append(shape(text, pipe(view.text), view) if view.text.strip() else [])
+        return out
 
     return predict
 
@@ -110,12 +147,22 @@ def answers(results: list[list[dict[str, Any]]], texts: Any) -> Any:
     return results[0] if getattr(texts, "single", False) else list(results)
 
 
+def cell_text(value: Any) -> str | None:
+    """A sheet cell as the text to tag, as written (a number or date as predict's label
+    columns read it: ``2023``, ``2024-05-01``); None for an empty or empty-looking cell."""
+    if is_blank(value) or (isinstance(value, float) and value != value):
+        return None
+    text = value if isinstance(value, str) else cell_to_text(value)
+    return text if clean_text(text) else None
+
+
 def entities_column(df: pd.DataFrame, column: str, annotate: Any, loaded: Any) -> pd.DataFrame:
-    """``df`` plus ``entities`` (JSON list of the API's entity objects) and ``entities_marked``
-    for every non-empty cell of ``column`` (empty cells stay empty)."""
-    cells = df[column].tolist()
-    rows = [i for i, v in enumerate(cells) if isinstance(v, str) and v.strip()]
-    texts = [cells[i].strip() for i in rows]
+    """``df`` plus ``entities`` (JSON list of the API's entity objects, offsets into the cell's
+    text as written) and ``entities_marked`` for every non-empty cell of ``column`` (empty
+    cells stay empty)."""
+    cells = [cell_text(v) for v in df[column].tolist()]
+    rows = [i for i, text in enumerate(cells) if text is not None]
+    texts = [str(cells[i]) for i in rows]
     found = annotate(texts, loaded) if texts else []
     col: list[Any] = [None] * len(df)
     marked: list[Any] = [None] * len(df)
