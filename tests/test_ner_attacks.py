@@ -181,3 +181,14 @@ def test_klue_tsv_with_tab_only_separators_and_bare_comment_lines(tmp_path: Path
     df = read_file(path, ingest_cfg())
     assert df["text"].tolist() == ["부산", "#"]
     assert df["source_row"].tolist() == [4, 7]
+
+
+def test_a_request_too_long_to_read_in_windows_is_refused_before_the_model() -> None:
+    from pipeline.serve.api import RequestError
+    from pipeline.tasks.ner.serve import MAX_REQUEST_CHARS, parse_request
+
+    long = "김민수는 부산에 갔다. " * (MAX_REQUEST_CHARS // 13 + 1)
+    with pytest.raises(RequestError, match=f"at most {MAX_REQUEST_CHARS}") as err:
+        parse_request({"inputs": [long[:100], long]}, 8)
+    assert err.value.status == 413
+    assert parse_request({"inputs": long[:MAX_REQUEST_CHARS]}, 8) == [long[:MAX_REQUEST_CHARS]]

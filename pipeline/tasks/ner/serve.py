@@ -30,6 +30,10 @@ from pipeline.tasks.ner.markup import render_markup
 from pipeline.tasks.ner.view import View, model_view
 
 PARAMETERS = ("aggregation_strategy", "ignore_labels", "stride")
+# Characters one request may send in all: a long sentence is read window by window, one model
+# call each, so this bounds a request's work (about 70 windows at the demo's 64 pieces);
+# predict --input on a sheet has no such cap.
+MAX_REQUEST_CHARS = 5000
 
 
 class Inputs(list):
@@ -54,6 +58,10 @@ def parse_request(body: Any, max_inputs: int) -> Inputs:
     single = isinstance(body["inputs"], str)
     texts = Inputs([body["inputs"]] if single else body["inputs"])
     texts.single = single
+    if (n := sum(len(t) for t in texts)) > MAX_REQUEST_CHARS:
+        raise RequestError(
+            413, f'"inputs": {n} characters, at most {MAX_REQUEST_CHARS} per request (split it)'
+        )
     params = body.get("parameters")
     params = {} if params is None else params  # 0, false, "" or [] are not "no parameters"
     if not isinstance(params, dict):
