@@ -124,6 +124,10 @@ def test_ray_refuses_a_one_device_strategy_before_starting(
     assert "set it to auto or multi_worker" in capsys.readouterr().err
     assert main(["--config", str(project), "--ray", "--workers", "8"]) == 2
     assert "smaller than the 8 replicas" in capsys.readouterr().err
+    assert main(["--config", str(project), "--ray", "--workers", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert main(["--config", str(project), "--workers", "2"]) == 2  # not silently one device
+    assert "go with --ray" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------------------------

@@ -219,3 +219,11 @@ def test_a_one_column_csv_keeps_its_blank_rows(config, untrained_run, tmp_path) 
     assert main([*argv, "--column", "문장", "--output", str(dst)]) == 0
     out = pd.read_csv(dst, skip_blank_lines=False)
     assert len(out) == 3 and out["predicted_label"].notna().tolist() == [True, False, True]
+
+
+def test_a_missing_input_is_named_even_when_the_output_exists(config, tmp_path, capsys) -> None:
+    (tmp_path / "out.csv").write_text("kept\n")
+    argv = ["--config", config, "--input", str(tmp_path / "nope.csv"), "--column", "사람문장1"]
+    assert main([*argv, "--output", str(tmp_path / "out.csv")]) == 2
+    assert f"--input {tmp_path / 'nope.csv'}: file not found" in capsys.readouterr().err
+    assert (tmp_path / "out.csv").read_text() == "kept\n"

@@ -128,7 +128,7 @@ def check_output(out: Path, source: Path, paths: Paths) -> None:
     if out.parent.exists() and not out.parent.is_dir():
         raise PipelineError(f"--output {out}: {out.parent} is a file, not a folder")
     target = out.resolve()
-    if target == source.resolve() or (out.exists() and out.samefile(source)):
+    if target == source.resolve() or (out.exists() and source.exists() and out.samefile(source)):
         raise PipelineError(f"--output {out} is the input file: it would be overwritten")
     raw = paths.raw.resolve()
     if target.is_relative_to(raw):

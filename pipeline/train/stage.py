@@ -262,16 +262,18 @@ def main(argv: list[str] | None = None) -> int:
     add_config_args(parser)
     parser.add_argument("--force", action="store_true", help="retrain even if already finished")
     parser.add_argument("--ray", action="store_true", help="train on Ray Train workers")
-    parser.add_argument("--workers", type=int, default=2, help="Ray workers (with --ray)")
-    parser.add_argument(
-        "--gpus-per-worker", type=float, default=0, help="GPUs of each Ray worker (with --ray)"
-    )
+    parser.add_argument("--workers", type=int, help="Ray workers (with --ray; default 2)")
+    parser.add_argument("--gpus-per-worker", type=float, help="GPUs of each Ray worker (--ray)")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        if not args.ray and (args.workers, args.gpus_per_worker) != (None, None):
+            raise PipelineError("--workers and --gpus-per-worker go with --ray")
         if args.ray:
             from pipeline.train import ray_train
 
-            fields = ray_train.run(cfg, run, args.force, args.workers, args.gpus_per_worker)
+            workers = 2 if args.workers is None else args.workers
+            gpus = 0.0 if args.gpus_per_worker is None else args.gpus_per_worker
+            fields = ray_train.run(cfg, run, args.force, workers, gpus)
             result = TrainResult(**fields)
         else:
             result = run(cfg, force=args.force)
