@@ -149,9 +149,9 @@ def launched(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     tmp = tmp_path_factory.mktemp("worker-tmp")
     procs: dict[str, list[subprocess.Popen]] = {}
 
-    def start(name: str, cmd: list[str], extra: dict[str, str] | None = None) -> None:
+    def start(name: str, cmd: list[str], extra: dict | None = None, cwd: Path = REPO) -> None:
         cmd = [*cmd, "--set", f"train.run_name={name}"]
-        p = subprocess.Popen(cmd, cwd=REPO, env=env() | (extra or {}), stderr=subprocess.PIPE)
+        p = subprocess.Popen(cmd, cwd=cwd, env=env() | (extra or {}), stderr=subprocess.PIPE)
         procs.setdefault(name, []).append(p)
 
     mirrored = [sys.executable, "-c", TWO_CPUS, "--config", str(project)]
@@ -160,7 +160,9 @@ def launched(project: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for i in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
         start("two-workers", common, {"TF_CONFIG": json.dumps(tf_config), "TMPDIR": str(tmp)})
-    start("ray", [*common, "--ray", "--workers", "2"])  # a local Ray instance with 2 CPUs
+    # a local Ray instance with 2 CPUs; the root relative, as in the shipped configs (the
+    # workers run in Ray's own working directory: the driver must resolve it)
+    start("ray", [*common, "--ray", "--workers", "2", "--set", "root=."], cwd=project.parent)
     yield {"procs": procs, "tmp": tmp}
     for group in procs.values():
         for p in group:

@@ -30,6 +30,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -156,7 +157,8 @@ def run(
     logger.info("Ray Train: %d workers, %s each (%s)", workers, per_worker, name)
     trainer = TensorflowTrainer(
         train_worker,
-        train_loop_config={"cfg": cfg, "force": force, "run": train},
+        # the root resolved here: the workers run in Ray's working directory, not this one
+        train_loop_config={"cfg": replace(cfg, root=str(paths.root)), "force": force, "run": train},
         scaling_config=ScalingConfig(
             num_workers=workers, use_gpu=bool(gpus_per_worker), resources_per_worker=per_worker
         ),
