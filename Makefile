@@ -37,21 +37,23 @@ $(STAMP): pyproject.toml
 # --- data stages: file rules, so `make` skips what is up to date ---------------------------
 data: data/processed/manifest.json ## ingest -> prepare -> split (CONFIG=...)
 
+# ARGS reach the data stages only for `make data` (`make train ARGS=--force` is train's alone).
+DATA_ARGS := $(if $(filter data,$(MAKECMDGOALS)),$(ARGS),)
 # Records which CONFIG and ARGS made data/; it changes only when they do, so switching configs
 # re-runs the stages even when the files look newer than the new config.
 DATA_STAMP := data/interim/.made-with
 $(DATA_STAMP): FORCE
-	@mkdir -p $(@D); printf '%s\n' '$(CONFIG) $(ARGS)' | cmp -s - $@ || printf '%s\n' '$(CONFIG) $(ARGS)' > $@
+	@mkdir -p $(@D); printf '%s\n' '$(CONFIG) $(DATA_ARGS)' | cmp -s - $@ || printf '%s\n' '$(CONFIG) $(DATA_ARGS)' > $@
 FORCE:
 
 data/interim/sentences.parquet: pipeline/data/ingest.py pipeline/data/files.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx data/raw/*/*.json) | $(STAMP)
-	$(PY) -m pipeline.data.ingest --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline.data.ingest --config $(CONFIG) $(DATA_ARGS)
 
 data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/data/prepare.py $(CONFIG)
-	$(PY) -m pipeline.data.prepare --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline.data.prepare --config $(CONFIG) $(DATA_ARGS)
 
 data/processed/manifest.json: data/interim/dataset.parquet pipeline/data/split.py $(CONFIG)
-	$(PY) -m pipeline.data.split --config $(CONFIG) $(ARGS)
+	$(PY) -m pipeline.data.split --config $(CONFIG) $(DATA_ARGS)
 
 # --- model stages: each skips work that is already done (see README) -----------------------
 train: data ## fine-tune one model into models/<train.run_name>/
@@ -148,4 +150,5 @@ bench: data ## speed against the naive method, side by side, written to reports/
 	$(PY) -m benchmarks.ray_scale
 
 clean: ## remove generated data, models, reports and converted base models (never data/raw)
-	rm -rf data/interim data/processed models reports/bench reports/sweeps .cache/base-models
+	rm -rf data/interim data/processed models .cache/base-models
+	find reports -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +

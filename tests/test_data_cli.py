@@ -113,3 +113,8 @@ def test_make_data_twice_gives_identical_hashes(tmp_path: Path) -> None:
     # Another config or other ARGS re-run the stages even though every file is up to date.
     assert "pipeline.data.ingest" in make_data("ARGS=--set split.seed=1")
     assert split_hashes(root)["test"] != first["test"]
+    # ARGS of another verb are that verb's alone: `make train ARGS=--force` (a dry run here)
+    dry = [*(a if a != "data" else "train" for a in make), "-n", "ARGS=--force"]
+    out = subprocess.run(dry, capture_output=True, text=True, timeout=60).stdout
+    assert "pipeline.train --config config.yaml --force" in out
+    assert not [line for line in out.splitlines() if "pipeline.data" in line and "--force" in line]

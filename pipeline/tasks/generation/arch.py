@@ -28,8 +28,8 @@ def check_causal_lm(source: str | Path) -> None:
     if arch and not any(a.endswith(CAUSAL) for a in arch):
         raise PipelineError(
             f"{source} holds a {', '.join(arch)}, not a causal language model: the "
-            "text-generation task needs one (e.g. GPT2LMHeadModel); a classifier run goes "
-            "with its own config (task: text-classification)"
+            "text-generation task needs one (e.g. GPT2LMHeadModel); a run of another task "
+            "goes with a config of its own task"
         )
 
 
