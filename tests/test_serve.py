@@ -138,7 +138,12 @@ def test_health_info_page_and_offline_docs(server, untrained_run) -> None:
     page = httpx.get(server)
     assert page.status_code == 200 and "감정" in page.text
     assert "//" not in page.text.replace("<!doctype", "")  # no external asset, no CDN
-    for asset in ("/static/app.js", "/static/style.css", "/fonts/NanumGothic.ttf"):
+    for asset in (
+        "/static/ready.js",
+        "/static/app.js",
+        "/static/style.css",
+        "/fonts/NanumGothic.ttf",
+    ):
         assert httpx.get(server + asset).status_code == 200, asset
     docs = httpx.get(f"{server}/docs").text
     assert "/swagger/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()

@@ -1,33 +1,12 @@
-// The page's only script: asks /info for the labels and groups, posts to /predict, draws bars.
+// The page's script (after ready.js): asks /info for the labels and groups, posts to /predict, draws bars.
 // index.html has one text box; pair.html (the pair task) a second one, #text_pair.
 "use strict";
 
 const TOP_K = 5;
-const $ = (id) => document.getElementById(id);
 let info = null;
 
-function showError(message) {
-  const box = $("error");
-  box.textContent = message;
-  box.hidden = !message;
-}
-
 async function loadInfo() {
-  // /health says 503 while the model loads; poll until it is ready.
-  for (;;) {
-    try {
-      const health = await fetch("/health");
-      if (health.ok) break;
-      const body = await health.json();
-      if (body.status === "failed") {
-        $("status").textContent = "failed";
-        $("status").className = "status bad";
-        showError(body.error);
-        return;
-      }
-    } catch (e) { /* server not up yet */ }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  if (!(await modelReady())) return;
   info = await (await fetch("/info")).json();
   $("status").textContent = "ready";
   $("status").className = "status ok";

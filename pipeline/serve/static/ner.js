@@ -2,28 +2,8 @@
 // (the Inference API's token-classification shape: entity_group, score, word, start, end).
 "use strict";
 
-const $ = (id) => document.getElementById(id);
-
-function showError(message) {
-  $("error").textContent = message;
-  $("error").hidden = !message;
-}
-
 async function loadInfo() {
-  for (;;) {  // /health says 503 while the model loads
-    try {
-      const health = await fetch("/health");
-      if (health.ok) break;
-      const body = await health.json();
-      if (body.status === "failed") {
-        $("status").textContent = "failed";
-        $("status").className = "status bad";
-        showError(body.error);
-        return;
-      }
-    } catch (e) { /* server not up yet */ }
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  if (!(await modelReady())) return;
   const info = await (await fetch("/info")).json();
   $("status").textContent = "ready";
   $("status").className = "status ok";
