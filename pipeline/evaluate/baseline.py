@@ -65,9 +65,13 @@ class CharNgramBaseline:
 
     def predict_proba_for(self, texts: Sequence[str], classes: Sequence[Any]) -> np.ndarray:
         """Probabilities with one column per entry of ``classes`` (0 for classes never seen)."""
-        position = {c: i for i, c in enumerate(classes)}
-        probs = self.predict_proba(texts)
-        out = np.zeros((len(texts), len(classes)), dtype=np.float64)
-        for j, c in enumerate(self.classes_):
-            out[:, position[c]] = probs[:, j]
-        return out
+        return in_columns(self.predict_proba(texts), self.classes_, classes)
+
+
+def in_columns(probs: np.ndarray, fitted: Sequence[Any], classes: Sequence[Any]) -> np.ndarray:
+    """``probs`` (columns in ``fitted`` order) with one column per entry of ``classes``."""
+    position = {c: i for i, c in enumerate(classes)}
+    out = np.zeros((len(probs), len(classes)), dtype=np.float64)
+    for j, c in enumerate(fitted):
+        out[:, position[c]] = probs[:, j]
+    return out

@@ -33,7 +33,8 @@ class ReportInputs:
     model: str  # run name (models/<model>)
     model_dir: Path
     metrics: dict[str, Any]
-    baseline: dict[str, Any] | None  # evaluate.score() of the baseline, or None
+    baseline: dict[str, Any] | None  # evaluate.score() of the TF-IDF baseline, or None
+    embedding_baseline: dict[str, Any] | None  # of the frozen-encoder baseline, or None
     names: list[str]  # label names in id order
     label2group: dict[str, str]
     y_true: np.ndarray
@@ -184,29 +185,43 @@ METRIC_ROWS = [
 ]
 
 
-def results_table(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> str:
-    base = baseline or {}
-    rows = [[title, metrics[key], base.get(key)] for title, key in METRIC_ROWS]
+def results_table(metrics: dict[str, Any], baselines: list[dict[str, Any] | None]) -> str:
+    """The model's scores beside each baseline's (a column of blanks for a missing one)."""
+    bases = [b or {} for b in baselines]
+    rows = [[title, metrics[key], *(b.get(key) for b in bases)] for title, key in METRIC_ROWS]
     for k, v in metrics["top_k_accuracy"].items():
-        rows.append([f"top-{k} accuracy", v, base.get("top_k_accuracy", {}).get(k)])
-    if metrics["group_accuracy"] is not None or base.get("group_accuracy") is not None:
-        rows.append(["major-group accuracy", metrics["group_accuracy"], base.get("group_accuracy")])
-    return md_table(rows, ["metric", f"BERT ({metrics['model']})", "baseline (TF-IDF char + LR)"])
+        rows.append([f"top-{k} accuracy", v, *(b.get("top_k_accuracy", {}).get(k) for b in bases)])
+    if metrics["group_accuracy"] is not None or any(b.get("group_accuracy") for b in bases):
+        group = [b.get("group_accuracy") for b in bases]
+        rows.append(["major-group accuracy", metrics["group_accuracy"], *group])
+    return md_table(rows, ["metric", f"BERT ({metrics['model']})", *BASELINE_TITLES])
 
 
-def below_baseline_note(metrics: dict[str, Any], baseline: dict[str, Any] | None) -> list[str]:
-    """The verdict that opens the report: a warning when the model loses to the baseline."""
-    if baseline is None:
+BASELINE_TITLES = ["TF-IDF char + LR", "frozen encoder + LR"]
+
+
+def below_baseline_note(
+    metrics: dict[str, Any], baselines: list[dict[str, Any] | None]
+) -> list[str]:
+    """The verdict that opens the report: a warning when the model loses to a baseline."""
+    named = [
+        f"the {title} baseline's ({b['macro_f1']:.4f})"
+        for title, b in zip(BASELINE_TITLES, baselines, strict=True)
+        if b is not None
+    ]
+    if not named:
         return []
+    f1 = metrics["macro_f1"]
     if not metrics.get("below_baseline"):
-        return [
-            f"The model's macro F1 ({metrics['macro_f1']:.4f}) is at or above the TF-IDF "
-            f"baseline's ({baseline['macro_f1']:.4f}) on the same sentences.",
-            "",
-        ]
+        return [f"The model's macro F1 ({f1:.4f}) is at or above {' and '.join(named)}.", ""]
+    below = [
+        f"the {title} baseline's ({b['macro_f1']:.4f})"
+        for title, b in zip(BASELINE_TITLES, baselines, strict=True)
+        if b is not None and f1 < b["macro_f1"]
+    ]
     return [
-        f"> **Below the baseline:** the model's macro F1 ({metrics['macro_f1']:.4f}) is lower "
-        f"than the TF-IDF baseline's ({baseline['macro_f1']:.4f}) on the same sentences.",
+        f"> **Below the baseline:** the model's macro F1 ({f1:.4f}) is lower than "
+        f"{' and '.join(below)} on the same sentences.",
         "",
     ]
 
@@ -229,7 +244,8 @@ def device() -> str:
 
 def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
     m, info = inp.metrics, inp.run_info
-    out = [f"# Evaluation of `{inp.model}`", "", *below_baseline_note(m, inp.baseline)]
+    baselines = [inp.baseline, inp.embedding_baseline]
+    out = [f"# Evaluation of `{inp.model}`", "", *below_baseline_note(m, baselines)]
     if "split" in m:
         evaluated = f"the held-out **{m['split']}** split"
     else:
@@ -241,11 +257,25 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
         out.append(
             f"{inp.skipped_unknown} sentence(s) with labels the model does not know skipped."
         )
-    out += ["", "## Results", "", results_table(m, inp.baseline), ""]
+    out += ["", "## Results", "", results_table(m, baselines), ""]
     if m["group_accuracy"] is None:
         out += ["No major-group accuracy: the data has no group column.", ""]
     if inp.baseline is None:
         out += ["No baseline: the project has no train split to fit it on.", ""]
+    if emb := inp.embedding_baseline:
+        prefix = f", input prefix `{emb['prefix']}`" if emb["prefix"] else ""
+        out += [
+            f"The frozen-encoder baseline reads each sentence with the untouched base model "
+            f"`{md_escape(emb['encoder'])}` (mean of the last hidden states, L2-normalised"
+            f"{prefix}) and fits a logistic regression on the train split (C = {emb['C']:g}, "
+            "chosen on validation macro F1); the TF-IDF one fits character 1-3-grams.",
+            "",
+        ]
+    elif inp.baseline is not None:
+        out += [
+            "No frozen-encoder baseline: the base model or the validation split is not at hand.",
+            "",
+        ]
     out += ["## Figures", ""] + [f"![{title}](figures/{f})\n" for title, f in figures]
     if info:
         keys = ("status", "epochs_run", "best_epoch", "best_metric", "stop_reason")

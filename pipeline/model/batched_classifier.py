@@ -14,12 +14,39 @@ the pair task's, examples are (premise, hypothesis) tuples.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 PAD_MULTIPLE = 16
+
+Padded = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # rows, ids, mask, segment ids
+
+
+def padded_batches(
+    ids: Sequence[Sequence[int]],
+    types: Sequence[Sequence[int]] | None,
+    batch_size: int,
+    max_seq_len: int,
+    pad_id: int,
+) -> Iterator[Padded]:
+    """Length-sorted batches of token ids: (row indices, ids, attention mask, token types),
+    each padded to its longest member rounded up to a multiple of ``PAD_MULTIPLE``."""
+    order = np.argsort([len(x) for x in ids], kind="stable")
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        longest = max(len(ids[i]) for i in idx)
+        width = max(min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, max_seq_len), longest)
+        batch = np.full((len(idx), width), pad_id, dtype=np.int32)
+        mask = np.zeros((len(idx), width), dtype=np.int32)
+        segments = np.zeros((len(idx), width), dtype=np.int32)
+        for row, i in enumerate(idx):
+            batch[row, : len(ids[i])] = ids[i]
+            mask[row, : len(ids[i])] = 1
+            if types is not None:
+                segments[row, : len(types[i])] = types[i]
+        yield idx, batch, mask, segments
 
 
 class BatchedClassifier:
@@ -82,23 +109,12 @@ class BatchedClassifier:
         if len(texts) == 0:
             return np.zeros((0, len(self.id2label)), dtype=np.float32)
         ids, types = self.encode_with_types(texts)
-        order = np.argsort([len(x) for x in ids], kind="stable")
         out = np.zeros((len(ids), len(self.id2label)), dtype=np.float32)
         forward = self._compiled()
         pad_id = self.tokenizer.pad_token_id or 0
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            longest = max(len(ids[i]) for i in idx)
-            width = min(-(-longest // PAD_MULTIPLE) * PAD_MULTIPLE, self.max_seq_len)
-            width = max(width, longest)
-            batch = np.full((len(idx), width), pad_id, dtype=np.int32)
-            mask = np.zeros((len(idx), width), dtype=np.int32)
-            segments = np.zeros((len(idx), width), dtype=np.int32)
-            for row, i in enumerate(idx):
-                batch[row, : len(ids[i])] = ids[i]
-                mask[row, : len(ids[i])] = 1
-                if types is not None:
-                    segments[row, : len(types[i])] = types[i]
+        for idx, batch, mask, segments in padded_batches(
+            ids, types, self.batch_size, self.max_seq_len, pad_id
+        ):
             out[idx] = forward(batch, mask, segments).numpy()
             if progress:
                 progress(len(idx))

@@ -180,10 +180,35 @@ def max_positions(checkpoint: Path) -> int:
     return int(config.get("max_position_embeddings", config.get("n_positions", 512)))  # GPT-2
 
 
-def load_tokenizer(checkpoint: Path) -> Any:
+def pooler_is_pretrained(checkpoint: Path) -> bool:
+    """Whether the checkpoint's weights include a BERT pooler (multilingual-e5's do not)."""
+    if (checkpoint / SAFETENSORS_WEIGHTS).is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(checkpoint / SAFETENSORS_WEIGHTS), framework="numpy") as f:
+            return any("pooler" in k for k in f.keys())  # noqa: SIM118 (no __iter__)
+    import h5py
+
+    names: list[str] = []
+    with h5py.File(checkpoint / TF_WEIGHTS, "r") as f:
+        f.visit(names.append)
+    return any("pooler" in n for n in names)
+
+
+def load_tokenizer(checkpoint: Path | str) -> Any:
+    """The fast tokenizer of a checkpoint directory, run or Hub id.
+
+    ``fix_mistral_regex=False``: transformers 4.57.3+ warns of "an incorrect regex pattern" for
+    every local tokenizer saved by a 4.57.3+ release, whatever its model type; the fix it
+    proposes rewrites the pre-tokenizer for Mistral's and would break XLM-R's (multilingual-e5).
+    Our tokenization is the original one (the ids equal the e5 engine's own tokenizer on every
+    NFC sentence of the samples: tests/test_model_loading.py), so we say so and it stays quiet.
+    """
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint), use_fast=True)
+    tokenizer = AutoTokenizer.from_pretrained(
+        str(checkpoint), use_fast=True, fix_mistral_regex=False
+    )
     if not tokenizer.is_fast:
         raise PipelineError(f"{checkpoint}: no fast tokenizer could be built")
     return tokenizer
@@ -217,6 +242,17 @@ def load_base_classifier(checkpoint: Path, id2label: dict[int, str], auto_class:
         info.get("missing_keys") or "none",
         info.get("unexpected_keys") or "none",
     )
+    return model
+
+
+def load_base_encoder(checkpoint: Path) -> Any:
+    """The checkpoint's bare encoder (``TFAutoModel``: hidden states, no head), for embeddings."""
+    from transformers import AutoConfig, TFAutoModel
+
+    if (checkpoint / TF_WEIGHTS).is_file():
+        return TFAutoModel.from_pretrained(str(checkpoint))
+    model = TFAutoModel.from_config(AutoConfig.from_pretrained(str(checkpoint)))
+    load_safetensors_into_tf(model, checkpoint / SAFETENSORS_WEIGHTS)
     return model
 
 
@@ -289,7 +325,7 @@ def load_trained(ref: ModelRef, auto_class: str = SEQ) -> tuple[Any, Any]:
     """(model, tokenizer) of a run or Hub id as ``auto_class`` (the task's); a run of another
     task is refused by name, not loaded with a new random head."""
     import transformers
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     source = ref.source
     kind = auto_class.removeprefix("TFAutoModel")  # ForSequenceClassification, ...
@@ -299,7 +335,7 @@ def load_trained(ref: ModelRef, auto_class: str = SEQ) -> tuple[Any, Any]:
             msg = f"{source} holds a {', '.join(arch)}, not a model {kind}: a run of another task"
             raise PipelineError(msg + "; give a run of this config's task (or its own config)")
         model = getattr(transformers, auto_class).from_pretrained(source)
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        tokenizer = load_tokenizer(source)
     except OSError as exc:
         raise PipelineError(f"cannot load model {source}: {exc}") from exc
     return model, tokenizer

@@ -146,6 +146,13 @@ class TextClassification:
         """The model to fine-tune; None: train's TFBertForSequenceClassification."""
         return None
 
+    def init_head(self, model: Any, train: tuple, val: tuple, max_len: int, pad_id: int,
+                  new_pooler: bool) -> dict[str, Any]:  # fmt: skip
+        """train.head_init probe: the head from a linear probe (pipeline/train/head_init.py)."""
+        from pipeline.train.head_init import init_probe_head
+
+        return init_probe_head(model, train, val, max_len, pad_id, new_pooler)
+
     def loss(self, train_cfg: Any) -> Any:
         from pipeline.train.optimizer import make_loss
 

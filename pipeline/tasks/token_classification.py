@@ -115,6 +115,15 @@ class TokenClassification(TextClassification):
 
         return load_base_classifier(checkpoint, id2label, self.auto_model)
 
+    def init_head(self, model: Any, train: tuple, val: tuple, max_len: int, pad_id: int,
+                  new_pooler: bool) -> dict[str, Any]:  # fmt: skip
+        from pipeline.errors import PipelineError
+
+        raise PipelineError(
+            "train.head_init: probe is for sequence classification; NER's head is per word "
+            "piece: set train.head_init to random"
+        )
+
     def loss(self, train_cfg: Any) -> Any:
         from pipeline.tasks.ner.training import masked_loss
 

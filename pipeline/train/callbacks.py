@@ -53,7 +53,12 @@ HISTORY_COLUMNS = [
 
 
 # train.* keys added after runs were recorded, with their defaults (today's behaviour).
-LATER_KEYS = {"label_smoothing": 0.0, "class_weights": "none", "head_lr_multiplier": 1.0}
+LATER_KEYS = {
+    "label_smoothing": 0.0,
+    "class_weights": "none",
+    "head_lr_multiplier": 1.0,
+    "head_init": "random",
+}
 # train.* keys that say where training runs, not what it computes: a run resumes or is skipped
 # whichever strategy the rerun uses (the global batch is the same; see distributed.py).
 PLACEMENT_KEYS = ("distribute",)
@@ -125,6 +130,7 @@ class TrainState:
     last_ckpt: str | None = None
     best_ckpt: str | None = None
     train_seconds: float = 0.0
+    head_probe: dict[str, Any] | None = None  # train.head_init probe: C, validation scores
 
     @staticmethod
     def path(work_dir: Path) -> Path:

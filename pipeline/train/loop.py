@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.model.loading import load_base_classifier
+from pipeline.model.loading import load_base_classifier, pooler_is_pretrained
 from pipeline.tasks import get_task
 from pipeline.train import distributed, length_buckets
 from pipeline.train.callbacks import (
@@ -125,6 +125,15 @@ def fit(
         model = task.load_model(checkpoint, id2label)  # NER: ...ForTokenClassification
         if model is None:  # the sequence classifier
             model = load_base_classifier(checkpoint, id2label)
+        if t.head_init == "probe" and not state.last_ckpt:  # a resumed run has its head
+            state.head_probe = task.init_head(
+                model,
+                (train_ids, train_types, y_train),
+                (val_ids, val_types, y_val),
+                max_len,
+                pad_id,
+                new_pooler=not pooler_is_pretrained(checkpoint),
+            )
         model.compile(
             optimizer=make_optimizer(cfg, total_steps),
             loss=task.loss(t),

@@ -193,6 +193,7 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         run_name=cfg.train.run_name,
         base_model={"name_or_path": cfg.model.name_or_path, "resolved": str(checkpoint)},
         training_key=key,
+        head_probe=state.head_probe,
         best_epoch=state.best_epoch,
         best_metric={"name": es.monitor, "value": state.best_value},
         stop_reason=state.stop_reason,

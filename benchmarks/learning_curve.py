@@ -1,0 +1,223 @@
+"""Learning curve: how many examples per class before fine-tuning beats the two baselines.
+
+    python -m benchmarks.learning_curve [--config configs/hard-demo.yaml configs/default.yaml]
+        [--sizes 5 10 20 50 all] [--seeds 0 1 2] [--set train.epochs=10] [--out NAME]
+
+For each config, the data stages run once into a scratch root (reports/bench/.learning-curve/),
+then for every size n and seed the train split is cut to n sentences per class (every sentence
+of a class with fewer) and the validation split to ceil(n / 3) per class, as a user with n x 5/3
+labelled sentences per class would have after the 6:2:2 split; "all" keeps both whole. The test
+split is always the whole held-out one. Each cut is trained with the config's recipe by the real
+train stage (train.seed = the seed) and scored by the real evaluate stage, which fits the TF-IDF
+and the frozen-encoder baselines on the same cut: three test macro F1s per (n, seed), the mean
+and spread over the seeds in reports/bench/<NAME>.json (default learning_curve) and a figure
+beside it. Model weights and scratch data are removed as the runs finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.cli import setup_logging
+from pipeline.config import load_config
+from pipeline.data import ingest, prepare, split
+from pipeline.errors import PipelineError
+from pipeline.evaluate import stage as evaluate
+from pipeline.io import package_versions, read_json, write_json
+from pipeline.paths import Paths
+from pipeline.train import stage as train
+
+logger = logging.getLogger("benchmarks.learning_curve")
+
+CONFIGS = ["configs/hard-demo.yaml", "configs/default.yaml"]
+SIZES = ["5", "10", "20", "50", "all"]
+SEEDS = [0, 1, 2]
+METHODS = {"model": "fine-tuned", "embedding": "frozen encoder + LR", "tfidf": "TF-IDF + LR"}
+
+
+def cut(df: pd.DataFrame, per_class: int | None, seed: int) -> pd.DataFrame:
+    """``per_class`` rows of every label (all of a smaller one), drawn with ``seed``."""
+    if per_class is None:
+        return df
+    parts = [
+        g.sample(n=min(per_class, len(g)), random_state=seed) for _, g in df.groupby("label_id")
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def prepare_dataset(config: str, scratch: Path, overrides: list[str]) -> Path:
+    """Ingest, prepare and split ``config``'s data into ``scratch``; returns that root."""
+    root = scratch / "data-root"
+    (root / "data").mkdir(parents=True, exist_ok=True)
+    project = Path(".").resolve()
+    for link, target in ((root / "data" / "raw", project / "data" / "raw"),
+                         (root / ".cache", project / ".cache")):  # fmt: skip
+        if not link.exists():
+            target.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target)
+    cfg = load_config(config, [*overrides, f"root={root}"])
+    for stage in (ingest, prepare, split):
+        stage.run(cfg)
+    return root
+
+
+def one_run(
+    config: str, data_root: Path, run_root: Path, size: str, seed: int, overrides: list[str]
+) -> dict[str, Any]:
+    """Train and evaluate one cut; returns its scores and costs."""
+    per_class = None if size == "all" else int(size)
+    src, dst = Paths(data_root), Paths(run_root)
+    dst.processed.mkdir(parents=True, exist_ok=True)
+    dst.interim.mkdir(parents=True, exist_ok=True)
+    (run_root / ".cache").mkdir(exist_ok=True)
+    # the converted base model is shared; trimmed vocabularies land in the run's own cache
+    shared = src.base_models / "multilingual-e5-small"
+    if shared.exists() and not (dst.base_models / shared.name).exists():
+        dst.base_models.mkdir(parents=True, exist_ok=True)
+        (dst.base_models / shared.name).symlink_to(shared.resolve())
+    train_df = cut(pd.read_parquet(src.split_file("train")), per_class, seed)
+    val_n = None if per_class is None else max(1, math.ceil(per_class / 3))
+    val_df = cut(pd.read_parquet(src.split_file("validation")), val_n, seed)
+    train_df.to_parquet(dst.split_file("train"))
+    val_df.to_parquet(dst.split_file("validation"))
+    shutil.copyfile(src.split_file("test"), dst.split_file("test"))
+    shutil.copyfile(src.labels, dst.labels)
+    cfg = load_config(config, [*overrides, f"root={run_root}", f"train.seed={seed}"])
+    t0 = time.perf_counter()
+    trained = train.run(cfg, force=True)
+    seconds = time.perf_counter() - t0
+    metrics = evaluate.run(cfg).metrics
+    record = read_json(trained.run_dir / "run.json")
+    shutil.rmtree(run_root)
+    scores = {
+        "model": metrics,
+        "tfidf": metrics["baseline"],
+        "embedding": metrics["embedding_baseline"],
+    }
+    return {
+        "size": size,
+        "seed": seed,
+        "n_train": len(train_df),
+        "n_validation": len(val_df),
+        "per_class_mean": round(len(train_df) / train_df["label_id"].nunique(), 2),
+        "n_test": metrics["n"],
+        **{m: {"macro_f1": s["macro_f1"], "accuracy": s["accuracy"]} for m, s in scores.items()},
+        "epochs_run": record["epochs_run"],
+        "best_epoch": record["best_epoch"],
+        "train_seconds": round(seconds, 1),
+    }
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per size: mean and standard deviation over the seeds of each method's macro F1."""
+    out = []
+    for size in dict.fromkeys(r["size"] for r in runs):
+        group = [r for r in runs if r["size"] == size]
+        row: dict[str, Any] = {"size": size, "per_class_mean": group[0]["per_class_mean"]}
+        for m in METHODS:
+            f1 = np.array([r[m]["macro_f1"] for r in group])
+            row[m] = {"mean": round(float(f1.mean()), 4), "std": round(float(f1.std()), 4)}
+        row["model_at_or_above_both"] = all(
+            r["model"]["macro_f1"] >= max(r["tfidf"]["macro_f1"], r["embedding"]["macro_f1"])
+            for r in group
+        )
+        row["mean_model_at_or_above_both"] = row["model"]["mean"] >= max(
+            row["tfidf"]["mean"], row["embedding"]["mean"]
+        )
+        out.append(row)
+    return out
+
+
+def plot(result: dict[str, Any], path: Path) -> None:
+    from pipeline.plots import pyplot
+
+    plt = pyplot()
+    names = list(result["datasets"])
+    fig, axes = plt.subplots(1, len(names), figsize=(6 * len(names), 4.2), squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = result["datasets"][name]["summary"]
+        x = [r["per_class_mean"] for r in rows]
+        for m, label in METHODS.items():
+            y = [r[m]["mean"] for r in rows]
+            err = [r[m]["std"] for r in rows]
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
+        ax.set_xscale("log")
+        ax.set_xticks(x, [f"{r['size']}\n({r['per_class_mean']:g})" for r in rows])
+        ax.set_xlabel("training sentences per class (mean)")
+        ax.set_ylabel("test macro F1")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle("learning curve: mean over seeds, bars = standard deviation")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", nargs="+", default=CONFIGS)
+    parser.add_argument("--sizes", nargs="+", default=SIZES)
+    parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--out", default="learning_curve", help="file name under reports/bench")
+    args = parser.parse_args(argv)
+    setup_logging()
+    bench = Paths(Path(".").resolve()).bench
+    scratch = bench / ".learning-curve"
+    result: dict[str, Any] = {
+        "what": "test macro F1 by training sentences per class: fine-tuned vs both baselines",
+        "overrides": args.overrides,
+        "seeds": args.seeds,
+        "datasets": {},
+    }
+    try:
+        for config in args.config:
+            name = Path(config).stem
+            data_root = prepare_dataset(config, scratch / name, args.overrides)
+            available = pd.read_parquet(Paths(data_root).split_file("train"))
+            most = int(available.groupby("label_id").size().max())
+            sizes = [s for s in args.sizes if s == "all" or int(s) < most]
+            runs = []
+            for size in sizes:
+                for seed in args.seeds:
+                    logger.info("%s: %s per class, seed %d", name, size, seed)
+                    run_root = scratch / name / f"n{size}-s{seed}"
+                    runs.append(one_run(config, data_root, run_root, size, seed, args.overrides))
+                    logger.info("%s", runs[-1])
+                    result["datasets"][name] = {
+                        "config": config,
+                        "train_per_class_available": most,
+                        "summary": summarize(runs),
+                        "runs": runs,
+                    }
+                    write_json(bench / f"{args.out}.json", result)  # so far
+    except PipelineError as exc:
+        logger.error("%s", exc)
+        return 2
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["versions"] = package_versions()
+    write_json(bench / f"{args.out}.json", result)
+    plot(result, bench / f"{args.out}.png")
+    for name, d in result["datasets"].items():
+        for r in d["summary"]:
+            print(  # noqa: T201
+                f"{name} {r['size']:>4}: model {r['model']['mean']:.3f}±{r['model']['std']:.3f} "
+                f"embedding {r['embedding']['mean']:.3f}±{r['embedding']['std']:.3f} "
+                f"tfidf {r['tfidf']['mean']:.3f}±{r['tfidf']['std']:.3f}"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
