@@ -46,7 +46,7 @@ $(DATA_STAMP): FORCE
 	@mkdir -p $(@D); printf '%s\n' '$(CONFIG) $(DATA_ARGS)' | cmp -s - $@ || printf '%s\n' '$(CONFIG) $(DATA_ARGS)' > $@
 FORCE:
 
-data/interim/sentences.parquet: pipeline/data/ingest.py pipeline/data/files.py $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx data/raw/*/*.json) | $(STAMP)
+data/interim/sentences.parquet: pipeline/data/ingest.py $(wildcard pipeline/tables/*.py) $(CONFIG) $(DATA_STAMP) $(wildcard data/raw/*.xlsx data/raw/*/*.json) | $(STAMP)
 	$(PY) -m pipeline.data.ingest --config $(CONFIG) $(DATA_ARGS)
 
 data/interim/dataset.parquet: data/interim/sentences.parquet pipeline/data/prepare.py $(CONFIG)

@@ -24,10 +24,10 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.fitting import length_buckets
 from pipeline.io import package_versions, sha256_file, write_json
 from pipeline.model.loading import load_base_classifier, load_tokenizer, resolve_base_model
 from pipeline.paths import Paths
-from pipeline.train import length_buckets
 
 logger = logging.getLogger(__name__)
 TARGET = 1.5
@@ -91,7 +91,7 @@ def measure(
 
 
 def run(cfg: Config, steps: int | None, max_lens: list[int]) -> dict[str, Any]:
-    from pipeline.train.loop import seed_everything
+    from pipeline.fitting.loop import seed_everything
 
     paths = Paths.from_config(cfg)
     train_path = paths.split_file("train")

@@ -23,11 +23,11 @@ import pandas as pd
 from benchmarks.train import train_step_fn
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.fitting import length_buckets
 from pipeline.io import package_versions, write_json
 from pipeline.model.loading import load_base_classifier, load_tokenizer, resolve_base_model
 from pipeline.model.vocab_trim import trimmed_checkpoint
 from pipeline.paths import Paths
-from pipeline.train import length_buckets
 
 logger = logging.getLogger(__name__)
 

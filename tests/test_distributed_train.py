@@ -1,4 +1,4 @@
-"""Training across devices and workers (pipeline/train/distributed.py, ray_train.py).
+"""Training across devices and workers (pipeline/fitting/distributed.py, ray_train.py).
 
 The runs use the tiny BERT without dropout, so a step computes the same thing however the
 global batch is split: a run on two replicas (MirroredStrategy over two logical CPUs, two
@@ -24,7 +24,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import PipelineError
-from pipeline.train import distributed, length_buckets
+from pipeline.fitting import distributed, length_buckets
 from pipeline.train.stage import main, run, work_dir_for
 from tests.conftest import tiny_config_dict, write_config
 from tests.tiny import write_processed

@@ -34,6 +34,7 @@ CONTRACT_KEYS = [
     "top_k_accuracy",
     "group_accuracy",
     "baseline",
+    "embedding_baseline",
     "below_baseline",
     "data",
     "model",
@@ -356,8 +357,13 @@ def test_sigterm_exits_130_like_ctrl_c(project: Path) -> None:
 def test_the_report_opens_with_its_verdict_either_way() -> None:
     from pipeline.evaluate.report import below_baseline_note
 
-    above = below_baseline_note({"macro_f1": 0.73, "below_baseline": False}, {"macro_f1": 0.69})
-    assert above[0].startswith("The model's macro F1 (0.7300) is at or above")
-    below = below_baseline_note({"macro_f1": 0.5, "below_baseline": True}, {"macro_f1": 0.69})
-    assert below[0].startswith("> **Below the baseline:**")
-    assert below_baseline_note({"macro_f1": 0.5, "below_baseline": None}, None) == []
+    tfidf, embedding = {"macro_f1": 0.69}, {"macro_f1": 0.71}
+    above = below_baseline_note({"macro_f1": 0.73, "below_baseline": False}, [tfidf, embedding])
+    assert above[0].startswith("The model's macro F1 (0.7300) is at or above the TF-IDF")
+    assert "frozen encoder + LR baseline's (0.7100)" in above[0]
+    between = below_baseline_note({"macro_f1": 0.7, "below_baseline": True}, [tfidf, embedding])
+    assert between[0].startswith("> **Below the baseline:**")
+    assert "frozen encoder" in between[0] and "TF-IDF" not in between[0]
+    only = below_baseline_note({"macro_f1": 0.5, "below_baseline": True}, [tfidf, None])
+    assert only[0].startswith("> **Below the baseline:**") and "TF-IDF" in only[0]
+    assert below_baseline_note({"macro_f1": 0.5, "below_baseline": None}, [None, None]) == []

@@ -84,7 +84,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_cycle_between_pipeline_modules() -> None:
     graph = import_graph()
-    assert graph["pipeline.train.stage"] >= {"pipeline.train.loop", "pipeline.config"}
+    assert graph["pipeline.train.stage"] >= {"pipeline.fitting.loop", "pipeline.config"}
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
@@ -94,15 +94,15 @@ def test_function_level_relative_and_submodule_imports_count() -> None:
         "pipeline.cli",
         "pipeline.config",
         "pipeline.io",
-        "pipeline.train",
-        "pipeline.train.loop",
+        "pipeline.fitting",
+        "pipeline.fitting.loop",
     }
     text = (
         "def main():\n    from pipeline.cli import run_cli\n"
-        "from .io import write_json\nfrom pipeline.train import loop\nimport pipeline.config\n"
+        "from .io import write_json\nfrom pipeline.fitting import loop\nimport pipeline.config\n"
     )
     found = imports_of(text, "pipeline.probe", False, known)
-    assert found == {"pipeline.cli", "pipeline.io", "pipeline.train.loop", "pipeline.config"}
+    assert found == {"pipeline.cli", "pipeline.io", "pipeline.fitting.loop", "pipeline.config"}
 
 
 def test_the_cycle_finder() -> None:

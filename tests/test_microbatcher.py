@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.serve.microbatcher import MicroBatcher
+from pipeline.inference.microbatcher import MicroBatcher
 
 
 class Recorder:

@@ -159,7 +159,7 @@ def test_an_empty_text_or_tsv_file_is_named(tmp_path: Path, name: str, content: 
 
 @pytest.mark.parametrize("params", [0, False, "", [], "simple"])
 def test_parameters_that_are_not_an_object_are_refused(params: object) -> None:
-    from pipeline.serve.api import RequestError
+    from pipeline.inference.api import RequestError
     from pipeline.tasks.ner.serve import parse_request
 
     with pytest.raises(RequestError, match=r'"parameters" must be an object') as err:
@@ -184,7 +184,7 @@ def test_klue_tsv_with_tab_only_separators_and_bare_comment_lines(tmp_path: Path
 
 
 def test_a_request_too_long_to_read_in_windows_is_refused_before_the_model() -> None:
-    from pipeline.serve.api import RequestError
+    from pipeline.inference.api import RequestError
     from pipeline.tasks.ner.serve import MAX_REQUEST_CHARS, parse_request
 
     long = "김민수는 부산에 갔다. " * (MAX_REQUEST_CHARS // 13 + 1)

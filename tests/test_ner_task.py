@@ -14,7 +14,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.data import ingest, prepare, split
 from pipeline.errors import PipelineError
-from pipeline.serve.api import RequestError
+from pipeline.inference.api import RequestError
 from pipeline.tasks import get_task
 from pipeline.tasks.ner.align import bio_tags, iob2_entities, piece_labels, piece_spans
 from pipeline.tasks.ner.data import read_file

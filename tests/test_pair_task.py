@@ -16,9 +16,9 @@ from pipeline.config import load_config
 from pipeline.data import ingest, prepare, split
 from pipeline.data.prepare import drop_empty_and_duplicates
 from pipeline.errors import PipelineError
-from pipeline.serve.api import RequestError, parse_request
+from pipeline.fitting.length_buckets import batches
+from pipeline.inference.api import RequestError, parse_request
 from pipeline.tasks import TASKS, get_task
-from pipeline.train.length_buckets import batches
 from tests.tiny_pairs import pair_texts, tiny_pairs, write_pair_config, write_pair_workbook
 from tests.xlsx_helpers import expect_error, write_config, write_workbook
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.serve.loaded import top_answers
+from pipeline.inference.loaded import top_answers
 from pipeline.serve.predict import label_table, main
 from tests.conftest import tiny_config_dict, write_config
 from tests.tiny import TINY_LABELS

@@ -330,7 +330,7 @@ if "train.seed=3" in sys.argv:
 deadline = time.time() + 30
 while len(list(d.iterdir())) < 2 and time.time() < deadline:
     time.sleep(0.05)
-print("12:00:00 INFO pipeline.train.callbacks: epoch 1/1: loss 0.1", file=sys.stderr)
+print("12:00:00 INFO pipeline.fitting.callbacks: epoch 1/1: loss 0.1", file=sys.stderr)
 sys.exit(0 if len(list(d.iterdir())) >= 2 else 1)
 """
 

@@ -17,8 +17,8 @@ import pytest
 
 from pipeline.config import Config, load_config, parse_override
 from pipeline.errors import PipelineError
+from pipeline.fitting import length_buckets
 from pipeline.io import read_json, write_json
-from pipeline.train import length_buckets
 from pipeline.train.stage import main, run, work_dir_for
 from tests.conftest import tiny_config_dict, write_config
 
@@ -251,7 +251,7 @@ def test_finished_run_is_skipped_and_a_different_config_refused(trained_run: Pat
 def test_interrupted_run_resumes_after_its_last_finished_epoch(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline.train.callbacks import EpochCheckpoint
+    from pipeline.fitting.callbacks import EpochCheckpoint
 
     cfg = config(tiny_project, "train.epochs=3", "train.run_name=sweep-x/trial")
     run_dir = tiny_project.parent / "models/sweep-x/trial"
@@ -356,7 +356,7 @@ def test_benchmark_writes_both_throughputs_and_their_ratio(tiny_project: Path) -
 
 
 def test_label_smoothing_loss_matches_its_formula() -> None:
-    from pipeline.train.optimizer import make_loss
+    from pipeline.fitting.optimizer import make_loss
 
     logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], dtype=np.float32)
     y = np.array([0, 1])
@@ -369,7 +369,7 @@ def test_label_smoothing_loss_matches_its_formula() -> None:
 
 
 def test_balanced_class_weights_and_the_weighted_dataset() -> None:
-    from pipeline.train.optimizer import balanced_class_weights
+    from pipeline.fitting.optimizer import balanced_class_weights
 
     y = np.array([0, 0, 0, 1, 2, 2])
     weights = balanced_class_weights(y, 4)  # class 3 absent: weight 1
@@ -406,12 +406,12 @@ def trained_weights(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_head_lr_multiplier_moves_the_head_at_its_own_rate(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.train.loop
+    import pipeline.fitting.loop
 
     moved = {}
     for mult in (1.0, 1e-6):
         init: dict = {}
-        monkeypatch.setattr(pipeline.train.loop, "load_base_classifier", initial_head_spy(init))
+        monkeypatch.setattr(pipeline.fitting.loop, "load_base_classifier", initial_head_spy(init))
         cfg = config(
             tiny_project, "train.epochs=1", f"train.head_lr_multiplier={mult}",
             f"train.run_name=head{mult}",
@@ -437,7 +437,7 @@ def test_resume_repeats_the_uninterrupted_run_exactly(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch, recipe: tuple[str, ...]
 ) -> None:
     """Interrupted in epoch 2, the rerun's history equals an uninterrupted run's on CPU."""
-    from pipeline.train.callbacks import EpochCheckpoint
+    from pipeline.fitting.callbacks import EpochCheckpoint
 
     sets = ("train.epochs=3", "train.early_stopping.patience=5", *recipe)
     straight = run(config(tiny_project, *sets, "train.run_name=straight"))

@@ -4,5 +4,5 @@
     python -m pipeline.data.prepare --config configs/default.yaml   # clean, label
     python -m pipeline.data.split   --config configs/default.yaml   # stratified 6:2:2
 
-``labels.py`` holds the label-table knowledge (major groups) that evaluate shares.
+The readers of sheets and files they share with the tasks are pipeline/tables/.
 """

@@ -43,11 +43,11 @@ from python_calamine import CalamineError
 
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, IngestConfig
-from pipeline.data.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text, text_cell
-from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
+from pipeline.tables.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text, text_cell
+from pipeline.tables.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.data.ingest")  # also when run as __main__

@@ -31,10 +31,10 @@ from python_calamine import CalamineError
 
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, PrepareConfig
-from pipeline.data.labels import majority_groups
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
+from pipeline.tables.labels import majority_groups
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.data.prepare")  # also when run as __main__

@@ -37,7 +37,6 @@ import pandas as pd
 
 from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
 from pipeline.config import Config
-from pipeline.data.labels import majority_groups
 from pipeline.errors import PipelineError
 from pipeline.evaluate import report
 from pipeline.evaluate.baseline import CharNgramBaseline
@@ -67,6 +66,7 @@ from pipeline.model.loading import (
     resolve_model_ref,
 )
 from pipeline.paths import Paths
+from pipeline.tables.labels import majority_groups
 from pipeline.tasks import TextClassification, get_task
 
 logger = logging.getLogger("pipeline.evaluate")

@@ -44,23 +44,23 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.config import Config
-from pipeline.io import package_versions
-from pipeline.model.loading import ModelRef
-from pipeline.serve.api import (
+from pipeline.inference.api import (
     ANSWER_SCHEMA,
     RequestError,
     load_json,
     predict_schema,
     read_body,
 )
-from pipeline.serve.loaded import (
+from pipeline.inference.loaded import (
     LoadedModel,
     batched_classifier,
     load_model,
     pipeline_proba,
     text_pipeline,
 )
-from pipeline.serve.microbatcher import MicroBatcher
+from pipeline.inference.microbatcher import MicroBatcher
+from pipeline.io import package_versions
+from pipeline.model.loading import ModelRef
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve")

@@ -12,7 +12,7 @@ of ``--column`` through the model in batches (here, or on Ray: ray_predict.py), 
 table with ``predicted_label``, ``predicted_score``, ``predicted_group`` (when known) and
 ``top3`` added (NER: ``entities``); empty cells get none. The output appears when complete.
 
-The model it loads and its answers: pipeline/serve/loaded.py (shared with the server).
+The model it loads and its answers: pipeline/inference/loaded.py (shared with the server).
 """
 
 from __future__ import annotations
@@ -29,9 +29,7 @@ import pandas as pd
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_path, to_excel_as_text
-from pipeline.paths import Paths
-from pipeline.serve.loaded import (
+from pipeline.inference.loaded import (
     batched_classifier,
     clean_text,
     load_model,
@@ -39,6 +37,8 @@ from pipeline.serve.loaded import (
     text_problem,
     top_answers,
 )
+from pipeline.io import atomic_path, to_excel_as_text
+from pipeline.paths import Paths
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve.predict")

@@ -25,8 +25,8 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.inference.loaded import resolve
 from pipeline.ray_connect import ray_session
-from pipeline.serve.loaded import resolve
 
 logger = logging.getLogger("pipeline.serve.predict")
 
@@ -42,7 +42,7 @@ class Labeler:
         import os
 
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))  # before TF starts
-        from pipeline.serve.loaded import batched_classifier, load_model
+        from pipeline.inference.loaded import batched_classifier, load_model
         from pipeline.tasks import get_task
 
         task = get_task(cfg.task)

@@ -23,8 +23,8 @@ from fastapi import FastAPI
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.inference.loaded import resolve
 from pipeline.serve.app import Service, create_app
-from pipeline.serve.loaded import resolve
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.serve")

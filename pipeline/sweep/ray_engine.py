@@ -159,7 +159,7 @@ class RayRunner:
                 "cwd": os.getcwd(),
                 "env": env,
                 "log": str((self.out / "logs" / f"{t.name}.log").resolve()),
-                # the train stage's work directory (pipeline.train.callbacks.work_dir_for)
+                # the train stage's work directory (pipeline.fitting.callbacks.work_dir_for)
                 "work_state": str(run_dir.with_name(f".{run_dir.name}.work") / "state.json"),
                 "history_csv": str(run_dir / "history.csv"),
                 "metric": self.sweep.metric,

@@ -67,7 +67,7 @@ class TextClassification:
 
     def parse_inputs(self, inputs: Any, max_inputs: int) -> list[Any]:
         """A request's ``inputs`` -> examples; raises serve's RequestError (4xx) naming it."""
-        from pipeline.serve.api import parse_texts
+        from pipeline.inference.api import parse_texts
 
         return parse_texts(inputs, max_inputs)
 
@@ -148,13 +148,13 @@ class TextClassification:
 
     def init_head(self, model: Any, train: tuple, val: tuple, max_len: int, pad_id: int,
                   new_pooler: bool) -> dict[str, Any]:  # fmt: skip
-        """train.head_init probe: the head from a linear probe (pipeline/train/head_init.py)."""
-        from pipeline.train.head_init import init_probe_head
+        """train.head_init probe: the head from a linear probe (pipeline/fitting/head_init.py)."""
+        from pipeline.fitting.head_init import init_probe_head
 
         return init_probe_head(model, train, val, max_len, pad_id, new_pooler)
 
     def loss(self, train_cfg: Any) -> Any:
-        from pipeline.train.optimizer import make_loss
+        from pipeline.fitting.optimizer import make_loss
 
         return make_loss(train_cfg.label_smoothing)
 
@@ -178,7 +178,7 @@ class TextClassification:
 
     def parse_request(self, body: Any, max_inputs: int, n_labels: int, top_k: int) -> Any:
         """A decoded /predict body -> (examples, top_k); RequestError (4xx) naming the problem."""
-        from pipeline.serve.api import parse_request
+        from pipeline.inference.api import parse_request
 
         return parse_request(body, max_inputs, n_labels, top_k, self.parse_inputs)
 
@@ -188,7 +188,7 @@ class TextClassification:
 
     def answers(self, results: Any, texts: Sequence[Any], id2label: dict, top_k: int) -> Any:
         """The /predict answer: per example, the top_k labels with scores."""
-        from pipeline.serve.loaded import top_answers
+        from pipeline.inference.loaded import top_answers
 
         return top_answers(results, id2label, top_k)
 

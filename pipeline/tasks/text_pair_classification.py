@@ -72,7 +72,7 @@ class TextPairClassification(TextClassification):
         return example[0] + SEPARATOR + example[1]
 
     def parse_inputs(self, inputs: Any, max_inputs: int) -> list[Any]:
-        from pipeline.serve.api import RequestError, kind, parse_texts
+        from pipeline.inference.api import RequestError, kind, parse_texts
 
         single = isinstance(inputs, dict)
         items = [inputs] if single else inputs

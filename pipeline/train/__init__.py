@@ -1,6 +1,6 @@
-"""The train stage (``python -m pipeline.train``): fine-tune one classifier into models/<run>/.
+"""The train stage (``python -m pipeline.train``): fine-tune one model into models/<run>/.
 
-``stage.py`` is the stage (``run``/``main``); ``loop.py`` the Keras fit loop; ``optimizer.py``
-the loss and optimizers; ``length_buckets.py`` the padded batches; ``callbacks.py`` the
-per-epoch checkpoint that makes a run resumable; ``storage.py`` the disk checks.
+``stage.py`` is the stage (``run``/``main``): inputs, resume or skip, the run directory and its
+provenance; ``ray_train.py`` runs it on Ray Train workers. The fit loop itself is
+pipeline/fitting/; what is fitted (model, targets, loss) comes from the config's task.
 """

@@ -38,9 +38,9 @@ import tf_keras
 
 from pipeline.config import Config, check_training_values
 from pipeline.errors import PipelineError
+from pipeline.fitting.callbacks import finished_record, training_key
 from pipeline.io import read_json
 from pipeline.paths import Paths
-from pipeline.train.callbacks import finished_record, training_key
 
 logger = logging.getLogger("pipeline.train")
 

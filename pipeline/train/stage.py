@@ -8,7 +8,7 @@ length buckets, see length_buckets.py); trains with Adam (constant rate) or Adam
 linear decay), sparse cross-entropy on the logits, accuracy; early stopping on
 ``train.early_stopping``; keeps the best epoch's weights.
 
-Progress lives in a hidden work directory (``models/.<run>.work/``, see pipeline/train/callbacks.py)
+Progress lives in a hidden work directory (``models/.<run>.work/``, pipeline/fitting/callbacks.py)
 updated at every epoch end, so an interrupted run (Ctrl-C, SIGTERM, even SIGKILL) resumes from
 its last finished epoch when the same command runs again. The run directory itself appears in
 one rename once training is over: save_pretrained model + tokenizer, labels.json, history.csv,
@@ -37,21 +37,21 @@ import pandas as pd
 from pipeline import tensorboard
 from pipeline.config import Config, check_training_values
 from pipeline.errors import PipelineError
-from pipeline.io import provenance, read_json, write_json
-from pipeline.model.loading import load_tokenizer, max_positions, resolve_base_model
-from pipeline.model.vocab_trim import trimmed_checkpoint
-from pipeline.paths import Paths
-from pipeline.tasks import TextClassification, get_task
-from pipeline.train import distributed, length_buckets
-from pipeline.train.callbacks import (
+from pipeline.fitting import distributed, length_buckets
+from pipeline.fitting.callbacks import (
     TrainState,
     fingerprint,
     finished_record,
     training_key,
     work_dir_for,
 )
-from pipeline.train.loop import fit
-from pipeline.train.storage import holds_other_files, save_run
+from pipeline.fitting.loop import fit
+from pipeline.fitting.storage import holds_other_files, save_run
+from pipeline.io import provenance, read_json, write_json
+from pipeline.model.loading import load_tokenizer, max_positions, resolve_base_model
+from pipeline.model.vocab_trim import trimmed_checkpoint
+from pipeline.paths import Paths
+from pipeline.tasks import TextClassification, get_task
 
 logger = logging.getLogger("pipeline.train")
 

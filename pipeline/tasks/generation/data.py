@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.train import length_buckets
+from pipeline.fitting import length_buckets
 
 IGNORE = -100  # label of a position the loss skips
 

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from pipeline.errors import PipelineError
-from pipeline.serve.loaded import clean_text
+from pipeline.inference.loaded import clean_text
 
 MAX_SEED = 2**31 - 1
 # Parameters the Inference API's clients may send that change nothing here.

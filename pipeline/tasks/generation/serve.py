@@ -33,9 +33,9 @@ from starlette.exceptions import HTTPException
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.inference.api import RequestError, load_json, read_body
 from pipeline.io import package_versions
 from pipeline.model.loading import ModelRef
-from pipeline.serve.api import RequestError, load_json, read_body
 from pipeline.tasks.generation import sampling
 from pipeline.tasks.generation.arch import check_causal_lm
 

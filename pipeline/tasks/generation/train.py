@@ -1,7 +1,7 @@
 """Fine-tuning a causal LM: the generation task's train loop (the stage is pipeline/train/).
 
 The same machinery as classification: seeds, the optimizer of ``train.optimizer``, the work
-directory's per-epoch checkpoint, early stopping and resume (pipeline/train/callbacks.py),
+directory's per-epoch checkpoint, early stopping and resume (pipeline/fitting/callbacks.py),
 the best epoch's weights returned. What differs: TFAutoModelForCausalLM, transformers' own
 causal-LM loss (labels = input ids, padding -100), and a next-token accuracy metric, so the
 history has the same columns (loss, accuracy, val_loss, val_accuracy) as every run's.
@@ -17,18 +17,18 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.model.loading import SAFETENSORS_WEIGHTS, TF_WEIGHTS, load_safetensors_into_tf
-from pipeline.tasks.generation import data
-from pipeline.tasks.generation.arch import check_causal_lm
-from pipeline.train.callbacks import (
+from pipeline.fitting.callbacks import (
     EpochCheckpoint,
     EpochSeed,
     TrainState,
     clean_stale_checkpoints,
     seeded_dropout,
 )
-from pipeline.train.optimizer import build_optimizer, current_lr, make_optimizer
-from pipeline.train.storage import check_storage
+from pipeline.fitting.optimizer import build_optimizer, current_lr, make_optimizer
+from pipeline.fitting.storage import check_storage
+from pipeline.model.loading import SAFETENSORS_WEIGHTS, TF_WEIGHTS, load_safetensors_into_tf
+from pipeline.tasks.generation import data
+from pipeline.tasks.generation.arch import check_causal_lm
 
 logger = logging.getLogger("pipeline.train")
 

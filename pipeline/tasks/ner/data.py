@@ -19,9 +19,9 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import IngestConfig, PrepareConfig
-from pipeline.data.cells import HEADER_ROWS, is_blank, normalize_text, text_cell
 from pipeline.errors import PipelineError
 from pipeline.paths import Paths
+from pipeline.tables.cells import HEADER_ROWS, is_blank, normalize_text, text_cell
 from pipeline.tasks.ner.align import bio_tags
 from pipeline.tasks.ner.markup import (
     Span,

@@ -23,9 +23,9 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.data.cells import cell_to_text, is_blank
-from pipeline.serve.api import RequestError, kind, parse_texts
-from pipeline.serve.loaded import clean_text
+from pipeline.inference.api import RequestError, kind, parse_texts
+from pipeline.inference.loaded import clean_text
+from pipeline.tables.cells import cell_to_text, is_blank
 from pipeline.tasks.ner.markup import render_markup
 from pipeline.tasks.ner.view import View, model_view
 

@@ -1,7 +1,7 @@
 """The model's view of a served sentence, with a way back to the sentence as sent.
 
 Ingest wrote the training sentences in NFC with zero-width characters removed
-(``pipeline.data.cells.normalize_text``); a client may send decomposed Hangul (NFD, as macOS
+(``pipeline.tables.cells.normalize_text``); a client may send decomposed Hangul (NFD, as macOS
 file names and some IMEs give it: ``김`` as three jamo) or a ZWSP inside a word, which the
 tokenizer would read as other pieces. ``model_view`` gives the model the text ingest would
 have written (whitespace kept as sent: the tokenizer splits on it either way) and, per character

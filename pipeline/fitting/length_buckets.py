@@ -147,7 +147,7 @@ def make_dataset(
     sample weights: ``(inputs, labels, weights)``, which Keras applies to loss and metrics.
     With ``shard`` = (first, count, replicas) each batch is cut into ``replicas`` near-equal
     slices and slices first..first+count-1 come out in turn (one per local replica; see
-    pipeline/train/distributed.py).
+    pipeline/fitting/distributed.py).
     """
     import tensorflow as tf
 

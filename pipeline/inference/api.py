@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request
 
-from pipeline.serve.loaded import clean_text, text_problem
+from pipeline.inference.loaded import clean_text, text_problem
 
 # Bounds on a decoded body, far above any real request: deeper nesting or longer integers are
 # refused (400) before they can exhaust the parser's recursion or int()'s digit limit.

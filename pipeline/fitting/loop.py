@@ -1,8 +1,8 @@
 """The training loop: seeds, devices, datasets, the compiled model and Keras ``fit``.
 
-Resumes from the work directory's last finished epoch (see pipeline/train/callbacks.py) and
+Resumes from the work directory's last finished epoch (see pipeline/fitting/callbacks.py) and
 returns the best epoch's weights. The strategy (one device, several GPUs, several workers)
-comes from pipeline/train/distributed.py.
+comes from pipeline/fitting/distributed.py.
 """
 
 from __future__ import annotations
@@ -19,17 +19,15 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.model.loading import load_base_classifier, pooler_is_pretrained
-from pipeline.tasks import get_task
-from pipeline.train import distributed, length_buckets
-from pipeline.train.callbacks import (
+from pipeline.fitting import distributed, length_buckets
+from pipeline.fitting.callbacks import (
     EpochCheckpoint,
     EpochSeed,
     TrainState,
     clean_stale_checkpoints,
     seeded_dropout,
 )
-from pipeline.train.optimizer import (
+from pipeline.fitting.optimizer import (
     balanced_class_weights,
     build_optimizer,
     current_lr,
@@ -37,7 +35,9 @@ from pipeline.train.optimizer import (
     make_optimizer,
     use_head_optimizer,
 )
-from pipeline.train.storage import check_storage
+from pipeline.fitting.storage import check_storage
+from pipeline.model.loading import load_base_classifier, pooler_is_pretrained
+from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.train")
 

@@ -17,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import IngestConfig
-from pipeline.data.cells import cell_to_text, is_blank, normalize_text, text_cell
 from pipeline.errors import PipelineError
+from pipeline.tables.cells import cell_to_text, is_blank, normalize_text, text_cell
 
 TEXT_FILES = (".csv", ".json")
 PAIR_COLUMNS = ["text", "text_pair", "label", "group", "source_file", "source_sheet",
