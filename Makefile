@@ -76,8 +76,8 @@ serve: | $(STAMP) ## web page + JSON API for MODEL on http://127.0.0.1:8000
 predict: | $(STAMP) ## label ARGS='"문장"' or ARGS='--input F.xlsx --column C --output G.xlsx' with MODEL
 	$(PY) -m pipeline.serve.predict --config $(CONFIG) $(MODEL_ARG) $(ARGS)
 
-generate: | $(STAMP) ## text-generation runs: continue ARGS='"[기쁨] 오늘" --seed 1' with MODEL
-	$(PY) -m pipeline.tasks.generation --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+generate: | $(STAMP) ## text-generation runs: continue ARGS='"[기쁨] 오늘" --seed 1' with MODEL (predict's)
+	$(PY) -m pipeline.serve.predict --config $(CONFIG) $(MODEL_ARG) $(ARGS)
 
 tensorboard: | $(STAMP) ## TensorBoard on http://localhost:6006 for LOGDIR (default models; or reports/sweeps/<name>)
 	.venv/bin/tensorboard --logdir $(LOGDIR) --port 6006

@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.evaluate import stage as evaluate
-from pipeline.evaluate.baseline import CharNgramBaseline
+from pipeline.tasks.classification.baseline import CharNgramBaseline
 from pipeline.io import package_versions, read_json, write_json
 from pipeline.paths import Paths
 from pipeline.train import stage as train

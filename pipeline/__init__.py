@@ -1,4 +1,4 @@
-"""Korean emotion classifier pipeline: Excel -> fine-tuned BERT -> report, Hub, web service.
+"""Korean text models from spreadsheets: Excel -> fine-tuned model -> report, Hub, web service.
 
 transformers' TensorFlow models are tf-keras (Keras 2) models. TensorFlow 2.16+ resolves
 ``tf.keras`` to Keras 3 unless TF_USE_LEGACY_KERAS=1 is set before TensorFlow is first

@@ -95,3 +95,54 @@ class Paths:
 
 
 SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The files of one run directory (models/<run>/) and of its report, named in one place.
+
+    ``save_pretrained`` writes config.json, the weights and the tokenizer files; the train stage
+    adds the rest; evaluate writes the report (``Paths.report_dir``).
+    """
+
+    path: Path
+
+    RECORD = "run.json"  # provenance: config, data hashes, versions, the best epoch
+    CONFIG = "config.json"  # the model's config, id2label included
+    LABELS = "labels.json"  # id2label and label2group (NER: tags and entity types)
+    HISTORY = "history.csv"  # one row per epoch
+    CURVES = "curves.png"
+    WEIGHTS = "tf_model.h5"
+    METRICS = "metrics.json"  # in a report directory
+    REPORT = "report.md"  # in a report directory
+
+    @property
+    def record(self) -> Path:
+        return self.path / self.RECORD
+
+    @property
+    def config(self) -> Path:
+        return self.path / self.CONFIG
+
+    @property
+    def labels(self) -> Path:
+        return self.path / self.LABELS
+
+    @property
+    def history(self) -> Path:
+        return self.path / self.HISTORY
+
+    @property
+    def curves(self) -> Path:
+        return self.path / self.CURVES
+
+    @property
+    def weights(self) -> Path:
+        return self.path / self.WEIGHTS
+
+    def read(self, name: str) -> dict:
+        """One of the directory's JSON files, or {} when it is absent."""
+        import json
+
+        path = self.path / name
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

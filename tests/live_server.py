@@ -14,19 +14,21 @@ import httpx
 import uvicorn
 
 from pipeline.config import Config
+from pipeline.inference.server import Server
 from pipeline.model.loading import ModelRef
-from pipeline.serve.app import Service, create_app
+from pipeline.serve.app import create_app
 from pipeline.serve.stage import server_config
+from pipeline.tasks import task_for
 
 
-def run_service(cfg: Config, run_dir: Path) -> Service:
-    """The service of a run directory (what ``--model PATH`` resolves to)."""
-    return Service(cfg, ModelRef(name=run_dir.name, run_dir=run_dir))
+def run_service(cfg: Config, run_dir: Path) -> Server:
+    """The config's task's server of a run directory (what ``--model PATH`` resolves to)."""
+    return task_for(cfg).server(cfg, ModelRef(name=run_dir.name, run_dir=run_dir))
 
 
 @contextmanager
-def live_server(service: Service, wait_ready: bool = True, app: Any = None) -> Iterator[str]:
-    """Serve ``service`` (or ``app``, a task's own) on 127.0.0.1 in a thread; yields the URL."""
+def live_server(service: Server, wait_ready: bool = True, app: Any = None) -> Iterator[str]:
+    """Serve ``service`` (or ``app``) on 127.0.0.1 in a thread; yields the URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

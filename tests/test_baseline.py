@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.evaluate.baseline import CharNgramBaseline
+from pipeline.tasks.classification.baseline import CharNgramBaseline
 from tests.tiny import tiny_corpus
 
 

@@ -12,10 +12,11 @@ import pytest
 import yaml
 
 from pipeline.errors import PipelineError
-from pipeline.evaluate.inputs import check_labels, pick_text_column, read_input
-from pipeline.evaluate.metrics import most_confused, predictions_frame, score
-from pipeline.evaluate.stage import complete_groups, main
+from pipeline.evaluate.stage import main
 from pipeline.io import write_parquet
+from pipeline.tasks.classification.evaluate import complete_groups
+from pipeline.tasks.classification.inputs import check_labels, pick_text_column, read_input
+from pipeline.tasks.classification.metrics import most_confused, predictions_frame, score
 from tests.conftest import write_config
 from tests.tiny import TINY_LABELS
 
@@ -305,7 +306,7 @@ def test_group_accuracy_from_the_data_when_labels_json_has_none(project: Path) -
 
 
 def test_report_html_escapes_text_from_the_data(tmp_path: Path) -> None:
-    from pipeline.evaluate.report import ReportInputs, write_report
+    from pipeline.tasks.classification.report import ReportInputs, write_report
 
     script, img = "<script>alert(1)</script>", "<img src=x onerror=alert(1)>"
     link = "[click](javascript:alert(1))"
@@ -355,7 +356,7 @@ def test_sigterm_exits_130_like_ctrl_c(project: Path) -> None:
 
 
 def test_the_report_opens_with_its_verdict_either_way() -> None:
-    from pipeline.evaluate.report import below_baseline_note
+    from pipeline.tasks.classification.report import below_baseline_note
 
     tfidf, embedding = {"macro_f1": 0.69}, {"macro_f1": 0.71}
     above = below_baseline_note({"macro_f1": 0.73, "below_baseline": False}, [tfidf, embedding])

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.config.generation import GenerateConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
 from pipeline.tasks import get_task
@@ -75,9 +76,10 @@ def test_min_new_tokens_holds_back_eos_and_prompts_are_nfc(gpt2_dir: Path) -> No
     ln_f.beta.assign(wte[tok.eos_token_id] * 100)
     pipe = TextGenerationPipeline(model=model, tokenizer=tok, framework="tf")
     greedy = {"do_sample": False, "max_new_tokens": 6}
-    stop = sampling.generate(pipe, "오늘", sampling.settings_from(greedy, {}, CAP))
+    base = sampling.defaults(GenerateConfig())
+    stop = sampling.generate(pipe, "오늘", sampling.settings_from(greedy, base, CAP))
     assert stop["generated_text"] == "오늘"  # eos at once
-    s = sampling.settings_from({**greedy, "min_new_tokens": 3}, {}, CAP)
+    s = sampling.settings_from({**greedy, "min_new_tokens": 3}, base, CAP)
     text = sampling.generate(pipe, "오늘", s)["generated_text"]
     assert len(tok(text)["input_ids"]) == len(tok("오늘")["input_ids"]) + 3
     nfd = unicodedata.normalize("NFD", "오늘")  # as macOS keyboards send Hangul
@@ -86,9 +88,9 @@ def test_min_new_tokens_holds_back_eos_and_prompts_are_nfc(gpt2_dir: Path) -> No
 
 
 def test_the_served_cap_leaves_room_for_the_prompt_in_the_context(tmp_path: Path) -> None:
-    from pipeline.tasks.generation.serve import GenerationService
+    from pipeline.tasks.generation.serve import GenerationServer
 
-    service = GenerationService(gen_config(tmp_path), ModelRef(name="tiny", run_dir=tmp_path))
+    service = GenerationServer(gen_config(tmp_path), ModelRef(name="tiny", run_dir=tmp_path))
     assert service.cap == CAP
     service.context = 16  # a model whose context is smaller than generate.max_new_tokens_cap
     assert service.cap == 15 and service.info()["limits"]["max_new_tokens"] == 15
@@ -97,14 +99,14 @@ def test_the_served_cap_leaves_room_for_the_prompt_in_the_context(tmp_path: Path
 def test_a_classifier_run_is_refused_by_generate_and_serve(
     classifier_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    from pipeline.tasks.generation.cli import main
-    from pipeline.tasks.generation.serve import GenerationService
+    from pipeline.serve.predict import main
+    from pipeline.tasks.generation.serve import GenerationServer
 
     gen_config(tmp_path)
     argv = ["--config", str(tmp_path / "gen.yaml"), "--model", str(classifier_dir), "오늘"]
     assert main(argv) == 2
     assert "BertForSequenceClassification, not a causal language model" in capsys.readouterr().err
-    service = GenerationService(gen_config(tmp_path), ModelRef(name="clf", run_dir=classifier_dir))
+    service = GenerationServer(gen_config(tmp_path), ModelRef(name="clf", run_dir=classifier_dir))
     service.load()
     assert not service.ready.is_set() and "not a causal language model" in service.error
 
@@ -120,4 +122,5 @@ def test_a_generation_run_is_refused_as_the_classifier_and_a_classifier_run_by_p
         _load_classifier(Paths.from_config(cfg), str(gpt2_dir))
     record = {"status": "finished", "config": {"task": "text-classification"}}
     with pytest.raises(PipelineError, match="trained for task 'text-classification'"):
-        get_task("text-generation").publish_card(cfg, "clf", "me/clf", record, False)
+        ref = ModelRef(name="clf", run_dir=tmp_path)
+        get_task("text-generation").card(cfg, ref, "me/clf", record, False)

@@ -27,9 +27,10 @@ def test_type_a_prompt_move_a_slider_and_read_the_continuation(
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from pipeline.tasks.generation.serve import GenerationService, create_app
+    from pipeline.serve.app import create_app
+    from pipeline.tasks.generation.serve import GenerationServer
 
-    service = GenerationService(gen_config(tmp_path), ModelRef(name="tiny", run_dir=tiny_gpt2))
+    service = GenerationServer(gen_config(tmp_path), ModelRef(name="tiny", run_dir=tiny_gpt2))
     wait = WebDriverWait(browser, 60)
     with live_server(service, app=create_app(service)) as url:
         browser.get(url)

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.config import load_config
+from pipeline.config.generation import GenerateConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
 from pipeline.tasks import get_task
@@ -23,6 +24,8 @@ from tests.live_server import live_server
 from tests.tiny import tiny_corpus
 
 CAP = 32
+
+BASE = {**sampling.defaults(GenerateConfig()), "max_new_tokens": 8}  # the config's, shorter
 
 
 def gen_texts() -> list[str]:
@@ -45,10 +48,11 @@ def gen_config(root: Path, **generate):
 
 @pytest.fixture(scope="module")
 def server(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory):
-    from pipeline.tasks.generation.serve import GenerationService, create_app
+    from pipeline.serve.app import create_app
+    from pipeline.tasks.generation.serve import GenerationServer
 
     cfg = gen_config(tmp_path_factory.mktemp("gen-root"), queue_size=1)
-    service = GenerationService(cfg, ModelRef(name="tiny", run_dir=tiny_gpt2))
+    service = GenerationServer(cfg, ModelRef(name="tiny", run_dir=tiny_gpt2))
     with live_server(service, app=create_app(service)) as url:
         yield url, service
 
@@ -57,7 +61,7 @@ def server(tiny_gpt2: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_the_task_is_registered_and_its_config_section_checks_values(tmp_path: Path) -> None:
-    assert get_task("text-generation").card["pipeline_tag"] == "text-generation"
+    assert get_task("text-generation").auto_model == "TFAutoModelForCausalLM"
     assert gen_config(tmp_path).generate.prefix == "[{label}] "
     with pytest.raises(PipelineError, match=r"generate.prefix must contain \{label\}"):
         gen_config(tmp_path, prefix="[emotion] ")
@@ -124,15 +128,13 @@ BAD = [
 @pytest.mark.parametrize(("params", "message"), BAD)
 def test_bad_settings_name_the_parameter_and_its_range(params: dict, message: str) -> None:
     with pytest.raises(PipelineError, match=re.escape(message)):
-        sampling.settings_from(params, {"max_new_tokens": 8}, CAP)
+        sampling.settings_from(params, BASE, CAP)
 
 
 def test_settings_merge_over_the_defaults_and_greedy_ignores_temperature() -> None:
-    s = sampling.settings_from({"top_k": 5, "seed": 3}, {"max_new_tokens": 8, "top_p": 0.9}, CAP)
+    s = sampling.settings_from({"top_k": 5, "seed": 3}, {**BASE, "top_p": 0.9}, CAP)
     assert (s.top_k, s.top_p, s.seed, s.max_new_tokens) == (5, 0.9, 3, 8)
-    assert not sampling.settings_from(
-        {"do_sample": False, "temperature": 0}, {"max_new_tokens": 8}, CAP
-    ).do_sample
+    assert not sampling.settings_from({"do_sample": False, "temperature": 0}, BASE, CAP).do_sample
 
 
 def test_prompts_must_be_text_and_fit_the_context(tiny_gpt2: Path) -> None:
@@ -219,14 +221,16 @@ def test_a_full_queue_answers_503_and_info_gives_the_limits(server) -> None:
     assert 'id="temperature"' in page.text and 'id="top_p"' in page.text
 
 
-# --- the generate command ---------------------------------------------------------------------
+# --- predict (make generate) ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "args", [[""], ["오늘", "--top-p", "2"], ["오늘", "--max-new-tokens", "999"]]
-)
+    "args",
+    [[""], ["오늘", "--param", "top_p=2"], ["오늘", "--param", "max_new_tokens=999"],
+     ["--input", "x.xlsx", "--column", "a", "--output", "y.xlsx"]],
+)  # fmt: skip
 def test_the_generate_command_exits_2_on_bad_input(tiny_gpt2, tmp_path, capsys, args) -> None:
-    from pipeline.tasks.generation.cli import main
+    from pipeline.serve.predict import main
 
     gen_config(tmp_path)
     assert main(["--config", str(tmp_path / "gen.yaml"), "--model", str(tiny_gpt2), *args]) == 2
@@ -234,7 +238,7 @@ def test_the_generate_command_exits_2_on_bad_input(tiny_gpt2, tmp_path, capsys, 
 
 
 def test_the_generate_command_prints_one_text_per_prompt(tiny_gpt2, tmp_path, capsys) -> None:
-    from pipeline.tasks.generation.cli import main
+    from pipeline.serve.predict import main
 
     gen_config(tmp_path)
     argv = [
@@ -244,9 +248,10 @@ def test_the_generate_command_prints_one_text_per_prompt(tiny_gpt2, tmp_path, ca
         str(tiny_gpt2),
         "오늘",
         "친구가",
-        "--max-new-tokens",
-        "4",
-        "--greedy",
+        "--param",
+        "max_new_tokens=4",
+        "--param",
+        "do_sample=false",
     ]
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()

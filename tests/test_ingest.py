@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 
 from pipeline.config import IngestConfig
-from pipeline.data.ingest import main, normalize_text, sentences_from_sheet
+from pipeline.data.ingest import main
 from pipeline.errors import PipelineError
+from pipeline.tables.cells import normalize_text
+from pipeline.tables.sentences import sentences_from_sheet
 from tests.xlsx_helpers import (
     AIHUB_HEADER,
     aihub_row,

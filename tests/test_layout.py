@@ -1,8 +1,10 @@
-"""The package layout: no import circle between pipeline modules, and short files.
+"""The package layout: the packages' order, no import circle, short files.
 
 Parses every module under pipeline/ with ``ast`` (nothing is imported), builds the graph of
 imports between pipeline modules (at module level and inside functions), and fails on any
-cycle; fails on any file over MAX_LINES unless its docstring has a "Long because:" line.
+cycle, on any import against the order stages -> tasks -> shared pieces (a task package never
+imports a stage; a shared piece imports neither), and on any file over MAX_LINES unless its
+docstring has a "Long because:" line.
 """
 
 from __future__ import annotations
@@ -89,6 +91,44 @@ def test_no_import_cycle_between_pipeline_modules() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
+STAGES = ("data", "train", "sweep", "evaluate", "publish", "serve")
+TASKS = ("tasks",)
+
+
+def layer(module: str) -> str:
+    """ "stage", "task" or "shared": where a pipeline module stands in the order."""
+    part = module.split(".")[1] if module.count(".") else ""
+    return "stage" if part in STAGES else "task" if part in TASKS else "shared"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Imports against the order: a task importing a stage, a shared piece a task or stage."""
+    rank = {"stage": 2, "task": 1, "shared": 0}
+    return sorted(
+        f"{a} -> {b}"
+        for a, targets in graph.items()
+        for b in targets
+        if rank[layer(b)] > rank[layer(a)]
+    )
+
+
+def test_tasks_sit_below_the_stages_and_shared_pieces_below_both() -> None:
+    graph = import_graph()
+    assert {layer(m) for m in graph} == {"stage", "task", "shared"}
+    assert upward_imports(graph) == []
+    # the stages do use the tasks, and the tasks the shared fit loop and inference
+    assert any(layer(b) == "task" for b in graph["pipeline.train.stage"])
+    assert "pipeline.fitting.loop" in graph["pipeline.tasks.classification.fit"]
+
+
+def test_an_upward_import_is_found() -> None:
+    graph = {"pipeline.tasks.x": {"pipeline.serve.api"}, "pipeline.io": {"pipeline.tasks"}}
+    assert upward_imports(graph) == [
+        "pipeline.io -> pipeline.tasks",
+        "pipeline.tasks.x -> pipeline.serve.api",
+    ]
+
+
 def test_function_level_relative_and_submodule_imports_count() -> None:
     known = {
         "pipeline.cli",
@@ -120,3 +160,29 @@ def test_no_file_over_the_line_limit_without_a_reason() -> None:
         if lines > MAX_LINES and "Long because:" not in doc:
             long.append(f"{name} ({lines} lines)")
     assert not long, f"over {MAX_LINES} lines without 'Long because:' in the docstring: {long}"
+
+
+def test_no_task_name_is_spelled_outside_the_tasks_and_the_schema() -> None:
+    """A stage asks the task (pipeline.tasks.task_for), never tests its name."""
+    from pipeline.tasks import TASKS
+
+    found = []
+    for name, path in modules().items():
+        if name.startswith("pipeline.tasks") or name == "pipeline.config.schema":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in TASKS:
+                found.append(f"{name}:{node.lineno} {node.value!r}")
+    assert found == []
+
+
+def test_no_stage_forks_on_a_task_hook() -> None:
+    """No ``own = task.x(...); if own is not None`` left in a stage: every task fills its roles."""
+    forks = [
+        str(p.relative_to(PACKAGE))
+        for part in STAGES
+        for p in (PACKAGE / part).rglob("*.py")
+        if "own is not None" in p.read_text(encoding="utf-8")
+        or "own is None" in p.read_text(encoding="utf-8")
+    ]
+    assert forks == []

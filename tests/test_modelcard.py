@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.publish.modelcard import CardInputs, build_card, is_hub_id
+from pipeline.cards import CardInputs, build_card, is_hub_id
+from pipeline.tasks.classification.card import EMOTION
 
 METRICS = {
     "split": "test",
@@ -59,6 +60,7 @@ def inputs(**changes) -> CardInputs:
         "dataset_name": "AI-Hub 감성 대화 말뭉치",
         "dataset_url": "https://aihub.or.kr/x",
         "figure": "figures/confusion_matrix.png",
+        "task_card": EMOTION,
     }
     return CardInputs(**{**base, **changes})
 

@@ -15,7 +15,7 @@ from pipeline.config import load_config
 from pipeline.data import ingest, prepare, split
 from pipeline.errors import PipelineError
 from pipeline.inference.api import RequestError
-from pipeline.tasks import get_task
+from pipeline.tasks import get_task, task_for
 from pipeline.tasks.ner.align import bio_tags, iob2_entities, piece_labels, piece_spans
 from pipeline.tasks.ner.data import read_file
 from pipeline.tasks.ner.markup import parse_markup, read_char_bio, render_markup
@@ -270,12 +270,15 @@ def test_val_entity_f1_only_for_ner(tmp_path: Path) -> None:
         "train: {early_stopping: {monitor: val_entity_f1}}\n",
         encoding="utf-8",
     )
-    with pytest.raises(PipelineError, match="val_entity_f1 needs task: token-classification"):
-        load_config(cfg)
+    with pytest.raises(PipelineError, match="val_entity_f1 is not a metric of task text-class"):
+        task_for(load_config(cfg))
     ner = _config(tmp_path, ["x.xlsx"], train="{class_weights: balanced}")
     with pytest.raises(PipelineError, match="class_weights apply to sentence labels"):
-        load_config(ner)
-    assert get_task("token-classification").card["pipeline_tag"] == "token-classification"
+        task_for(load_config(ner))
+    probe = _config(tmp_path, ["x.xlsx"], train="{head_init: probe}")
+    with pytest.raises(PipelineError, match="head_init: probe is for sequence classification"):
+        task_for(load_config(probe))
+    assert get_task("token-classification").card_pieces["pipeline_tag"] == "token-classification"
 
 
 def test_a_sweep_trial_of_a_ner_run_reports_its_val_entity_f1(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from pipeline.data.prepare import drop_empty_and_duplicates
 from pipeline.errors import PipelineError
 from pipeline.fitting.length_buckets import batches
 from pipeline.inference.api import RequestError, parse_request
-from pipeline.tasks import TASKS, get_task
+from pipeline.tasks import TASKS, get_task, task_for
 from tests.tiny_pairs import pair_texts, tiny_pairs, write_pair_config, write_pair_workbook
 from tests.xlsx_helpers import expect_error, write_config, write_workbook
 
@@ -55,12 +55,12 @@ def test_the_pair_task_needs_two_pair_columns_and_only_it_takes_them(tmp_path: P
     assert load_config(write_pair_config(tmp_path)).task == "text-pair-classification"
     cfg = write_pair_config(tmp_path, ingest={"text_pair_columns": ["premise"]})
     with pytest.raises(PipelineError, match="text_pair_columns to \\[first, second\\]"):
-        load_config(cfg)
+        task_for(load_config(cfg))
     cfg = write_pair_config(tmp_path)
     text = cfg.read_text(encoding="utf-8").replace("task: text-pair-classification\n", "")
     cfg.write_text(text, encoding="utf-8")
     with pytest.raises(PipelineError, match="text_pair_columns is set but task is"):
-        load_config(cfg)
+        task_for(load_config(cfg))
     assert {"text-classification", "text-pair-classification"} <= set(TASKS)  # and others
 
 

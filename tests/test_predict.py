@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from pipeline.inference.loaded import top_answers
-from pipeline.serve.predict import label_table, main
+from pipeline.serve.predict import main
+from pipeline.tasks.classification.serve import label_table
 from tests.conftest import tiny_config_dict, write_config
 from tests.tiny import TINY_LABELS
 

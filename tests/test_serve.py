@@ -17,7 +17,6 @@ import pytest
 from benchmarks.soak import bad_requests, slow_body
 from pipeline.config import Config, load_config
 from pipeline.model.loading import ModelRef, load_trained
-from pipeline.serve.app import Service
 from pipeline.serve.stage import main
 from tests.conftest import tiny_config_dict, write_config
 from tests.live_server import live_server, run_service
@@ -340,7 +339,7 @@ def test_health_is_503_until_the_model_answered_its_warm_up(config, untrained_ru
 def test_a_model_that_fails_to_load_says_so(config, tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text("{}")
     (tmp_path / "tf_model.h5").write_bytes(b"not weights")
-    service = Service(config, ModelRef(name="broken", run_dir=tmp_path))
+    service = run_service(config, tmp_path)
     with live_server(service, wait_ready=False) as url:
         for _ in range(600):
             if service.error:

@@ -254,34 +254,8 @@ class Config:
     # task text-generation: condition prefix, sample prompts, decoding defaults, serve limits.
     generate: GenerateConfig = field(default_factory=GenerateConfig)
 
-    def __post_init__(self) -> None:
-        pair_columns = self.ingest.text_pair_columns
-        if self.task == "text-pair-classification":
-            if pair_columns is None or len(pair_columns) != 2 or len(set(pair_columns)) != 2:
-                raise PipelineError(
-                    "task text-pair-classification reads two columns per row: set "
-                    "ingest.text_pair_columns to [first, second], e.g. [premise, hypothesis] "
-                    f"(got {pair_columns!r})"
-                )
-        elif pair_columns is not None:
-            raise PipelineError(
-                f"ingest.text_pair_columns is set but task is {self.task!r}: set "
-                "task: text-pair-classification, or remove ingest.text_pair_columns"
-            )
-
-        if self.train.early_stopping.monitor == "val_entity_f1" and self.task != (
-            "token-classification"
-        ):
-            raise PipelineError(
-                "train.early_stopping.monitor val_entity_f1 needs task: token-classification "
-                f"(the task is {self.task!r}): watch val_accuracy or val_loss"
-            )
-        t = self.train
-        if self.task == "token-classification" and (t.label_smoothing or t.class_weights != "none"):
-            raise PipelineError(
-                "task token-classification: train.label_smoothing and train.class_weights "
-                "apply to sentence labels; set them to 0 and none"
-            )
+    # Checks between sections that depend on the task (text_pair_columns for pairs, the
+    # early-stopping metric, ...) are the task's own: pipeline.tasks.task_for(cfg).
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -35,7 +35,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
 from pipeline.tables.labels import majority_groups
-from pipeline.tasks import get_task
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.data.prepare")  # also when run as __main__
 
@@ -212,15 +212,16 @@ def run(cfg: Config) -> PrepareResult:
     sentences = pd.read_parquet(paths.sentences)
     logger.info("read %d sentences from %s", len(sentences), paths.sentences)
 
-    task = get_task(cfg.task)
+    task = task_for(cfg)
     kept, summary = drop_empty_and_duplicates(sentences, task.columns)
     logger.info(
         "dropped %s; %d conflicting texts", summary["dropped"], summary["conflicting_texts"]
     )
     # NER: label is the sentence's set of entity types (split's strata), the tags go in extra
-    kept, extra = task.prepare_frame(kept, cfg.prepare, paths)
+    prepared = task.prepare(kept, cfg.prepare, paths)
+    kept, extra = prepared.frame, prepared.extra_labels
     inputs = {"sentences": paths.sentences}
-    if cfg.prepare.label_table is None or extra:
+    if prepared.label_table is None:
         groups = majority_groups(kept)
         name2id = derive_label_table(kept["label"], groups)
         order = "major group, then name" if groups else "name"
@@ -230,7 +231,7 @@ def run(cfg: Config) -> PrepareResult:
             len(name2id), table_source, paths.labels,
         )  # fmt: skip
     else:
-        table_path = paths.resolve(cfg.prepare.label_table)
+        table_path = prepared.label_table
         table = read_label_table(table_path, cfg.prepare)
         name2id, table_source = check_label_table(table, table_path.name), str(table_path)
         inputs["label_table"] = table_path

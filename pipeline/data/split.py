@@ -45,7 +45,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, read_json, sha256_file, write_json, write_parquet
 from pipeline.paths import SPLITS, Paths
-from pipeline.tasks import get_task
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.data.split")  # also when run as __main__
 
@@ -209,7 +209,7 @@ def run(cfg: Config) -> SplitResult:
             raise PipelineError(f"{path} not found: run `python -m pipeline.data.prepare` first")
     df = pd.read_parquet(paths.dataset)
     id2label = read_json(paths.labels)["id2label"]
-    columns = list(get_task(cfg.task).columns)  # a pair task: (text, text_pair) is the unit
+    columns = list(task_for(cfg).columns)  # a pair task: (text, text_pair) is the unit
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise PipelineError(

@@ -37,7 +37,7 @@ import tf_keras
 from pipeline import tensorboard
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, sha256_file, write_json
-from pipeline.paths import Paths
+from pipeline.paths import Paths, RunDir
 
 logger = logging.getLogger(__name__)
 
@@ -69,8 +69,9 @@ def work_dir_for(run_dir: Path) -> Path:
     return run_dir.with_name(f".{run_dir.name}.work")
 
 
-def training_key(cfg: Any, paths: Paths) -> dict[str, Any]:
-    """What decides the trained weights: model and train sections plus the data hashes."""
+def training_key(cfg: Any, paths: Paths, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What decides the trained weights: model and train sections, the data hashes, and the
+    task's ``extra`` sections (generation: the condition prefix that shapes the sequences)."""
     files = {"train": paths.split_file("train"), "validation": paths.split_file("validation")}
     files["labels"] = paths.labels
     raw = cfg.to_dict()
@@ -81,9 +82,8 @@ def training_key(cfg: Any, paths: Paths) -> dict[str, Any]:
         "model": raw["model"],
         "train": train,
         "data": {name: sha256_file(p) for name, p in files.items()},
+        **(extra or {}),
     }
-    if raw.get("task") == "text-generation":  # the condition prefix shapes the sequences
-        key["generate"] = {k: raw["generate"][k] for k in ("prefix", "special_tokens")}
     return key
 
 
@@ -104,7 +104,7 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
 
 def finished_record(run_dir: Path, key: dict[str, Any]) -> dict[str, Any] | None:
     """run.json of a finished run trained from ``key``; a different finished run is refused."""
-    path = run_dir / "run.json"
+    path = RunDir(run_dir).record
     record = read_json(path) if path.is_file() else {}
     if record.get("status") != "finished":
         return None

@@ -30,12 +30,6 @@ def encode(tokenizer: Any, texts: Sequence[str], max_seq_len: int) -> list[list[
     return tokenizer(list(texts), truncation=True, max_length=max_seq_len)["input_ids"]
 
 
-def full_lengths(tokenizer: Any, texts: Sequence[str]) -> np.ndarray:
-    """Token count of each text with special tokens and without truncation."""
-    ids = tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]
-    return np.array([len(x) for x in ids], dtype=np.int64)
-
-
 def token_length_stats(lengths: np.ndarray, max_seq_len: int) -> dict[str, int | float]:
     """max, percentiles, and how many sentences exceed 64/128 tokens or get truncated."""
     if len(lengths) == 0:
@@ -140,34 +134,54 @@ def make_dataset(
     class_weight: np.ndarray | None = None,
     types: list[list[int]] | None = None,
     shard: tuple[int, int, int] | None = None,
+    segments: bool = True,
+    labels_in_inputs: bool = False,
 ) -> Any:
     """A tf.data.Dataset of padded batches; ``epoch_seed()`` is asked once per pass (epoch).
 
     With ``class_weight`` (one weight per label id) each batch also carries its examples'
     sample weights: ``(inputs, labels, weights)``, which Keras applies to loss and metrics.
+    ``segments`` False leaves token_type_ids out (GPT-2 would embed them); with
+    ``labels_in_inputs`` the labels travel as the inputs' ``labels`` (a model that computes its
+    own loss, transformers' causal LM) and each element is that one dict.
     With ``shard`` = (first, count, replicas) each batch is cut into ``replicas`` near-equal
     slices and slices first..first+count-1 come out in turn (one per local replica; see
     pipeline/fitting/distributed.py).
     """
     import tensorflow as tf
 
+    def shaped(x: dict[str, np.ndarray], y: np.ndarray) -> Any:
+        if not segments:
+            del x["token_type_ids"]
+        if labels_in_inputs:
+            return {**x, "labels": y}
+        return (x, y) if class_weight is None else (x, y, class_weight[y].astype(np.float32))
+
     def generate() -> Iterator[Any]:
         seed = epoch_seed()
         for x, y in batches(ids, labels, batch_size, max_seq_len, pad_id, seed, fixed_width, types):
-            batch = (x, y) if class_weight is None else (x, y, class_weight[y].astype(np.float32))
+            batch = shaped(x, y)
             if shard is None:
                 yield batch
                 continue
             first, count, replicas = shard
             for rows in np.array_split(np.arange(len(y)), replicas)[first : first + count]:
-                yield ({k: v[rows] for k, v in x.items()}, *(part[rows] for part in batch[1:]))
+                if isinstance(batch, dict):
+                    yield {k: v[rows] for k, v in batch.items()}
+                else:
+                    yield ({k: v[rows] for k, v in batch[0].items()}, *(p[rows] for p in batch[1:]))
 
     spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
-    signature: tuple = (
-        {"input_ids": spec, "attention_mask": spec, "token_type_ids": spec},
-        tf.TensorSpec(shape=(None,) if labels.dtype != object else (None, None), dtype=tf.int32),
+    inputs = {"input_ids": spec, "attention_mask": spec}
+    if segments:
+        inputs["token_type_ids"] = spec
+    target = tf.TensorSpec(
+        shape=(None,) if labels.dtype != object else (None, None), dtype=tf.int32
     )
-    if class_weight is not None:
+    signature: Any = (inputs, target)
+    if labels_in_inputs:
+        signature = {**inputs, "labels": target}
+    elif class_weight is not None:
         signature += (tf.TensorSpec(shape=(None,), dtype=tf.float32),)
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     steps = -(-len(ids) // batch_size) * (1 if shard is None else shard[1])

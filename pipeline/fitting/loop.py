@@ -1,8 +1,13 @@
-"""The training loop: seeds, devices, datasets, the compiled model and Keras ``fit``.
+"""The one training loop of every task: seeds, devices, datasets, the compiled model, ``fit``.
 
-Resumes from the work directory's last finished epoch (see pipeline/fitting/callbacks.py) and
-returns the best epoch's weights. The strategy (one device, several GPUs, several workers)
-comes from pipeline/fitting/distributed.py.
+    model, placement = fit(cfg, task.fit_spec(...), state, work)
+
+The task says what to fit (``FitSpec``: encoded examples and their targets, the model, its loss
+and metrics, callbacks); everything else is the same for every task: the strategy (one device,
+several GPUs, several workers: distributed.py), seeds, length-bucketed batches
+(length_buckets.py), the optimizer of ``train.optimizer`` (optimizer.py), the per-epoch
+checkpoint with early stopping that makes a run resumable (callbacks.py), and the best epoch's
+weights at the end.
 """
 
 from __future__ import annotations
@@ -10,12 +15,12 @@ from __future__ import annotations
 import logging
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
@@ -28,7 +33,6 @@ from pipeline.fitting.callbacks import (
     seeded_dropout,
 )
 from pipeline.fitting.optimizer import (
-    balanced_class_weights,
     build_optimizer,
     current_lr,
     is_head,
@@ -36,8 +40,6 @@ from pipeline.fitting.optimizer import (
     use_head_optimizer,
 )
 from pipeline.fitting.storage import check_storage
-from pipeline.model.loading import load_base_classifier, pooler_is_pretrained
-from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.train")
 
@@ -53,13 +55,39 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+@dataclass(frozen=True)
+class Examples:
+    """Encoded examples and what the model should predict for them."""
+
+    ids: list[list[int]]
+    types: list[list[int]] | None  # segment ids (pairs), or None: all zeros
+    # One label id per example, or an object array of per-piece targets (-100: no loss).
+    targets: np.ndarray
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """What a task fits (pipeline/tasks/*: ``fit_spec``): the rest is this loop's."""
+
+    train: Examples
+    val: Examples
+    build_model: Callable[[], Any]  # called inside the strategy's scope
+    # A Keras loss on (targets, logits); None: the model computes its own from "labels" in its
+    # inputs (transformers' causal-LM loss), and the targets travel as those labels.
+    loss: Any
+    metrics: Callable[[], list[Any]]  # Keras metrics, built inside the strategy's scope
+    pad_id: int
+    segments: bool = True  # the model reads token_type_ids
+    class_weight: np.ndarray | None = None  # one weight per label id
+    callbacks: Sequence[Any] = ()  # run before the checkpoint callback at each epoch end
+    # Prepares a fresh model before its first epoch (train.head_init: probe) -> run.json's
+    # record of it; not called when a run resumes (its checkpoint has the weights).
+    start: Callable[[Any], dict[str, Any] | None] = lambda model: None
+
+
 def fit(
     cfg: Config,
-    checkpoint: Path,
-    tokenizer: Any,
-    train_df: pd.DataFrame,
-    val_df: pd.DataFrame,
-    labels: dict[str, Any],
+    spec: FitSpec,
     state: TrainState,
     work: Path,
     resume_from: Path | None = None,
@@ -85,10 +113,6 @@ def fit(
         "from the chief's work directory, so the project root must be one shared directory "
         "(the same path on every machine)",
     )
-    task = get_task(cfg.task)  # one text or a pair per example: the task encodes them
-    train_ids, train_types = task.encode(tokenizer, task.examples(train_df), max_len)
-    val_ids, val_types = task.encode(tokenizer, task.examples(val_df), max_len)
-    pad_id = tokenizer.pad_token_id or 0
     epoch = {"next": state.epochs_done}
 
     def epoch_seed() -> int:  # the batches of epoch n depend only on (seed, n)
@@ -96,48 +120,33 @@ def fit(
         return cfg.train.seed * 1000 + epoch["next"]
 
     t = cfg.train
-    id2label = task.id2label(labels)  # NER: the BIO tags; the targets: a tag per word piece
-    y_train = task.targets(tokenizer, train_df, max_len, labels)
-    y_val = task.targets(tokenizer, val_df, max_len, labels)
-    weights = None
-    if t.class_weights == "balanced":
-        weights = balanced_class_weights(y_train, len(id2label))
-        logger.info("class weights (balanced): %s", np.round(weights, 3).tolist())
-    train_ds = distributed.distribute(
-        placement,
-        lambda shard: length_buckets.make_dataset(
-            *(train_ids, y_train, bs, max_len, pad_id, epoch_seed),
-            class_weight=weights,
-            types=train_types,
-            shard=shard,
-        ),
-    )
-    val_ds = distributed.distribute(
-        placement,
-        lambda shard: length_buckets.make_dataset(
-            val_ids, y_val, bs, max_len, pad_id, lambda: None, types=val_types, shard=shard
-        ),
-    )
-    steps_per_epoch = -(-len(train_ids) // bs)
+    shape = {"segments": spec.segments, "labels_in_inputs": spec.loss is None}
+
+    def dataset(part: Examples, seed: Callable[[], int | None], weights: Any) -> Any:
+        return distributed.distribute(
+            placement,
+            lambda shard: length_buckets.make_dataset(
+                *(part.ids, part.targets, bs, max_len, spec.pad_id, seed),
+                class_weight=weights,
+                types=part.types,
+                shard=shard,
+                **shape,
+            ),
+        )
+
+    train_ds = dataset(spec.train, epoch_seed, spec.class_weight)
+    val_ds = dataset(spec.val, lambda: None, None)
+    steps_per_epoch = -(-len(spec.train.ids) // bs)
     total_steps = steps_per_epoch * t.epochs
 
     with strategy.scope():
-        model = task.load_model(checkpoint, id2label)  # NER: ...ForTokenClassification
-        if model is None:  # the sequence classifier
-            model = load_base_classifier(checkpoint, id2label)
-        if t.head_init == "probe" and not state.last_ckpt:  # a resumed run has its head
-            state.head_probe = task.init_head(
-                model,
-                (train_ids, train_types, y_train),
-                (val_ids, val_types, y_val),
-                max_len,
-                pad_id,
-                new_pooler=not pooler_is_pretrained(checkpoint),
-            )
+        model = spec.build_model()
+        if not state.last_ckpt:  # a resumed run's checkpoint holds its head
+            state.head_probe = spec.start(model)
         model.compile(
             optimizer=make_optimizer(cfg, total_steps),
-            loss=task.loss(t),
-            metrics=task.train_metrics(),
+            **({} if spec.loss is None else {"loss": spec.loss}),
+            metrics=spec.metrics(),
         )
         variables = model.trainable_variables
         parts = {"model": model, "optimizer": model.optimizer}
@@ -171,7 +180,7 @@ def fit(
     if state.stop_reason is None:
         logger.info(
             "training %d examples (%d steps/epoch), validating on %d, on %s",
-            *(len(train_ids), steps_per_epoch, len(val_ids), device),
+            *(len(spec.train.ids), steps_per_epoch, len(spec.val.ids), device),
         )
         es = cfg.train.early_stopping
         callback = EpochCheckpoint(
@@ -184,10 +193,10 @@ def fit(
             epochs=cfg.train.epochs,
             initial_epoch=state.epochs_done,
             steps_per_epoch=distributed.steps(placement, steps_per_epoch),
-            validation_steps=distributed.steps(placement, -(-len(val_ids) // bs)),
+            validation_steps=distributed.steps(placement, -(-len(spec.val.ids) // bs)),
             callbacks=[
                 EpochSeed(t.seed, generators),
-                *task.epoch_callbacks(tokenizer, val_df, cfg, labels),  # NER: val entity F1
+                *spec.callbacks,
                 callback,
                 *extra_callbacks,
             ],

@@ -14,11 +14,12 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir
+from pipeline.paths import RunDir
 
 
 def holds_other_files(run_dir: Path) -> bool:
     """``run_dir`` exists and is no train run (no run.json), so replacing it would lose data."""
-    if not run_dir.exists() or (run_dir / "run.json").is_file():
+    if not run_dir.exists() or RunDir(run_dir).record.is_file():
         return False
     return not run_dir.is_dir() or any(run_dir.iterdir())
 

@@ -20,7 +20,7 @@ from pipeline.config import Config
 from pipeline.io import read_json
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
-from pipeline.paths import Paths
+from pipeline.paths import Paths, RunDir
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -52,12 +52,12 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
     max_seq_len = cfg.model.max_seq_len
     label2group: dict[str, str] = {}
     if ref.run_dir is not None:
-        run_json = ref.run_dir / "run.json"
+        run_json = RunDir(ref.run_dir).record
         if run_json.is_file():
             trained = read_json(run_json).get("config", {}).get("model", {}).get("max_seq_len")
             max_seq_len = int(trained or max_seq_len)
-        if (ref.run_dir / "labels.json").is_file():
-            label2group = read_json(ref.run_dir / "labels.json").get("label2group") or {}
+        if RunDir(ref.run_dir).labels.is_file():
+            label2group = read_json(RunDir(ref.run_dir).labels).get("label2group") or {}
     else:
         label2group = _hub_label_groups(str(ref.hub_id))
     max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))
@@ -70,7 +70,7 @@ def _hub_label_groups(repo_id: str) -> dict[str, str]:
     from huggingface_hub import hf_hub_download
 
     try:
-        return read_json(Path(hf_hub_download(repo_id, "labels.json"))).get("label2group") or {}
+        return read_json(Path(hf_hub_download(repo_id, RunDir.LABELS))).get("label2group") or {}
     except Exception:  # noqa: BLE001  (groups are optional)
         return {}
 
@@ -128,3 +128,23 @@ def text_problem(text: str) -> str | None:
 def batched_classifier(loaded: LoadedModel, batch_size: int, encode: Any = None) -> Any:
     """The model in length-sorted batches; ``encode``: the task's (pairs), None: one text."""
     return BatchedClassifier(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size, encode)
+
+
+def column_texts(df: Any, column: str) -> list[str]:
+    """The cleaned cells of a table's ``column`` ("" for empty ones); unencodable text is a
+    PipelineError naming the row."""
+    from pipeline.errors import PipelineError
+
+    texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
+    for i, text in enumerate(texts):
+        if problem := text_problem(text):
+            raise PipelineError(f"row {i + 2} of column {column!r} {problem}: not valid text")
+    return texts
+
+
+def _has_text(value: Any) -> bool:
+    return (
+        value is not None
+        and not (isinstance(value, float) and np.isnan(value))
+        and bool(str(value).strip())
+    )

@@ -1,42 +1,40 @@
-"""What a publish uploads: the run's model files, its evaluation metrics and figure, the card.
+"""What a publish uploads: the run's model files, and the card with the report files it shows.
 
-Refuses a run without an evaluation report unless forced, and a run whose label names are
-missing from config.json (the Hub widget would show ``LABEL_n``).
+The model files are the same for every task (``RUN_FILES``: the save_pretrained files, the
+tokenizer, labels.json); the card and the report files beside it are the task's (its card role:
+a classifier's metrics and confusion matrix, generation's samples). Refuses a run that did not
+finish training, unless forced.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.cards import read_json_object
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.io import read_json
-from pipeline.model.loading import ModelRef, resolve_base_model
-from pipeline.paths import Paths
-from pipeline.publish.modelcard import CardInputs, build_card, is_hub_id
-from pipeline.tasks import get_task
+from pipeline.model.loading import ModelRef
+from pipeline.paths import RunDir
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.publish")
 
 # What a model repo needs, from the run directory; everything else there (run.json with local
 # paths, history, curves, hidden resume state) stays home.
 RUN_FILES = (
-    "config.json",
-    "tf_model.h5",
+    RunDir.CONFIG,
+    RunDir.WEIGHTS,
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
     "vocab.txt",
     "added_tokens.json",
-    "labels.json",
+    RunDir.LABELS,
+    "generation_config.json",
 )
-
-
-FIGURE_IN_REPO = "figures/confusion_matrix.png"
 
 
 @dataclass(frozen=True)
@@ -56,68 +54,21 @@ def collect(
     cfg: Config, ref: ModelRef, repo_id: str, force: bool = False
 ) -> tuple[list[UploadFile], str, dict[str, Any] | None]:
     """The files to upload (README.md included), the card text, and the report's metrics."""
-    paths = Paths.from_config(cfg)
     run_dir = ref.run_dir
     assert run_dir is not None  # publish never takes a Hub id
     record = _read_run_record(run_dir, force)
-    own = get_task(cfg.task).publish_card(cfg, ref.name, repo_id, record, force)
-    if own is not None:  # a task with its own card (generation): model files + its card
-        card, extra = own
-        files = [UploadFile(n, run_dir / n) for n in RUN_FILES if (run_dir / n).is_file()]
-        files += [UploadFile(name, path) for name, path in extra]
-        return [*files, UploadFile("README.md", content=card.encode("utf-8"))], card, None
-    labels = _read_json(run_dir / "labels.json")
-    _check_label_names(run_dir, labels)
-    metrics = _read_metrics(
-        paths.report_dir(ref.name) / "metrics.json", ref.name, force, cfg.evaluate.split
-    )
-    figure = paths.figures_dir(ref.name) / "confusion_matrix.png"
-    if metrics and not figure.is_file():
-        logger.warning("no confusion-matrix figure at %s: the card goes without it", figure)
-
+    card = task_for(cfg).card(cfg, ref, repo_id, record, force)
     files = [UploadFile(name, run_dir / name) for name in RUN_FILES if (run_dir / name).is_file()]
     if not any(f.path_in_repo in ("tokenizer.json", "vocab.txt") for f in files):
         raise PipelineError(f"{run_dir} holds no tokenizer (tokenizer.json or vocab.txt)")
-    if metrics:
-        files.append(UploadFile("metrics.json", paths.report_dir(ref.name) / "metrics.json"))
-        if figure.is_file():
-            files.append(UploadFile(FIGURE_IN_REPO, figure))
-    card = build_card(
-        CardInputs(
-            repo_id=repo_id,
-            run_name=ref.name,
-            id2label=labels.get("id2label") or {},
-            label2group=labels.get("label2group") or {},
-            metrics=metrics,
-            run_record=record,
-            license=cfg.publish.license,
-            datasets=list(cfg.publish.datasets),
-            base_model=_base_model_id(cfg, record, paths),
-            dataset_name=cfg.publish.dataset_name,
-            dataset_url=cfg.publish.dataset_url,
-            figure=FIGURE_IN_REPO if metrics and figure.is_file() else None,
-            task_card=get_task(cfg.task).card,
-        )
-    )
-    files.append(UploadFile("README.md", content=card.encode("utf-8")))
-    return files, card, metrics
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise PipelineError(f"{path} not found")
-    try:
-        data = read_json(path)
-    except ValueError as exc:
-        raise PipelineError(f"{path}: not valid JSON ({exc})") from exc
-    if not isinstance(data, dict):
-        raise PipelineError(f"{path}: expected a JSON object")
-    return data
+    files += [UploadFile(name, path) for name, path in card.files]
+    files.append(UploadFile("README.md", content=card.text.encode("utf-8")))
+    return files, card.text, card.metrics
 
 
 def _read_run_record(run_dir: Path, force: bool) -> dict[str, Any]:
-    path = run_dir / "run.json"
-    record = _read_json(path) if path.is_file() else {}
+    path = RunDir(run_dir).record
+    record = read_json_object(path) if path.is_file() else {}
     if record.get("status") != "finished":
         what = "has no run.json" if not record else f"run.json status is {record.get('status')!r}"
         if not force:
@@ -126,67 +77,3 @@ def _read_run_record(run_dir: Path, force: bool) -> dict[str, Any]:
             )
         logger.warning("%s %s; publishing anyway (--force)", run_dir, what)
     return record
-
-
-def _check_label_names(run_dir: Path, labels: dict[str, Any]) -> None:
-    """config.json must carry the emotion names, or the Hub widget shows LABEL_n."""
-    config = _read_json(run_dir / "config.json")
-    names = {str(k): v for k, v in (config.get("id2label") or {}).items()}
-    expected = {str(k): v for k, v in (labels.get("id2label") or {}).items()}
-    if not expected:
-        raise PipelineError(f"{run_dir / 'labels.json'}: id2label is missing or empty")
-    if names != expected:
-        raise PipelineError(
-            f"{run_dir / 'config.json'}: id2label does not match labels.json "
-            "(the model would show the wrong emotion names)"
-        )
-
-
-def _read_metrics(
-    path: Path, run_name: str, force: bool, held_out: str = "test"
-) -> dict[str, Any] | None:
-    if not path.is_file():
-        if force:
-            logger.warning("no evaluation report %s; publishing without test metrics", path)
-            return None
-        raise PipelineError(
-            f"no evaluation report {path}: run `make evaluate MODEL={run_name}` first, "
-            "or pass --force to publish without test metrics"
-        )
-    metrics = _read_json(path)
-    for key in ("accuracy", "macro_f1"):
-        value = metrics.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise PipelineError(f"{path}: {key} must be a number, got {value!r}")
-    if metrics.get("model") not in (None, run_name):
-        raise PipelineError(f"{path}: the report is for model {metrics['model']!r}, not {run_name}")
-    # The card calls these numbers held-out results: only evaluate's report on the config's
-    # split may say so, never an ad-hoc `evaluate --input` report.
-    if "input" in metrics or metrics.get("split") != held_out:
-        what = (
-            f"input {metrics['input']}" if "input" in metrics else f"split {metrics.get('split')!r}"
-        )
-        raise PipelineError(
-            f"{path}: the report is of {what}, not the held-out {held_out!r} split: run "
-            f"`make evaluate MODEL={run_name}` to write the {held_out} report"
-        )
-    return metrics
-
-
-def _base_model_id(cfg: Config, record: dict[str, Any], paths: Paths) -> str | None:
-    """publish.base_model, else the run's base if it is a Hub id, else its config's origin."""
-    if cfg.publish.base_model:
-        return cfg.publish.base_model
-    base = record.get("base_model") or {}
-    name = base.get("name_or_path") or cfg.model.name_or_path
-    if is_hub_id(name) and not paths.resolve(name).exists():
-        return name
-    checkpoint = Path(base["resolved"]) if base.get("resolved") else None
-    if checkpoint is None or not checkpoint.is_dir():
-        with contextlib.suppress(PipelineError):
-            checkpoint = resolve_base_model(name, paths) if not is_hub_id(name) else None
-    if checkpoint is not None and (checkpoint / "config.json").is_file():
-        origin = read_json(checkpoint / "config.json").get("_name_or_path")
-        if is_hub_id(origin) and not Path(origin).exists():
-            return origin
-    return None

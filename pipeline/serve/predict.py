@@ -6,45 +6,36 @@
     python -m pipeline.serve.predict --config configs/nli-demo.yaml --input pairs.xlsx \
         --column premise --pair-column hypothesis --output labeled.xlsx [--ray --actors N]
 
-The first form prints the top ``--top-k`` labels of each sentence (and the best one's major
-group when known). The second reads an .xlsx, .csv or .parquet file, runs every non-empty cell
-of ``--column`` through the model in batches (here, or on Ray: ray_predict.py), and writes the
-table with ``predicted_label``, ``predicted_score``, ``predicted_group`` (when known) and
-``top3`` added (NER: ``entities``); empty cells get none. The output appears when complete.
-
-The model it loads and its answers: pipeline/inference/loaded.py (shared with the server).
+The first form prints the config's task's answers for each sentence: a classifier's top
+``--top-k`` labels (and the best one's major group when known), NER's entities, generation's
+continuation (``--param temperature=0.7 --param seed=1``: the API's parameters). The second
+reads an .xlsx, .csv or .parquet file, runs every non-empty cell of ``--column`` through the
+model in batches (here, or on Ray: ray_predict.py), and writes the table with the task's
+columns added (a classifier's ``predicted_label``, ``predicted_score``, ``predicted_group``
+when known and ``top3``; NER's ``entities`` and ``entities_marked``); empty cells get none.
+The output appears when complete. The answers are the task's labeller (pipeline/tasks/*).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import unicodedata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.inference.loaded import (
-    batched_classifier,
-    clean_text,
-    load_model,
-    resolve,
-    text_problem,
-    top_answers,
-)
+from pipeline.inference.loaded import clean_text, column_texts, text_problem
 from pipeline.io import atomic_path, to_excel_as_text
 from pipeline.paths import Paths
-from pipeline.tasks import get_task
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.serve.predict")
 
 TABLE_SUFFIXES = (".xlsx", ".csv", ".parquet")
-TOP3_COLUMN = "top3"
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,45 +71,6 @@ def read_table(
     return df
 
 
-def label_table(
-    df: pd.DataFrame,
-    column: str,
-    probs_of: Any,
-    id2label: dict[int, str],
-    groups: dict[str, str],
-    pair_column: str | None = None,
-) -> pd.DataFrame:
-    """``df`` with the prediction columns added; ``probs_of(examples)`` runs the model.
-
-    With ``pair_column`` each example is the pair (``column``, ``pair_column``) of a row, and
-    a row with either cell empty gets no prediction."""
-    texts: list[Any] = column_texts(df, column)
-    if pair_column is not None:
-        seconds = column_texts(df, pair_column)
-        texts = [(a, b) if a and b else "" for a, b in zip(texts, seconds, strict=True)]
-    rows = [i for i, t in enumerate(texts) if t]
-    labels, scores, top3 = ([None] * len(df) for _ in range(3))
-    if rows:
-        answers = top_answers(probs_of([texts[i] for i in rows]), id2label, 3)
-        for i, answer in zip(rows, answers, strict=True):
-            labels[i], scores[i] = answer[0]["label"], round(answer[0]["score"], 4)
-            top3[i] = ", ".join(f"{a['label']} ({a['score']:.3f})" for a in answer)
-    out = df.assign(predicted_label=labels, predicted_score=scores)
-    if groups:
-        out["predicted_group"] = [groups.get(x) if x else None for x in labels]
-    out[TOP3_COLUMN] = top3
-    return out
-
-
-def column_texts(df: pd.DataFrame, column: str) -> list[str]:
-    """The cleaned cells of ``column`` ("" for empty ones); unencodable text is a PipelineError."""
-    texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
-    for i, text in enumerate(texts):
-        if problem := text_problem(text):
-            raise PipelineError(f"row {i + 2} of column {column!r} {problem}: not valid text")
-    return texts
-
-
 def check_output(out: Path, source: Path, paths: Paths) -> None:
     """Refuse an --output that would overwrite the input, write under data/raw/, or is a folder."""
     if out.suffix.lower() not in TABLE_SUFFIXES:
@@ -133,14 +85,6 @@ def check_output(out: Path, source: Path, paths: Paths) -> None:
     raw = paths.raw.resolve()
     if target.is_relative_to(raw):
         raise PipelineError(f"--output {out} lies under {raw}: raw data is read-only")
-
-
-def _has_text(value: Any) -> bool:
-    return (
-        value is not None
-        and not (isinstance(value, float) and np.isnan(value))
-        and bool(str(value).strip())
-    )
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
@@ -163,84 +107,52 @@ def label_file(args: argparse.Namespace, cfg: Config) -> None:
     check_output(out, source, Paths.from_config(cfg))
     if args.batch_size < 1:
         raise PipelineError(f"--batch-size must be at least 1, got {args.batch_size}")
-    task = get_task(cfg.task)
-    if args.pair_column is None and len(task.columns) > 1:
-        raise PipelineError(f"task {cfg.task}: --input needs --pair-column (the second sentence)")
-    if args.pair_column is not None and len(task.columns) == 1:
-        raise PipelineError(f"--pair-column needs a pair task (the config's task is {cfg.task})")
+    labeller = task_for(cfg).labeller(cfg, args.model, args.batch_size)
+    labeller.check_columns(args.column, args.pair_column)
     df = read_table(source, args.column, args.sheet, args.pair_column)  # fails before loading
     column_texts(df, args.column)
     if args.ray:  # the same answers from an actor pool on a Ray cluster (docs/cluster.md)
         from pipeline.serve.ray_predict import label_file_on_ray
 
-        labeled, where = label_file_on_ray(args, cfg, df, label_table), " on Ray"
+        labeled, where = label_file_on_ray(args, cfg, df), " on Ray"
     else:
-        labeled, where = label_here(args, cfg, df), ""
+        from tqdm import tqdm
+
+        with tqdm(desc="predict", unit="sent", mininterval=2) as bar:
+            labeled = labeller.table(df, args.column, args.pair_column, bar.update)
+        where = ""
     write_table(out, labeled)
-    done = int(labeled[task.output_column].notna().sum())
+    done = int(labeled[labeller.output_column].notna().sum())
     print(f"labeled {done} of {len(df)} rows ({len(df) - done} empty){where} -> {out}")  # noqa: T201
 
 
-def label_here(args: argparse.Namespace, cfg: Config, df: pd.DataFrame) -> pd.DataFrame:
-    """predict --input in this process: the classifier's label columns (NER: entities)."""
-    from tqdm import tqdm
-
-    task = get_task(cfg.task)
-    loaded = load_model(cfg, resolve(cfg, args.model), task.auto_model)
-    clf = batched_classifier(loaded, args.batch_size, task.encode)
-
-    def probs_of(texts: list[str]) -> np.ndarray:
-        with tqdm(total=len(texts), desc="predict", unit="sent") as bar:
-            return clf.predict_proba(texts, progress=bar.update)
-
-    # NER: an entities column; None: the label columns
-    labeled = task.annotate_table(df, args.column, loaded, args.batch_size)
-    if labeled is None:
-        labeled = label_table(
-            df, args.column, probs_of, loaded.id2label, loaded.label2group, args.pair_column
-        )
-    return labeled
-
-
 def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
-    """Print the top-k labels of each sentence; a pair task reads them two at a time."""
-    task = get_task(cfg.task)
+    """Print the answers for sentences (a pair task reads them two at a time)."""
+    task = task_for(cfg)
     texts = [clean_text(t) for t in args.sentences]
     for i, text in enumerate(texts):
         if problem := text_problem(text):
             raise PipelineError(f"sentence {i + 1} {problem}: not valid text")
         if not text:
             raise PipelineError(f"sentence {i + 1} is empty")
-    n = len(task.columns)
-    if len(texts) % n:
-        raise PipelineError(
-            f"task {cfg.task} reads sentences {n} at a time ({', '.join(task.columns)}); "
-            f"got {len(texts)}"
-        )
-    examples = texts if n == 1 else [tuple(texts[i : i + n]) for i in range(0, len(texts), n)]
-    loaded = load_model(cfg, resolve(cfg, args.model), task.auto_model)
-    k = min(max(1, args.top_k), len(loaded.id2label))
-    if (own := task.print_answers(examples, loaded, k)) is not None:  # NER: the entities
-        print(own)  # noqa: T201
-        return
-    clf = batched_classifier(loaded, 64, task.encode)
-    answers = top_answers(clf.predict_proba(examples), loaded.id2label, k)
-    texts = [task.show(e) for e in examples]
-    width = max(_width(a["label"]) for answer in answers for a in answer)
-    lines = []
-    for text, answer in zip(texts, answers, strict=True):
-        group = loaded.label2group.get(answer[0]["label"])
-        lines.append(text + (f"  [{group}]" if group else ""))
-        lines += [
-            f"  {r}. {a['label']}{' ' * (width - _width(a['label']))}  {a['score']:.3f}"
-            for r, a in enumerate(answer, 1)
-        ]
-    print("\n".join(lines))  # noqa: T201
+    params = dict(parse_param(p) for p in args.param)
+    if args.seed is not None:
+        params["seed"] = args.seed
+    labeller = task.labeller(cfg, args.model, args.batch_size)
+    print(labeller.lines(texts, args.top_k, params))  # noqa: T201
 
 
-def _width(text: str) -> int:
-    """Terminal columns of ``text``: Hangul and other wide characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+def parse_param(item: str) -> tuple[str, Any]:
+    """``--param temperature=0.7`` -> ("temperature", 0.7): a value is read as YAML."""
+    import yaml
+
+    key, sep, text = item.partition("=")
+    if not sep or not key.strip():
+        raise PipelineError(f"--param {item!r} must look like name=value")
+    try:
+        return key.strip(), yaml.safe_load(text)
+    except yaml.YAMLError:
+        return key.strip(), text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -248,7 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_args(parser)
     parser.add_argument("sentences", nargs="*", help="sentences to label")
     parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
-    parser.add_argument("--top-k", type=int, default=5, help="emotions to print per sentence")
+    parser.add_argument("--top-k", type=int, default=5, help="labels to print per sentence")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a request parameter, as the API's parameters (generation: temperature=0.7, seed=1)",
+    )
+    parser.add_argument("--seed", type=int, help="sampling seed (generation): --param seed=N")
     parser.add_argument("--input", help="an .xlsx, .csv or .parquet file to label")
     parser.add_argument("--column", help="the column of --input holding the sentences")
     parser.add_argument(

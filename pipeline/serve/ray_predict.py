@@ -7,7 +7,7 @@ The same answers and columns as the local path (pipeline/serve/predict.py), in i
 The driver reads and checks the table as the local path does (.xlsx, .csv or .parquet: every
 input column is written back); its sentence column(s) go as a Ray Dataset, in blocks of
 ``ROWS_PER_CALL`` rows, to ``map_batches`` over an actor pool of ``--actors`` model copies, each
-loading the model once (``BatchedClassifier``), reserving one CPU and ``--gpus-per-actor``
+loading the model once (the task's labeller), reserving one CPU and ``--gpus-per-actor``
 GPUs. The driver gathers the prediction columns in order, joins them to the input table and
 writes the output file at once (atomically). Each actor loads ``--model`` itself: a run
 directory must be on a shared filesystem at the same path on every node, or use a Hub id.
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -34,49 +33,34 @@ ROWS_PER_CALL = 1024  # rows an actor labels per call (sorted by length inside i
 
 
 class Labeler:
-    """One model copy in a Ray actor: a pandas batch in, its prediction columns out."""
+    """One model copy in a Ray actor: a pandas batch in, the task's prediction columns out."""
 
-    def __init__(self, cfg: Config, ref: Any, batch_size: int, column: str,
-                 pair_column: str | None, threads: int,
-                 label: Callable[..., pd.DataFrame]) -> None:  # fmt: skip
+    def __init__(self, cfg: Config, model: str | None, batch_size: int, column: str,
+                 pair_column: str | None, threads: int) -> None:  # fmt: skip
         import os
 
         os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(threads))  # before TF starts
-        from pipeline.inference.loaded import batched_classifier, load_model
-        from pipeline.tasks import get_task
+        from pipeline.tasks import task_for
 
-        task = get_task(cfg.task)
-        self.loaded = load_model(cfg, ref, task.auto_model)
-        encode = task.encode
-        self.clf = batched_classifier(self.loaded, batch_size, encode)
-        self.column, self.pair_column, self.label = column, pair_column, label
+        self.labeller = task_for(cfg).labeller(cfg, model, batch_size)
+        self.labeller.loaded  # noqa: B018  (the model loads once, when the actor starts)
+        self.column, self.pair_column = column, pair_column
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        labeled = self.label(
-            batch,
-            self.column,
-            self.clf.predict_proba,
-            self.loaded.id2label,
-            self.loaded.label2group,
-            self.pair_column,
-        )
+        labeled = self.labeller.table(batch, self.column, self.pair_column)
         return labeled.drop(columns=list(batch.columns))
 
 
-def label_file_on_ray(
-    args: argparse.Namespace, cfg: Config, df: pd.DataFrame, label: Callable[..., pd.DataFrame]
-) -> pd.DataFrame:
-    """``df`` (the checked --input table) with the local path's prediction columns added by
-    ``label`` (pipeline.serve.predict.label_table, run in the actors)."""
+def label_file_on_ray(args: argparse.Namespace, cfg: Config, df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (the checked --input table) with the columns the local path adds, computed by the
+    task's labeller in the actors."""
     if args.actors < 1:
         raise PipelineError(f"--actors must be at least 1, got {args.actors}")
     if args.gpus_per_actor < 0:
         raise PipelineError(f"--gpus-per-actor must be 0 or more, got {args.gpus_per_actor}")
-    from pipeline.tasks import get_task
-
-    if get_task(cfg.task).output_column != "predicted_label":  # NER's entities: local only
-        raise PipelineError(f"--ray labels sheets for classifiers: run task {cfg.task} without it")
     ref = resolve(cfg, args.model)  # a missing model fails here, before Ray starts
+    # the actors run in Ray's working directory: they get the run's absolute path (or Hub id)
+    model = str(ref.run_dir) if ref.run_dir is not None else ref.hub_id
     columns = [c for c in (args.column, args.pair_column) if c is not None]
     with ray_session() as ray:
         ctx = ray.data.DataContext.get_current()
@@ -95,12 +79,11 @@ def label_file_on_ray(
             Labeler,
             fn_constructor_kwargs={
                 "cfg": cfg,
-                "ref": ref,
+                "model": model,
                 "batch_size": args.batch_size,
                 "column": args.column,
                 "pair_column": args.pair_column,
                 "threads": 1 if args.gpus_per_actor else threads,
-                "label": label,
             },
             batch_size=ROWS_PER_CALL,
             batch_format="pandas",

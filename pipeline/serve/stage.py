@@ -24,8 +24,8 @@ from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import resolve
-from pipeline.serve.app import Service, create_app
-from pipeline.tasks import get_task
+from pipeline.serve.app import create_app
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         host = args.host or cfg.serve.host
         port = cfg.serve.port if args.port is None else args.port
         sock = listen_socket(host, port)  # so does a busy port, before the model loads
-        own = get_task(cfg.task).serve_app(cfg, ref)  # a task with its own app (generation)
-        app, service = own or (create_app(service := Service(cfg, ref)), service)
+        service = task_for(cfg).server(cfg, ref)  # the model side: the task's
+        app = create_app(service)
         server = uvicorn.Server(server_config(app, cfg, host=host, port=port))
         service.on_failure = lambda: setattr(server, "should_exit", True)
         logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)

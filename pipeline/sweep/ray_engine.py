@@ -30,6 +30,7 @@ from typing import Any
 from ray.tune import Callback
 
 from pipeline.io import read_json
+from pipeline.paths import RunDir
 from pipeline.ray_connect import ray_session
 from pipeline.sweep.runner import Job, trial_error
 from pipeline.sweep.spec import SweepConfig
@@ -161,7 +162,7 @@ class RayRunner:
                 "log": str((self.out / "logs" / f"{t.name}.log").resolve()),
                 # the train stage's work directory (pipeline.fitting.callbacks.work_dir_for)
                 "work_state": str(run_dir.with_name(f".{run_dir.name}.work") / "state.json"),
-                "history_csv": str(run_dir / "history.csv"),
+                "history_csv": str(RunDir(run_dir).history),
                 "metric": self.sweep.metric,
                 "epochs": t.cfg.train.epochs,
                 "nice": nice,
@@ -256,7 +257,7 @@ class _Events(Callback):
         if "returncode" in last:
             rc = int(last["returncode"])
             self.on_change(job, rc, None if rc == 0 else last.get("error"))
-        elif (paths_of(job) / "run.json").is_file():  # stopped as it ended: it finished
+        elif RunDir(paths_of(job)).record.is_file():  # stopped as it ended: it finished
             self.on_change(job, 0, None)
         else:  # the scheduler stopped it after some epoch
             epoch = last.get("epoch", 0)

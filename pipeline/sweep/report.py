@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.config import get_dotted
 from pipeline.io import atomic_dir, atomic_path, provenance, read_json, write_json, write_text
-from pipeline.paths import Paths
+from pipeline.paths import Paths, RunDir
 from pipeline.tensorboard import logdir_of, write_history, write_hparams, write_hparams_config
 
 COLUMNS = [
@@ -42,8 +42,8 @@ TENSORBOARD_METRICS = {
 
 def trial_result(run_dir: Path) -> tuple[dict[str, Any], pd.DataFrame]:
     """The columns of one finished trial (metrics at its best epoch) and its history."""
-    record = read_json(run_dir / "run.json")
-    history = pd.read_csv(run_dir / "history.csv")
+    record = read_json(RunDir(run_dir).record)
+    history = pd.read_csv(RunDir(run_dir).history)
     at_best = history.loc[history["epoch"] == record["best_epoch"]].iloc[0]
     row = {
         "best_epoch": int(record["best_epoch"]),
@@ -143,7 +143,7 @@ def write_results(
     record |= {"trials": table[["trial", "status"]].to_dict("records"), "best": best}
     record["figures"] = [str(f.relative_to(out)) for f in figures]
     record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    write_json(out / "run.json", record)
+    write_json(out / RunDir.RECORD, record)
     return table
 
 

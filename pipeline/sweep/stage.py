@@ -42,7 +42,7 @@ from pipeline.cli import add_config_args, setup_logging, sigterm_as_interrupt
 from pipeline.config import Config, load_config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, write_json
-from pipeline.paths import Paths
+from pipeline.paths import Paths, RunDir
 from pipeline.sweep.report import (
     remove_tensorboard_trial,
     trial_result,
@@ -102,7 +102,7 @@ def plan(
     for i, t in enumerate(trials, 1):
         key = trial_key(t.cfg.to_dict(), data)
         entry = state["trials"].get(t.name)
-        finished = paths.run_dir(t.cfg.train.run_name) / "run.json"
+        finished = RunDir(paths.run_dir(t.cfg.train.run_name)).record
         if entry and entry["status"] == "finished" and entry["key"] == key and finished.is_file():
             logger.info("trial %d/%d %s: finished earlier with this config and data: skipped",
                         i, n, t.name)  # fmt: skip
@@ -137,7 +137,7 @@ def run(
     trials = expand(sweep, base, where)
     data = data_hashes(paths)
     out = paths.sweep_dir(sweep.name)
-    if (paths.run_dir(sweep.name) / "run.json").is_file():
+    if RunDir(paths.run_dir(sweep.name)).record.is_file():
         raise PipelineError(
             f"{where}: name {sweep.name!r} is taken by the train run {paths.run_dir(sweep.name)}: "
             "trials would land inside it; choose another name"

@@ -25,13 +25,12 @@ PAIR_COLUMNS = ["text", "text_pair", "label", "group", "source_file", "source_sh
                 "source_row", "source_column"]  # fmt: skip
 
 
-def needed_columns(cfg: IngestConfig) -> list[str]:
-    """The columns a row must have: the text (or pair) columns, the label and the group."""
-    text = cfg.text_pair_columns or cfg.text_columns
-    return [*text, cfg.label_column, *([cfg.group_column] if cfg.group_column else [])]
+def needed_columns(cfg: IngestConfig, text: list[str] | None) -> list[str]:
+    """The columns a row must have: the ``text`` columns, the label and the group."""
+    return [*(text or []), cfg.label_column, *([cfg.group_column] if cfg.group_column else [])]
 
 
-def read_text_file(path: Path, cfg: IngestConfig) -> tuple[str, pd.DataFrame, int]:
+def read_text_file(path: Path, keys: list[str]) -> tuple[str, pd.DataFrame, int]:
     """A CSV or JSON file as (sheet name "csv"/"json", frame of objects, first row's number).
 
     Rows count as in the file: a CSV's first data row is line 2 (the header is line 1), a JSON
@@ -56,7 +55,6 @@ def read_text_file(path: Path, cfg: IngestConfig) -> tuple[str, pd.DataFrame, in
             f"{path}: expected a non-empty JSON list of objects like "
             f'{{"premise": ..., "hypothesis": ..., "gold_label": ...}}, got {_kind(items)}'
         )
-    keys = needed_columns(cfg)
     for i, item in enumerate(items, 1):
         if not isinstance(item, dict):
             raise PipelineError(f"{path.name}, object {i}: expected an object, got {_kind(item)}")
@@ -96,7 +94,7 @@ def pairs_from_sheet(
     where = f"{file}" + ("" if sheet in ("csv", "json") else f", sheet {sheet!r}")
     row_word = "object" if sheet == "json" else "row"
     header = {normalize_text(str(c)): c for c in frame.columns}
-    missing = [c for c in [*needed_columns(cfg), *keep] if c not in header]
+    missing = [c for c in [*needed_columns(cfg, cfg.text_pair_columns), *keep] if c not in header]
     if missing:
         found = ", ".join(repr(c) for c in header) or "none"
         raise PipelineError(

@@ -1,27 +1,27 @@
-"""What differs between the kinds of model the pipeline trains: one module per task.
+"""The kinds of model the pipeline trains, one package each, below the stages.
 
-    from pipeline.tasks import get_task
-    task = get_task(cfg.task)          # cfg.task: "text-classification" (default) or ...
-    task.columns                       # the text columns a stored row has: ("text",) ...
-    ids, types = task.encode(tokenizer, task.examples(df), max_seq_len)
+    from pipeline.tasks import task_for
+    task = task_for(cfg)                 # cfg.task's Task, its config checked
+    task.read_file(path, cfg.ingest, keep)
+    spec = task.fit_spec(cfg, checkpoint, tokenizer, train_df, val_df, labels)
 
-``text_classification.py``: one sentence -> a label (the emotion classifier).
-``text_pair_classification.py``: a pair of sentences -> a label (NLI, KLUE-NLI).
-``text_generation.py``: a prompt -> its continuation (a causal LM; pipeline/tasks/generation/).
-``token_classification.py``: a sentence -> its named entities (NER, KLUE-NER; pipeline/tasks/ner/).
-The stages ask the task object for these pieces; adding a task is a module plus a line in
-``TASKS`` (docs/tasks.md).
+``classification/``: one sentence -> a label (the emotion classifier), and a pair of sentences
+-> a label (NLI, KLUE-NLI). ``ner/``: a sentence -> its named entities (NER, KLUE-NER).
+``generation/``: a prompt -> its continuation (a causal LM, KoGPT2). Every task fills the roles
+of ``base.Task``; the stages ask them and never test a task's name. Adding a task is a package
+here, a line in ``TASKS`` and its name in the config schema's list (docs/tasks.md).
 """
 
 from __future__ import annotations
 
+from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.tasks.text_classification import TextClassification
-from pipeline.tasks.text_generation import TextGeneration
-from pipeline.tasks.text_pair_classification import TextPairClassification
-from pipeline.tasks.token_classification import TokenClassification
+from pipeline.tasks.base import Card, EvaluateRequest, Evaluation, Prepared, Task
+from pipeline.tasks.classification import TextClassification, TextPairClassification
+from pipeline.tasks.generation import TextGeneration
+from pipeline.tasks.ner import TokenClassification
 
-TASKS: dict[str, TextClassification] = {
+TASKS: dict[str, Task] = {
     task.name: task
     for task in (
         TextClassification(),
@@ -32,18 +32,27 @@ TASKS: dict[str, TextClassification] = {
 }
 
 
-def get_task(name: str) -> TextClassification:
-    """The task named ``name`` (the config's ``task``), or an error listing the known ones."""
+def get_task(name: str) -> Task:
+    """The task named ``name`` (a config's ``task``), or an error listing the known ones."""
     if name not in TASKS:
         raise PipelineError(f"unknown task {name!r} (known: {', '.join(TASKS)})")
     return TASKS[name]
 
 
+def task_for(cfg: Config) -> Task:
+    """The config's task, after it checked the config (one message naming the key)."""
+    task = get_task(cfg.task)
+    task.check_config(cfg)
+    return task
+
+
 __all__ = [
     "TASKS",
-    "TextClassification",
-    "TextGeneration",
-    "TextPairClassification",
-    "TokenClassification",
+    "Card",
+    "EvaluateRequest",
+    "Evaluation",
+    "Prepared",
+    "Task",
     "get_task",
+    "task_for",
 ]

@@ -40,7 +40,8 @@ from pipeline.config import Config, check_training_values
 from pipeline.errors import PipelineError
 from pipeline.fitting.callbacks import finished_record, training_key
 from pipeline.io import read_json
-from pipeline.paths import Paths
+from pipeline.paths import Paths, RunDir
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.train")
 
@@ -142,7 +143,8 @@ def run(
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         raise PipelineError(f"missing {', '.join(missing)}: run `make data` first")
-    done = None if force else finished_record(run_dir, training_key(cfg, paths))
+    key = training_key(cfg, paths, task_for(cfg).training_key(cfg))
+    done = None if force else finished_record(run_dir, key)
     if done:  # the workers would skip it too: no need to start them
         logger.info("%s is already trained with this config and data: skipping", run_dir)
         return fields(run_dir, done, skipped=True)
@@ -175,7 +177,7 @@ def run(
         if connect:
             ray.shutdown()
     logger.info("Ray Train run %s finished in %s", name, result.path)
-    return fields(run_dir, read_json(run_dir / "run.json"), skipped=False)
+    return fields(run_dir, read_json(RunDir(run_dir).record), skipped=False)
 
 
 def fields(run_dir: Path, record: dict[str, Any], skipped: bool) -> dict[str, Any]:

@@ -48,10 +48,11 @@ from pipeline.fitting.callbacks import (
 from pipeline.fitting.loop import fit
 from pipeline.fitting.storage import holds_other_files, save_run
 from pipeline.io import provenance, read_json, write_json
-from pipeline.model.loading import load_tokenizer, max_positions, resolve_base_model
+from pipeline.model.loading import max_positions
 from pipeline.model.vocab_trim import trimmed_checkpoint
-from pipeline.paths import Paths
-from pipeline.tasks import TextClassification, get_task
+from pipeline.paths import Paths, RunDir
+from pipeline.reporting import plot_curves
+from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.train")
 
@@ -111,20 +112,20 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
     paths = Paths.from_config(cfg)
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
-    task = get_task(cfg.task)
+    task = task_for(cfg)
     train_df, val_df, labels = load_inputs(paths, (*task.columns, *task.stored_columns))
     if holds_other_files(run_dir):
         raise PipelineError(
             f"{run_dir} exists but holds no train run (no run.json; a sweep's trials, say), "
             "and training would replace it: choose another train.run_name"
         )
-    inside = next((p for p in run_dir.parents if (p / "run.json").is_file()), None)
+    inside = next((p for p in run_dir.parents if RunDir(p).record.is_file()), None)
     if inside is not None and paths.models in inside.parents:
         raise PipelineError(
             f"train.run_name {cfg.train.run_name!r} would put a run inside the finished run "
             f"{inside}: choose a name that is not under another run"
         )
-    key = training_key(cfg, paths)
+    key = training_key(cfg, paths, task.training_key(cfg))
     record = None if force else finished_record(run_dir, key)
     if record:
         logger.info("%s is already trained with this config and data: skipping", run_dir)
@@ -134,9 +135,7 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         return TrainResult(
             run_dir, record["best_epoch"], best, record["stop_reason"], record["epochs_run"], True
         )
-    checkpoint = task.base_checkpoint(cfg, paths, train_df) or resolve_base_model(
-        cfg.model.name_or_path, paths
-    )
+    checkpoint = task.base_checkpoint(cfg, paths, train_df)
     if cfg.model.trim_vocab:
         texts = task.texts([*task.examples(train_df), *task.examples(val_df)])
         checkpoint = trimmed_checkpoint(checkpoint, texts, paths.base_models)
@@ -156,30 +155,22 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
     resumed_from = state.epochs_done if state else 0
     state = state or TrainState(fingerprint=fingerprint(key))
 
-    tokenizer = task.load_tokenizer(cfg, checkpoint) or load_tokenizer(checkpoint)
+    tokenizer = task.load_tokenizer(cfg, checkpoint)
     ids, _ = task.encode(tokenizer, task.examples(train_df), None)  # untruncated
     lengths = np.array([len(x) for x in ids], dtype=np.int64)
     token_stats = length_buckets.token_length_stats(lengths, cfg.model.max_seq_len)
     logger.info("train token lengths: %s", token_stats)
-    if role.workers > 1 and type(task).train_model is not TextClassification.train_model:
-        raise PipelineError(f"task {cfg.task} trains on one worker: unset TF_CONFIG")
-    own = task.train_model(cfg, checkpoint, tokenizer, train_df, val_df, state, work)
+    spec = task.fit_spec(cfg, checkpoint, tokenizer, train_df, val_df, labels)
     if not role.chief:  # resumes from the chief's work directory, checkpoints into a temporary one
         mine = Path(tempfile.mkdtemp(prefix=f"{run_dir.name}.worker{role.index}-"))
         try:
-            fit(cfg, checkpoint, tokenizer, train_df, val_df, labels, state, mine, work, callbacks)
+            fit(cfg, spec, state, mine, work, callbacks)
         finally:
             shutil.rmtree(mine, ignore_errors=True)
         logger.info("worker %d done: the chief writes %s", role.index, run_dir)
         best = (state.best_epoch or 0, state.best_value or 0.0, state.stop_reason or "")
         return TrainResult(run_dir, *best, state.epochs_done)
-    if own is not None:  # a task with its own loop (generation), on one device
-        (model, device), distribute = own, None
-    else:
-        model, placement = fit(
-            cfg, checkpoint, tokenizer, train_df, val_df, labels, state, work, None, callbacks
-        )
-        device, distribute = placement.device, placement.record()
+    model, placement = fit(cfg, spec, state, work, None, callbacks)
 
     record = provenance(
         cfg.to_dict(),
@@ -203,8 +194,8 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         train_samples_per_s=round(len(train_df) * state.epochs_done / state.train_seconds, 2),
         token_lengths=token_stats,
         data={k: manifest.get(k) for k in ("splits", "labels")},
-        device=device,
-        distribute=distribute,
+        device=placement.device,
+        distribute=placement.record(),
         **task.run_record(cfg, model, tokenizer, val_df),
     )
     history = pd.DataFrame(state.history)
@@ -213,15 +204,12 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         tmp.chmod(0o755)
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
-        own = task.run_labels(labels)  # NER: the tags the model predicts; None: prepare's file
-        if own is None:
-            shutil.copyfile(paths.labels, tmp / "labels.json")
-        else:
-            write_json(tmp / "labels.json", own)
-        history.to_csv(tmp / "history.csv", index=False)
+        run = RunDir(tmp)
+        write_json(run.labels, task.run_labels(labels))  # NER: the tags the model predicts
+        history.to_csv(run.history, index=False)
         tensorboard.write_history(tensorboard.logdir_of(tmp), state.history)
-        plot_curves(history, state.best_epoch, tmp / "curves.png", cfg.train.run_name)
-        write_json(tmp / "run.json", record)
+        plot_curves(history, state.best_epoch, run.curves, cfg.train.run_name)
+        write_json(run.record, record)
 
     save_run(run_dir, work, write)
     shutil.rmtree(work, ignore_errors=True)
@@ -232,28 +220,6 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
     return TrainResult(
         run_dir, state.best_epoch, state.best_value, state.stop_reason, state.epochs_done
     )
-
-
-def plot_curves(history: pd.DataFrame, best_epoch: int, path: Path, title: str) -> None:
-    """Loss and accuracy per epoch, train and validation, the best epoch marked."""
-    from matplotlib.ticker import MaxNLocator
-
-    from pipeline.plots import pyplot
-
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric, name in ((axes[0], "loss", "손실 (loss)"), (axes[1], "accuracy", "정확도")):
-        ax.plot(history["epoch"], history[metric], "o-", label=f"학습 {metric}")
-        ax.plot(history["epoch"], history[f"val_{metric}"], "o-", label=f"검증 val_{metric}")
-        ax.axvline(best_epoch, color="grey", linestyle="--", label=f"최적 epoch {best_epoch}")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_title(name)
-        ax.legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,7 @@
 """The model card of a generation run: ``pipeline_tag: text-generation``, perplexity in the
 ``model-index``, the perplexity table against the baselines and sample generations.
 
-Called by publish (pipeline/publish/files.py) through the task object; reads the run's
+The generation task's card role (publish asks it through the task); reads the run's
 evaluation report (reports/<run>/metrics.json and samples.csv), written by evaluate.
 """
 
@@ -13,15 +13,17 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.evaluate.report import md_table
 from pipeline.io import read_json
+from pipeline.paths import RunDir
+from pipeline.reporting import md_table
+from pipeline.tasks.base import Card
 
 N_SAMPLES = 8
 
 
 def read_report(report_dir: Path, run_name: str, force: bool) -> tuple[dict | None, pd.DataFrame]:
     """metrics.json and samples.csv of the run's report (None, empty with ``force``)."""
-    path = report_dir / "metrics.json"
+    path = report_dir / RunDir.METRICS
     if not path.is_file():
         if force:
             return None, pd.DataFrame()
@@ -150,3 +152,22 @@ def build(
         "",
     ]
     return f"---\n{metadata(cfg, repo_id, metrics, base_model)}\n---\n\n" + "\n".join(lines)
+
+
+def card(cfg: Any, ref: Any, repo_id: str, record: dict, force: bool, task_name: str) -> Card:
+    """The card of a generation run, with the report files it shows."""
+    from pipeline.paths import Paths
+
+    trained_as = record.get("config", {}).get("task", task_name if not record else None)
+    if trained_as != task_name:
+        raise PipelineError(
+            f"run {ref.name!r} was trained for task {trained_as or 'text-classification'!r} "
+            f"(its run.json), not {task_name!r}: publish it with its own config"
+        )
+    report_dir = Paths.from_config(cfg).report_dir(ref.name)
+    metrics, samples = read_report(report_dir, ref.name, force)
+    name = cfg.publish.base_model or record.get("base_model", {}).get("name_or_path")
+    base = name if name and "/" in name and not name.startswith((".", "/")) else None
+    text = build(cfg, repo_id, ref.name, record, metrics, samples, base)
+    files = [(f, report_dir / f) for f in (RunDir.METRICS, "samples.csv") if metrics]
+    return Card(text, files, None)

@@ -11,7 +11,7 @@ the first, eos included), summed over the whole split, not averaged per batch.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -45,26 +45,6 @@ def lm_batches(
         del batch["token_type_ids"]
         batch["labels"] = np.where(batch["attention_mask"] == 1, batch["input_ids"], IGNORE)
         yield batch
-
-
-def lm_dataset(
-    ids: list[list[int]],
-    batch_size: int,
-    max_len: int,
-    pad_id: int,
-    epoch_seed: Callable[[], int | None],
-) -> Any:
-    """A tf.data.Dataset of ``lm_batches``; ``epoch_seed()`` is asked once per pass."""
-    import tensorflow as tf
-
-    def generate() -> Iterator[dict[str, np.ndarray]]:
-        yield from lm_batches(ids, batch_size, max_len, pad_id, epoch_seed())
-
-    spec = tf.TensorSpec(shape=(None, None), dtype=tf.int32)
-    signature = {"input_ids": spec, "attention_mask": spec, "labels": spec}
-    dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
-    steps = -(-len(ids) // batch_size)
-    return dataset.apply(tf.data.experimental.assert_cardinality(steps)).prefetch(2)
 
 
 def token_nll(model: Any, ids: list[list[int]], batch_size: int, pad_id: int) -> tuple[float, int]:

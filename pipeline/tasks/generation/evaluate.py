@@ -2,7 +2,8 @@
 
     python -m pipeline.evaluate --config configs/gen-demo.yaml [--model RUN] [--classifier RUN]
 
-Writes reports/<run>/: report.md, metrics.json, samples.csv, figures/curves.png, run.json.
+The report (with the evaluate stage's metrics.json and run.json): report.md, samples.csv,
+figures/curves.png.
 Perplexity (token-level, pipeline/tasks/generation/data.py) on validation and test, for the
 fine-tuned model, the base model before fine-tuning, and the bigram baseline
 (metrics.py). Samples: every prompt of ``generate.prompts`` after every condition prefix, once
@@ -15,8 +16,6 @@ condition (its label, or the classifier label's major group when the condition i
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,10 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.io import atomic_dir, provenance, read_json, write_json
-from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
-from pipeline.paths import Paths
+from pipeline.io import read_json
+from pipeline.model.loading import ModelRef, load_tokenizer, load_trained, resolve_model_ref
+from pipeline.paths import Paths, RunDir
+from pipeline.tasks.base import EvaluateRequest, Evaluation
 from pipeline.tasks.generation import data, metrics, report, sampling
 from pipeline.tasks.generation.arch import check_classifier
 from pipeline.tasks.generation.train import load_causal_lm, sequences
@@ -34,47 +34,28 @@ from pipeline.tasks.generation.train import load_causal_lm, sequences
 logger = logging.getLogger("pipeline.evaluate")
 
 
-@dataclass(frozen=True)
-class GenerationEvaluation:
-    report_dir: Path
-    metrics: dict[str, Any]
-    n: int
-
-    @property
-    def summary(self) -> str:
-        m = self.metrics
-        line = (
-            f"{m['model']}: test perplexity {m['perplexity']['test']:.2f} "
-            f"(bigram baseline {m['baseline']['perplexity']['test']:.2f}), "
-            f"distinct-2 {m['samples']['distinct_2']:.3f} on {m['samples']['n']} samples"
+def evaluate(req: EvaluateRequest) -> Evaluation:
+    """Perplexities, baselines and samples of the run of ``req`` on the configured splits."""
+    if req.input_file is not None:
+        raise PipelineError(
+            "--input: text generation is evaluated on the configured splits (perplexity and "
+            "samples); give no --input"
         )
-        return line + f"\nreport: {self.report_dir / 'report.md'}"
-
-
-def run(cfg: Config, model_ref: str | None, classifier: str | None) -> GenerationEvaluation:
-    started = time.time()
-    paths = Paths.from_config(cfg)
-    ref = resolve_model_ref(paths, cfg.train.run_name, model_ref)
-    run_dir = ref.run_dir
-    try:
-        name = run_dir.resolve().relative_to(paths.models.resolve()).as_posix()
-    except ValueError:
-        name = ref.name
-    clf = _load_classifier(paths, classifier) if classifier else None
+    cfg, paths, run = req.cfg, req.paths, RunDir(req.ref.run_dir)
+    clf = _load_classifier(paths, req.classifier) if req.classifier else None
     frames = {}
     for split in ("train", "validation", "test"):
         path = paths.split_file(split)
         if not path.is_file():
             raise PipelineError(f"missing {path}: run `make data` first")
         frames[split] = pd.read_parquet(path, columns=["text", "label"])
-    model, tokenizer = load_causal_lm(run_dir), _tokenizer(run_dir)
+    model, tokenizer = load_causal_lm(run.path), load_tokenizer(run.path)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     seqs = {k: sequences(cfg, tokenizer, df, cfg.model.max_seq_len) for k, df in frames.items()}
     bs = cfg.evaluate.batch_size
     ppl = {k: data.perplexity(model, seqs[k], bs, pad) for k in ("validation", "test")}
     base_lm = metrics.fit_baseline(seqs["train"], seqs["validation"], len(tokenizer))
-    run_info = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
-    base_dir = Path(run_info.get("base_model", {}).get("resolved", "")) or None
+    base_dir = Path(req.run_info.get("base_model", {}).get("resolved", "")) or None
     base_ppl = None
     if base_dir and (base_dir / "config.json").is_file():
         base_ppl = data.perplexity(load_causal_lm(base_dir), seqs["test"], bs, pad)
@@ -82,7 +63,7 @@ def run(cfg: Config, model_ref: str | None, classifier: str | None) -> Generatio
     samples = _samples(cfg, model, tokenizer, labels)
     conts = samples["continuation"].tolist()
     result: dict[str, Any] = {
-        "model": name,
+        "model": req.name,
         "perplexity": {k: round(v, 4) for k, v in ppl.items()},
         "base_model_perplexity": {"test": round(base_ppl, 4) if base_ppl else None},
         "baseline": {
@@ -106,25 +87,22 @@ def run(cfg: Config, model_ref: str | None, classifier: str | None) -> Generatio
     }
     if clf is not None and cfg.generate.prefix:
         samples, result["condition_match"] = _condition_match(samples, *clf)
-    out_dir = paths.report_dir(name)
-    record = provenance(
-        cfg.to_dict(),
-        {k: paths.split_file(k) for k in frames} | {"model": run_dir / "tf_model.h5"},
-        started,
+
+    def write(out: Path) -> None:
+        samples.to_csv(out / "samples.csv", index=False)
+        report.write(out, result, samples, run.path)
+
+    m = result
+    return Evaluation(
+        metrics=result,
+        n=len(frames["test"]),
+        write=write,
+        inputs={k: paths.split_file(k) for k in frames} | {"model": run.weights},
+        summary=f"{m['model']}: test perplexity {m['perplexity']['test']:.2f} "
+        f"(bigram baseline {m['baseline']['perplexity']['test']:.2f}), "
+        f"distinct-2 {m['samples']['distinct_2']:.3f} on {m['samples']['n']} samples",
+        record={"classifier": req.classifier},
     )
-    with atomic_dir(out_dir) as tmp:
-        write_json(tmp / "metrics.json", result)
-        samples.to_csv(tmp / "samples.csv", index=False)
-        report.write(tmp, result, samples, run_dir)
-        write_json(tmp / "run.json", record | {"classifier": classifier})
-    logger.info("report written to %s", out_dir / "report.md")
-    return GenerationEvaluation(out_dir, result, len(frames["test"]))
-
-
-def _tokenizer(run_dir: Path) -> Any:
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(str(run_dir), use_fast=True)
 
 
 def _samples(cfg: Config, model: Any, tokenizer: Any, labels: list[Any]) -> pd.DataFrame:
@@ -165,7 +143,7 @@ def _load_classifier(paths: Paths, ref: str) -> tuple[Any, dict[str, str]]:
     model, tokenizer = load_trained(ModelRef(run.name, run.run_dir))
     if not getattr(model.config, "id2label", None):
         raise PipelineError(f"--classifier {ref}: {run.run_dir} is not a classifier run")
-    labels_file = run.run_dir / "labels.json"
+    labels_file = RunDir(run.run_dir).labels
     groups = read_json(labels_file).get("label2group", {}) if labels_file.is_file() else {}
     pipe = TextClassificationPipeline(model=model, tokenizer=tokenizer, framework="tf")
     return pipe, groups

@@ -7,8 +7,8 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.evaluate.report import curves_figure, md_escape, md_table
 from pipeline.io import write_text
+from pipeline.reporting import curves_figure, md_escape, md_table
 
 
 def verdict(m: dict[str, Any]) -> str:

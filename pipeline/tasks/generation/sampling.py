@@ -27,14 +27,17 @@ IGNORED = {"details": False, "stream": False, "decoder_input_details": False}
 
 @dataclass(frozen=True)
 class Settings:
+    """One generation's settings: the config's ``generate`` values (``defaults``), updated by a
+    request's parameters; the three below are the request's own."""
+
     max_new_tokens: int
+    do_sample: bool
+    temperature: float
+    top_p: float
+    top_k: int
+    repetition_penalty: float
+    no_repeat_ngram_size: int
     min_new_tokens: int = 0
-    do_sample: bool = True
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 50
-    repetition_penalty: float = 1.0
-    no_repeat_ngram_size: int = 0
     seed: int | None = None
     return_full_text: bool = True
 

@@ -1,4 +1,5 @@
-"""Serving a generation run: the Inference API's text-generation shape, bounded, and a page.
+"""Serving a generation run behind the one web app: the Inference API's text-generation shape,
+bounded, and its page (``GenerationServer``, a pipeline/inference/server.py ``Server``).
 
 - ``POST /generate`` (also ``/predict``) ``{"inputs": "프롬프트", "parameters": {"max_new_tokens",
   "temperature", "top_p", "top_k", "repetition_penalty", "no_repeat_ngram_size", "do_sample",
@@ -18,70 +19,40 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
-
-from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.inference.api import RequestError, load_json, read_body
-from pipeline.io import package_versions
+from pipeline.inference.api import RequestError
+from pipeline.inference.labeller import Labeller
+from pipeline.inference.server import Server
 from pipeline.model.loading import ModelRef
 from pipeline.tasks.generation import sampling
-from pipeline.tasks.generation.arch import check_causal_lm
 
 logger = logging.getLogger("pipeline.serve")
 
-STATIC = Path(__file__).resolve().parents[2] / "serve" / "static"
-CSP = (
-    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'"
-)
 
-
-class GenerationService:
+class GenerationServer(Server):
     """The model behind the app: loaded in a thread, one generation at a time, bounded queue."""
 
-    def __init__(self, cfg: Config, ref: ModelRef, on_failure: Callable[[], None] | None = None):
-        self.cfg, self.ref, self.on_failure = cfg, ref, on_failure
+    routes = ("/generate", "/predict")
+    summary = "Continue a prompt (Inference API text-generation shape)"
+    page = "generate.html"
+
+    def __init__(self, cfg: Config, ref: ModelRef) -> None:
+        super().__init__(cfg, ref)
         self.gen = cfg.generate
-        self.error: str | None = None
-        self.ready = threading.Event()
         self.pipe: Any = None
         self.context = 0
         self.waiting = 0  # requests queued or running
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="generate")
 
-    def load(self) -> None:
-        from transformers import AutoTokenizer, TextGenerationPipeline, TFAutoModelForCausalLM
-
-        try:
-            source = self.ref.source
-            check_causal_lm(source)
-            model = TFAutoModelForCausalLM.from_pretrained(source)
-            tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
-            self.pipe = TextGenerationPipeline(model=model, tokenizer=tokenizer, framework="tf")
-            self.context = int(
-                getattr(model.config, "n_positions", 0) or model.config.max_position_embeddings
-            )
-            warm = sampling.settings_from({"max_new_tokens": 2, "seed": 0}, self.base(), self.cap)
-            sampling.generate(self.pipe, "안녕", warm)
-            self.ready.set()
-            logger.info("ready: %s (context %d tokens)", source, self.context)
-        except Exception as exc:  # noqa: BLE001  (reported by /health and main)
-            logger.exception("could not load %s", self.ref.source)
-            self.error = f"could not load {self.ref.source}: {exc}"
-            if self.on_failure:
-                self.on_failure()
+    def _load(self) -> None:
+        self.pipe, self.context = load_generator(self.ref.source)
+        warm = sampling.settings_from({"max_new_tokens": 2, "seed": 0}, self.base(), self.cap)
+        sampling.generate(self.pipe, "안녕", warm)
 
     @property
     def cap(self) -> int:
@@ -113,6 +84,12 @@ class GenerationService:
             raise RequestError(422, str(exc)) from None
         return body["inputs"], settings
 
+    async def answer(self, body: Any) -> tuple[Any, dict[str, str]]:
+        prompt, settings = self.parse(body)
+        out = await self.submit(prompt, settings)
+        seed = {} if out["seed"] is None else {"x-seed": str(out["seed"])}  # None: greedy
+        return [{"generated_text": out["generated_text"]}], seed
+
     async def submit(self, prompt: str, settings: sampling.Settings) -> dict[str, Any]:
         """Run one generation in the worker; 503 when the queue is full or time runs out."""
         if self.waiting >= self.gen.queue_size + 1:
@@ -141,11 +118,14 @@ class GenerationService:
         finally:
             self.waiting -= 1
 
-    def info(self) -> dict[str, Any]:
+    def request_schema(self) -> dict[str, Any]:
+        return REQUEST_SCHEMA
+
+    def answer_schema(self) -> dict[str, Any]:
+        return ANSWER_SCHEMA
+
+    def details(self) -> dict[str, Any]:
         return {
-            "model": self.ref.name,
-            "task": "text-generation",
-            "ready": self.ready.is_set(),
             "defaults": self.base(),
             "ranges": sampling.ranges(self.cap),
             "limits": {
@@ -154,72 +134,71 @@ class GenerationService:
                 "queue_size": self.gen.queue_size,
                 "context_tokens": self.context,
             },
-            "versions": {
-                k: v for k, v in package_versions().items() if k in ("transformers", "tensorflow")
-            },
         }
 
+    def close(self) -> None:
+        self.worker.shutdown(wait=False, cancel_futures=True)
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+
+REQUEST_SCHEMA = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "inputs": {"type": "string", "examples": ["[기쁨] 오늘"]},
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "max_new_tokens": {"type": "integer", "minimum": 1},
+                "min_new_tokens": {"type": "integer", "minimum": 0},
+                "temperature": {"type": "number", "exclusiveMinimum": 0},
+                "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                "top_k": {"type": "integer", "minimum": 0},
+                "repetition_penalty": {"type": "number", "exclusiveMinimum": 0},
+                "no_repeat_ngram_size": {"type": "integer", "minimum": 0},
+                "do_sample": {"type": "boolean"},
+                "seed": {"type": "integer", "minimum": 0},
+                "return_full_text": {"type": "boolean"},
+            },
+        },
+    },
+}
+ANSWER_SCHEMA = {
+    "type": "array",
+    "items": {"type": "object", "properties": {"generated_text": {"type": "string"}}},
+}
 
 
-def create_app(service: GenerationService) -> FastAPI:
-    """The FastAPI app; starting it starts loading ``service`` in a background thread."""
+def load_generator(source: Any) -> tuple[Any, int]:
+    """``TextGenerationPipeline(framework="tf")`` over a run or Hub id, and its context length."""
+    from transformers import TextGenerationPipeline
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        threading.Thread(target=service.load, name="model-loader", daemon=True).start()
-        yield
-        service.worker.shutdown(wait=False, cancel_futures=True)
+    from pipeline.model.loading import load_tokenizer
+    from pipeline.tasks.generation.train import load_causal_lm
 
-    app = FastAPI(title="Korean text generation", docs_url=None, redoc_url=None, lifespan=lifespan)
-    app.state.service = service
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    serve = service.cfg.serve
+    model, tokenizer = load_causal_lm(source), load_tokenizer(source)
+    context = int(getattr(model.config, "n_positions", 0) or model.config.max_position_embeddings)
+    return TextGenerationPipeline(model=model, tokenizer=tokenizer, framework="tf"), context
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        response.headers["x-content-type-options"] = "nosniff"
-        response.headers["content-security-policy"] = CSP
-        return response
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        return _error(exc.status_code, str(exc.detail))
+class GenerationLabeller(Labeller):
+    """predict's answers for generation: each prompt's generated text, one per line."""
 
-    async def generate(request: Request) -> JSONResponse:
-        try:
-            ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-            if ctype != "application/json":
-                raise RequestError(415, f"content type must be application/json, got {ctype!r}")
-            body = load_json(await read_body(request, serve.max_body_bytes, serve.body_timeout_s))
-            if not service.ready.is_set():
-                raise RequestError(503, service.error or "the model is still loading")
-            prompt, settings = service.parse(body)
-            out = await service.submit(prompt, settings)
-        except RequestError as exc:
-            return _error(exc.status, exc.message)
-        seed = {} if out["seed"] is None else {"x-seed": str(out["seed"])}  # None: greedy
-        return JSONResponse([{"generated_text": out["generated_text"]}], headers=seed)
+    output_column = "generated_text"
 
-    for path in ("/generate", "/predict"):
-        app.post(path, summary="Continue a prompt (Inference API text-generation shape)")(generate)
+    def check_columns(self, column: str, pair_column: str | None) -> None:
+        raise PipelineError(
+            f"task {self.task.name} continues prompts given on the command line; it labels no "
+            "sheet (drop --input)"
+        )
 
-    @app.get("/health")
-    async def health() -> JSONResponse:
-        if service.ready.is_set():
-            return JSONResponse({"status": "ok", "model": service.ref.name})
-        status = "failed" if service.error else "loading"
-        return JSONResponse({"status": status, "error": service.error}, status_code=503)
+    def lines(self, prompts: list[str], top_k: int, params: dict[str, Any]) -> str:
+        """The prompts continued with ``params`` (the API's parameters: max_new_tokens,
+        temperature, seed, ...); a bad value or prompt names it and its range."""
+        gen = self.cfg.generate
+        settings = sampling.settings_from(params, sampling.defaults(gen), gen.max_new_tokens_cap)
+        from pipeline.inference.loaded import resolve
 
-    @app.get("/info")
-    async def info() -> dict[str, Any]:
-        return service.info()
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / "generate.html")
-
-    return app
+        pipe, context = load_generator(resolve(self.cfg, self.model).source)
+        for prompt in prompts:
+            sampling.check_prompt(pipe.tokenizer, prompt, settings.max_new_tokens, context)
+        return "\n".join(sampling.generate(pipe, p, settings)["generated_text"] for p in prompts)

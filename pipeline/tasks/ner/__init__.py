@@ -1,4 +1,5 @@
-"""Named-entity recognition pieces of the token-classification task.
+"""Named-entity recognition: a sentence -> its entities (the task: task.py; docs/tasks.md)."""
 
-The task class is pipeline/tasks/token_classification.py; docs/tasks.md explains NER.
-"""
+from pipeline.tasks.ner.task import TokenClassification
+
+__all__ = ["TokenClassification"]

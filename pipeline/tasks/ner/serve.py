@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.inference.api import RequestError, kind, parse_texts
+from pipeline.inference.labeller import Labeller
 from pipeline.inference.loaded import clean_text
 from pipeline.tables.cells import cell_to_text, is_blank
 from pipeline.tasks.ner.markup import render_markup
@@ -178,3 +179,72 @@ def entities_column(df: pd.DataFrame, column: str, annotate: Any, loaded: Any) -
         col[i] = json.dumps(ents, ensure_ascii=False)
         marked[i] = render_markup(text, [(e["start"], e["end"], e["entity_group"]) for e in ents])
     return df.assign(entities=col, entities_marked=marked)
+
+
+TOKEN_ANSWER_SCHEMA = {
+    "type": "array",
+    "description": "per input (one input: the list itself), its entities in text order",
+    "items": {
+        "type": "object",
+        "properties": {
+            "entity_group": {"type": "string"},
+            "score": {"type": "number"},
+            "word": {"type": "string"},
+            "start": {"type": "integer"},
+            "end": {"type": "integer"},
+        },
+    },
+}
+
+
+class EntityAnswers:
+    """NER's side of ``BatchedServer``: sentences in, the entities of each out."""
+
+    answer_schema = TOKEN_ANSWER_SCHEMA
+    page = "ner.html"
+    inputs_schema = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+
+    def __init__(self, task: Any) -> None:
+        self.auto_model = task.auto_model
+        self.example_inputs = task.example_inputs
+        self.warm_up = (task.example_inputs, "오늘 오후 3시에 서울역에서 만나요.")
+
+    def predictor(self, loaded: Any, serve: Any) -> tuple[Callable[[list], Any], int]:
+        return predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len), serve.max_batch_size
+
+    def warm(self, loaded: Any) -> None:
+        """Nothing besides the predictor's own warm-up calls."""
+
+    def parse(self, body: Any, serve: Any, loaded: Any) -> tuple[list[Any], None]:
+        return parse_request(body, serve.max_inputs), None
+
+    def answer(self, results: Any, examples: Any, loaded: Any, options: Any) -> Any:
+        return answers(results, examples)
+
+
+class EntityLabeller(Labeller):
+    """predict's answers for NER: the marked sentence and its entities, or a sheet's columns."""
+
+    output_column = "entities"
+
+    def annotate(self, texts: list[str], loaded: Any) -> list[list[dict[str, Any]]]:
+        return predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len)(texts)
+
+    def lines(self, texts: list[str], top_k: int, params: dict[str, Any]) -> str:
+        self.no_params(params)
+        lines = []
+        for text, found in zip(texts, self.annotate(texts, self.loaded), strict=True):
+            lines.append(
+                render_markup(text, [(e["start"], e["end"], e["entity_group"]) for e in found])
+            )
+            lines += [f"  {e['entity_group']}  {e['word']}  {e['score']:.3f}" for e in found]
+        return "\n".join(lines)
+
+    def table(
+        self,
+        df: pd.DataFrame,
+        column: str,
+        pair_column: str | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> pd.DataFrame:
+        return entities_column(df, column, self.annotate, self.loaded)

@@ -9,16 +9,11 @@ written side by side.
 
 from __future__ import annotations
 
-import base64
-import html
-import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import markdown
 import numpy as np
 import pandas as pd
 import yaml
@@ -26,6 +21,14 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from pipeline.io import package_versions, write_text
 from pipeline.plots import pyplot
+from pipeline.reporting import (
+    curves_figure,
+    device,
+    frame_table,
+    md_escape,
+    md_table,
+    render_html,
+)
 
 
 @dataclass(frozen=True)
@@ -126,54 +129,6 @@ def plot_per_class_f1(path: Path, inp: ReportInputs) -> None:
     plt.close(fig)
 
 
-def curves_figure(path: Path, run_dir: Path) -> bool:
-    """The run's curves.png, or one drawn from its history.csv; False if the run has neither."""
-    if (run_dir / "curves.png").is_file():
-        shutil.copyfile(run_dir / "curves.png", path)
-        return True
-    if not (run_dir / "history.csv").is_file():
-        return False
-    plt = pyplot()
-    hist = pd.read_csv(run_dir / "history.csv")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
-        for col in (metric, f"val_{metric}"):
-            if col in hist:
-                ax.plot(hist["epoch"], hist[col], marker="o", label=col)
-        ax.set_xlabel("epoch")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return True
-
-
-# --- markdown -----------------------------------------------------------------------------------
-
-
-# Markdown that text from the data could use to make a link or an image in report.html
-# (raw HTML is off in the converter, see render_html): backslash-escaped in table cells.
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]!|])")
-
-
-def md_escape(text: str) -> str:
-    """``text`` (a sentence, a label name) as literal Markdown text: one line, no markup."""
-    return _MD_SPECIAL.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
-
-
-def md_table(rows: list[list[Any]], header: list[str]) -> str:
-    def cell(v: Any) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else ("" if v is None else md_escape(str(v)))
-
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def frame_table(df: pd.DataFrame) -> str:
-    return md_table(df.to_numpy().tolist(), [str(c) for c in df.columns]) if len(df) else "(none)"
-
-
 METRIC_ROWS = [
     ("accuracy", "accuracy"),
     ("macro precision", "macro_precision"),
@@ -224,22 +179,6 @@ def below_baseline_note(
         f"{' and '.join(below)} on the same sentences.",
         "",
     ]
-
-
-def device() -> str:
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        names = [
-            tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus
-        ]
-        return "GPU: " + ", ".join(names)
-    model = "unknown CPU"
-    if Path("/proc/cpuinfo").is_file():
-        found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-        model = found.group(1).strip() if found else model
-    return f"CPU: {model} ({os.cpu_count()} logical cores)"
 
 
 def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
@@ -315,33 +254,6 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
     out += ["", "## Config", "", "```yaml", config, "```", ""]
     out += ["## Reproduce", "", "```sh", inp.command, "```", ""]
     return "\n".join(out)
-
-
-HTML_STYLE = (
-    "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px}"
-    "img{max-width:100%}pre{background:#f5f5f5;padding:1em;overflow-x:auto}"
-)
-
-
-def render_html(md: str, figures_dir: Path, title: str) -> str:
-    """report.md as one self-contained page: the figures become base64 data URIs."""
-    converter = markdown.Markdown(extensions=["tables", "fenced_code"])
-    # No raw HTML: a sentence or label like <script>...</script> is shown, never run.
-    converter.preprocessors.deregister("html_block")
-    converter.inlinePatterns.deregister("html")
-    body = converter.convert(md)
-
-    def inline(match: re.Match) -> str:
-        data = base64.b64encode((figures_dir / match.group(1)).read_bytes()).decode("ascii")
-        return f'src="data:image/png;base64,{data}"'
-
-    body = re.sub(r'src="figures/([^"]+\.png)"', inline, body)
-    return (
-        f'<!DOCTYPE html>\n<html lang="ko"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title>"
-        f"<style>{HTML_STYLE}</style></head><body>\n{body}\n</body></html>\n"
-    )
 
 
 def write_report(out_dir: Path, inp: ReportInputs) -> Path:

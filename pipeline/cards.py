@@ -1,22 +1,33 @@
-"""The model card (README.md) the publish stage pushes with the model: YAML metadata + body.
+"""The model card (README.md) of a model that predicts labels: YAML metadata + body.
 
-``build_card(CardInputs) -> str`` is pure: the publish stage reads the run directory and the
-evaluation report and hands their contents in. The metadata is built with huggingface_hub's
+``build_card(CardInputs) -> str`` is pure: the task's card role (classification, pairs, NER)
+reads the run directory and the evaluation report (``label_card``) and hands their contents in
+with its own pieces (``task_card``: what the model is, tags, the usage code, its limitations,
+which metrics the model-index and the table show). The metadata is built with huggingface_hub's
 ``ModelCardData`` (language, license, library, pipeline tag, tags, base model, datasets and a
-``model-index`` with the test accuracy and macro F1), so the Hub and ``ModelCard`` read it back.
+``model-index``), so the Hub and ``ModelCard`` read it back.
 
 Long because: most of it is the card's text, a template that reads top to bottom.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import logging
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-TAGS = ["tensorflow", "bert", "text-classification", "korean", "emotion", "emotion-classification"]
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.io import read_json
+from pipeline.model.loading import HUB_ID, ModelRef, resolve_base_model
+from pipeline.paths import Paths, RunDir
+
+logger = logging.getLogger("pipeline.publish")
+FIGURE_IN_REPO = "figures/confusion_matrix.png"
 
 
 @dataclass(frozen=True)
@@ -38,8 +49,9 @@ class CardInputs:
     dataset_url: str | None = None
     # Path of the confusion-matrix figure inside the repo, or None.
     figure: str | None = None
-    # The task's own card pieces (pipeline/tasks/): "what" (the intro's model description),
-    # "tags", "task_name", "example" (the usage call's input), "widget"; {}: the emotion card.
+    # The task's card pieces (pipeline/tasks/*: "intro" (a format string), "tags",
+    # "task_name", "task_type", "pipeline_tag", "eval_results", "eval_rows", "label_word",
+    # "stratum", "example", "widget", "usage", "limitations".
     task_card: dict[str, Any] = field(default_factory=dict)
 
 
@@ -58,38 +70,23 @@ def card_metadata(inp: CardInputs) -> Any:
         dataset_name = _dataset_name(inp)
         split = str(inp.metrics.get("split", "test"))
         common = {
-            "task_type": inp.task_card.get("task_type", "text-classification"),
-            "task_name": inp.task_card.get("task_name", "Emotion classification"),
+            "task_type": inp.task_card["task_type"],
+            "task_name": inp.task_card["task_name"],
             "dataset_type": dataset_type,
             "dataset_name": dataset_name,
             "dataset_split": split,
         }
-        own = [  # the task's metrics (NER: entity F1, ...): (type, name, metrics key, args)
+        eval_results = [  # the task's metrics: (type, name, metrics key, args)
             EvalResult(**common, metric_type=kind, metric_name=name, metric_args=args,
                        metric_value=float(inp.metrics[key]))
-            for kind, name, key, args in inp.task_card.get("eval_results", [])
+            for kind, name, key, args in inp.task_card["eval_results"]
         ]  # fmt: skip
-        eval_results = own or [
-            EvalResult(
-                **common,
-                metric_type="accuracy",
-                metric_name="Accuracy",
-                metric_value=float(inp.metrics["accuracy"]),
-            ),
-            EvalResult(
-                **common,
-                metric_type="f1",
-                metric_name="Macro F1",
-                metric_args={"average": "macro"},
-                metric_value=float(inp.metrics["macro_f1"]),
-            ),
-        ]
     return ModelCardData(
         language="ko",
         license=inp.license,
         library_name="transformers",
-        pipeline_tag=inp.task_card.get("pipeline_tag", "text-classification"),
-        tags=list(inp.task_card.get("tags", TAGS)),
+        pipeline_tag=inp.task_card["pipeline_tag"],
+        tags=list(inp.task_card["tags"]),
         widget=inp.task_card.get("widget"),
         base_model=inp.base_model if is_hub_id(inp.base_model) else None,
         datasets=list(inp.datasets) or None,
@@ -124,26 +121,15 @@ def build_card(inp: CardInputs) -> str:
 def _intro(inp: CardInputs) -> str:
     groups = sorted({_md(g) for g in inp.label2group.values()})
     base = inp.base_model or _base_name_or_path(inp)
-    base = _code(base) if base else "a BERT checkpoint"
-    group_text = f" in {len(groups)} major groups ({', '.join(groups)})" if groups else ""
-    if "what" in inp.task_card:
-        ordered = sorted(inp.id2label.items(), key=lambda kv: int(kv[0]))
-        names = ", ".join(_md(n) for _, n in ordered)
-        return (
-            f"# {_md(inp.repo_id.split('/')[-1])}\n\n"
-            f"{inp.task_card['what']}: "
-            f"`{inp.task_card.get('model_class', 'TFBertForSequenceClassification')}` "
-            "(TensorFlow) fine-tuned "
-            f"from {base}; labels: {names}. Built by the korean-emotion-bert pipeline, training "
-            f"run {_code(inp.run_name)}.\n"
-        )
-    return (
-        f"# {_md(inp.repo_id.split('/')[-1])}\n\n"
-        f"A Korean emotion classifier: `TFBertForSequenceClassification` (TensorFlow) fine-tuned "
-        f"from {base} to tell which of {len(inp.id2label)} emotions{group_text} a sentence "
-        f"expresses. Built by the korean-emotion-bert pipeline, training run "
-        f"{_code(inp.run_name)}.\n"
+    ordered = sorted(inp.id2label.items(), key=lambda kv: int(kv[0]))
+    text = inp.task_card["intro"].format(
+        base=_code(base) if base else "a BERT checkpoint",
+        n_labels=len(inp.id2label),
+        groups=f" in {len(groups)} major groups ({', '.join(groups)})" if groups else "",
+        labels=", ".join(_md(n) for _, n in ordered),
+        run=_code(inp.run_name),
     )
+    return f"# {_md(inp.repo_id.split('/')[-1])}\n\n{text}\n"
 
 
 def _labels(inp: CardInputs) -> str:
@@ -151,7 +137,7 @@ def _labels(inp: CardInputs) -> str:
         f"| {_md(i)} | {_md(name)} | {_md(inp.label2group.get(name, ''))} |"
         for i, name in sorted(inp.id2label.items(), key=lambda kv: int(kv[0]))
     ]
-    word = inp.task_card.get("label_word", "emotion")  # NER: tag
+    word = inp.task_card["label_word"]
     return f"## Labels\n\n| id | {word} | major group |\n|---:|---|---|\n" + "\n".join(rows) + "\n"
 
 
@@ -167,7 +153,7 @@ def _data(inp: CardInputs) -> str:
     ratios = ":".join(f"{r * 10:g}" for r in split_cfg.get("ratios") or [])
     lines.append(
         f"Sentences are de-duplicated, then split {ratios or 'train/validation/test'} per "
-        f"{inp.task_card.get('stratum', 'emotion')} "
+        f"{inp.task_card['stratum']} "
         f"(stratified, seed {split_cfg.get('seed', '?')}) so that no sentence is in two splits."
     )
     if splits:
@@ -228,30 +214,36 @@ def _evaluation(inp: CardInputs) -> str:
     if not m:
         return "## Evaluation\n\nThis model was published without an evaluation report.\n"
     base = m.get("baseline") or {}
-    rows = [
-        ("accuracy", m.get("accuracy"), base.get("accuracy")),
-        ("macro F1", m.get("macro_f1"), base.get("macro_f1")),
-        ("weighted F1", m.get("weighted_f1"), base.get("weighted_f1")),
-    ]
-    if "eval_rows" in inp.task_card:  # the task's own table (NER: entity scores)
-        rows = [(name, m.get(key), base.get(key)) for name, key in inp.task_card["eval_rows"]]
+    more = [b for b in [m.get("embedding_baseline")] if b]  # the frozen-encoder baseline
+    rows = [(name, key, m.get(key)) for name, key in inp.task_card["eval_rows"]]
     for k in sorted((m.get("top_k_accuracy") or {}), key=int):
         if k != "1":
-            top = (base.get("top_k_accuracy") or {}).get(k)
-            rows.append((f"top-{k} accuracy", m["top_k_accuracy"][k], top))
+            rows.append((f"top-{k} accuracy", ("top_k_accuracy", k), m["top_k_accuracy"][k]))
     if m.get("group_accuracy") is not None:
-        rows.append(("major-group accuracy", m["group_accuracy"], base.get("group_accuracy")))
+        rows.append(("major-group accuracy", "group_accuracy", m["group_accuracy"]))
+
+    def of(b: dict[str, Any], key: Any) -> Any:
+        return (b.get(key[0]) or {}).get(key[1]) if isinstance(key, tuple) else b.get(key)
+
     raw_name = base.get("name", "baseline")
-    name = _md(raw_name)
+    names = [_md(raw_name), *(_md(b["name"]) for b in more)]
     split = _md(m.get("split", "test"))
     table = "\n".join(
-        f"| {_md(k)} | {_md(_num(v))} | {_md(_num(b))} |" for k, v, b in rows if v is not None
+        "| "
+        + " | ".join(_md(_num(x)) for x in (k, v, of(base, key), *(of(b, key) for b in more)))
+        + " |"
+        for k, key, v in rows
+        if v is not None
+    )
+    baselines = f"a {_code(raw_name)} baseline" + "".join(
+        f" and a {_code(b['name'])} baseline" for b in more
     )
     text = (
         f"## Evaluation\n\nOn the held-out {split} split "
-        f"({_md(m.get('n', '?'))} sentences), against a {_code(raw_name)} baseline fitted on "
+        f"({_md(m.get('n', '?'))} sentences), against {baselines} fitted on "
         "the same training split and scored on the same sentences:\n\n"
-        f"| metric | this model | {name} |\n|---|---:|---:|\n{table}\n"
+        f"| metric | this model | {' | '.join(names)} |\n|---|---:|{'---:|' * len(names)}\n"
+        f"{table}\n"
     )
     if base.get("accuracy") is not None and base["accuracy"] >= m["accuracy"]:
         text += (
@@ -264,44 +256,13 @@ def _evaluation(inp: CardInputs) -> str:
 
 
 def _usage(inp: CardInputs) -> str:
-    example = repr(inp.task_card.get("example", "친구가 약속을 어겨서 너무 화가 나요"))
-    example = example.replace("'", '"')
-    if "usage" in inp.task_card:
-        code = inp.task_card["usage"].format(repo=inp.repo_id, example=example)
-        return f"## Usage\n\n```python\n{code}\n```\n"
-    return f"""## Usage
-
-```python
-from transformers import (AutoTokenizer, TFAutoModelForSequenceClassification,
-                          TextClassificationPipeline)
-
-repo = "{inp.repo_id}"
-tokenizer = AutoTokenizer.from_pretrained(repo)
-model = TFAutoModelForSequenceClassification.from_pretrained(repo)
-classify = TextClassificationPipeline(model=model, tokenizer=tokenizer, framework="tf", top_k=3)
-print(classify({example}))
-```
-
-`labels.json` in this repo maps each emotion to its major group. For a private repo, log in
-first (`hf auth login`) or pass `token=...`.
-"""
+    example = repr(inp.task_card["example"]).replace("'", '"')
+    code = inp.task_card["usage"].format(repo=inp.repo_id, example=example)
+    return f"## Usage\n\n```python\n{code}\n```\n" + inp.task_card.get("usage_note", "")
 
 
 def _limitations(inp: CardInputs) -> str:
-    if "limitations" in inp.task_card:  # the task's own (NER)
-        return "## Limitations\n\n" + "".join(f"- {x}\n" for x in inp.task_card["limitations"])
-    return (
-        "## Limitations\n\n"
-        "- One label per sentence: mixed or implicit emotions get a single, often arbitrary, "
-        "label, and neighbouring sub-emotions of one major group are easily confused (see the "
-        "confusion matrix).\n"
-        "- Trained on the sentences of one corpus; spoken or informal text, other domains, slang "
-        "and very long inputs (truncated to the max sequence length) may be classified worse "
-        "than the test numbers say.\n"
-        "- The test split comes from the same corpus as the training data, so the numbers are "
-        "an upper bound for other data.\n"
-        "- Not for decisions about people (health, hiring, moderation) without human review.\n"
-    )
+    return "## Limitations\n\n" + "".join(f"- {x}\n" for x in inp.task_card["limitations"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,3 +308,123 @@ def _num(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return str(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading what the card says: the run directory and its held-out report
+# --------------------------------------------------------------------------------------------
+
+
+def label_card(
+    cfg: Config, ref: ModelRef, repo_id: str, record: dict[str, Any], force: bool,
+    task_card: dict[str, Any],
+) -> tuple[str, list[tuple[str, Path]], dict[str, Any] | None]:  # fmt: skip
+    """The card of a run that predicts labels (a classifier, NER), with the report files it
+    shows: (card text, [(path in repo, file)], the report's metrics or None)."""
+    paths, run = Paths.from_config(cfg), RunDir(ref.run_dir)
+    labels = read_json_object(run.labels)
+    check_label_names(run, labels)
+    metrics_path = paths.report_dir(ref.name) / RunDir.METRICS
+    metrics = read_metrics(metrics_path, ref.name, force, cfg.evaluate.split)
+    figure = paths.figures_dir(ref.name) / "confusion_matrix.png"
+    if metrics and not figure.is_file():
+        logger.warning("no confusion-matrix figure at %s: the card goes without it", figure)
+    files = [(RunDir.METRICS, metrics_path)] if metrics else []
+    if metrics and figure.is_file():
+        files.append((FIGURE_IN_REPO, figure))
+    text = build_card(
+        CardInputs(
+            repo_id=repo_id,
+            run_name=ref.name,
+            id2label=labels.get("id2label") or {},
+            label2group=labels.get("label2group") or {},
+            metrics=metrics,
+            run_record=record,
+            license=cfg.publish.license,
+            datasets=list(cfg.publish.datasets),
+            base_model=base_model_id(cfg, record, paths),
+            dataset_name=cfg.publish.dataset_name,
+            dataset_url=cfg.publish.dataset_url,
+            figure=FIGURE_IN_REPO if metrics and figure.is_file() else None,
+            task_card=task_card,
+        )
+    )
+    return text, files, metrics
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON file holding an object, or one error naming it."""
+    if not path.is_file():
+        raise PipelineError(f"{path} not found")
+    try:
+        data = read_json(path)
+    except ValueError as exc:
+        raise PipelineError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: expected a JSON object")
+    return data
+
+
+def check_label_names(run: RunDir, labels: dict[str, Any]) -> None:
+    """config.json must carry the label names, or the Hub widget shows LABEL_n."""
+    config = read_json_object(run.config)
+    names = {str(k): v for k, v in (config.get("id2label") or {}).items()}
+    expected = {str(k): v for k, v in (labels.get("id2label") or {}).items()}
+    if not expected:
+        raise PipelineError(f"{run.labels}: id2label is missing or empty")
+    if names != expected:
+        raise PipelineError(
+            f"{run.config}: id2label does not match labels.json "
+            "(the model would show the wrong label names)"
+        )
+
+
+def read_metrics(
+    path: Path, run_name: str, force: bool, held_out: str = "test"
+) -> dict[str, Any] | None:
+    """The run's held-out report (metrics.json); None with ``force`` when there is none."""
+    if not path.is_file():
+        if force:
+            logger.warning("no evaluation report %s; publishing without test metrics", path)
+            return None
+        raise PipelineError(
+            f"no evaluation report {path}: run `make evaluate MODEL={run_name}` first, "
+            "or pass --force to publish without test metrics"
+        )
+    metrics = read_json_object(path)
+    for key in ("accuracy", "macro_f1"):
+        value = metrics.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PipelineError(f"{path}: {key} must be a number, got {value!r}")
+    if metrics.get("model") not in (None, run_name):
+        raise PipelineError(f"{path}: the report is for model {metrics['model']!r}, not {run_name}")
+    # The card calls these numbers held-out results: only evaluate's report on the config's
+    # split may say so, never an ad-hoc `evaluate --input` report.
+    if "input" in metrics or metrics.get("split") != held_out:
+        what = (
+            f"input {metrics['input']}" if "input" in metrics else f"split {metrics.get('split')!r}"
+        )
+        raise PipelineError(
+            f"{path}: the report is of {what}, not the held-out {held_out!r} split: run "
+            f"`make evaluate MODEL={run_name}` to write the {held_out} report"
+        )
+    return metrics
+
+
+def base_model_id(cfg: Config, record: dict[str, Any], paths: Paths) -> str | None:
+    """publish.base_model, else the run's base if it is a Hub id, else its config's origin."""
+    if cfg.publish.base_model:
+        return cfg.publish.base_model
+    base = record.get("base_model") or {}
+    name = base.get("name_or_path") or cfg.model.name_or_path
+    if is_hub_id(name) and not paths.resolve(name).exists():
+        return name
+    checkpoint = Path(base["resolved"]) if base.get("resolved") else None
+    if checkpoint is None or not checkpoint.is_dir():
+        with contextlib.suppress(PipelineError):
+            checkpoint = resolve_base_model(name, paths) if not is_hub_id(name) else None
+    if checkpoint is not None and (checkpoint / "config.json").is_file():
+        origin = read_json(checkpoint / "config.json").get("_name_or_path")
+        if is_hub_id(origin) and not Path(origin).exists():
+            return origin
+    return None

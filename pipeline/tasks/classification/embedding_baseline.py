@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.evaluate.baseline import in_columns
 from pipeline.model.batched_classifier import padded_batches
+from pipeline.tasks.classification.baseline import in_columns
 
 logger = logging.getLogger(__name__)
 

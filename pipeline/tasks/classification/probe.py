@@ -26,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.evaluate.baseline import in_columns
+from pipeline.fitting.loop import Examples
 from pipeline.model.batched_classifier import padded_batches
+from pipeline.tasks.classification.baseline import in_columns
 
 logger = logging.getLogger("pipeline.train")
 
@@ -121,26 +122,18 @@ def fit_probe(
 
 
 def init_probe_head(
-    model: Any,
-    train: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]] | None, np.ndarray],
-    val: tuple[Sequence[Sequence[int]], Sequence[Sequence[int]] | None, np.ndarray],
-    max_seq_len: int,
-    pad_id: int,
-    new_pooler: bool,
+    model: Any, train: Examples, val: Examples, max_seq_len: int, pad_id: int, new_pooler: bool
 ) -> dict[str, Any]:
     """Linear probing: (identity pooler,) features, logistic regression, classifier weights.
 
-    ``train`` and ``val`` are (input ids, token type ids or None, label ids). Returns what
-    run.json records about the probe.
+    Returns what run.json records about the probe.
     """
     if new_pooler:
         identity_pooler(model)
-    x_train = pooled_features(model, *train[:2], max_seq_len, pad_id)
-    x_val = pooled_features(model, *val[:2], max_seq_len, pad_id)
+    x_train = pooled_features(model, train.ids, train.types, max_seq_len, pad_id)
+    x_val = pooled_features(model, val.ids, val.types, max_seq_len, pad_id)
     n_labels = int(model.config.num_labels)
-    kernel, bias, record = fit_probe(
-        x_train, np.asarray(train[2]), x_val, np.asarray(val[2]), n_labels
-    )
+    kernel, bias, record = fit_probe(x_train, train.targets, x_val, val.targets, n_labels)
     model.classifier.kernel.assign(kernel)
     model.classifier.bias.assign(bias)
     logger.info(
