@@ -19,9 +19,9 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.evaluate import stage as evaluate
-from pipeline.tasks.classification.baseline import CharNgramBaseline
 from pipeline.io import package_versions, read_json, write_json
 from pipeline.paths import Paths
+from pipeline.tasks.classification.baseline import CharNgramBaseline
 from pipeline.train import stage as train
 
 logger = logging.getLogger(__name__)
