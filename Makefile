@@ -148,6 +148,7 @@ bench: data ## speed against the naive method, side by side, written to reports/
 	$(PY) -m benchmarks.serve
 	$(PY) -m benchmarks.soak
 	$(PY) -m benchmarks.ray_scale
+	$(PY) -m benchmarks.learning_curve
 
 clean: ## remove generated data, models, reports and converted base models (never data/raw)
 	rm -rf data/interim data/processed models .cache/base-models

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_config
+from pipeline.errors import PipelineError
 from pipeline.io import read_json
 from pipeline.model.loading import ModelRef
 from pipeline.tasks.generation import tiny
@@ -85,12 +86,19 @@ def test_fixed_seed_samples_are_identical_in_another_process(project: Path) -> N
 
 
 def test_the_classifier_checks_the_conditions(project: Path, untrained_run: Path) -> None:
-    from pipeline.tasks.generation.evaluate import run
+    from pipeline.evaluate.stage import run
 
-    result = run(load_config(project), None, str(untrained_run))
+    result = run(load_config(project), classifier=str(untrained_run))
     match = result.metrics["condition_match"]
     assert 0 <= match["share"] <= 1 and match["chance"] == 0.25
     assert len(match["per_condition"]) == 4
+
+
+def test_input_is_refused_in_one_line(project: Path) -> None:
+    from pipeline.evaluate.stage import run
+
+    with pytest.raises(PipelineError, match="--input: text generation is evaluated on the conf"):
+        run(load_config(project), input_file=project)
 
 
 def test_training_again_skips_and_the_card_is_a_text_generation_card(project: Path) -> None:

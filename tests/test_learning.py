@@ -52,7 +52,7 @@ def val_accuracy(model: object, run_dir: Path) -> float:
 @pytest.fixture(scope="module")
 def learned(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> tuple[Path, dict]:
     """A run trained on the tiny corpus, and its head's initial kernel (kept by a spy)."""
-    import pipeline.fitting.loop
+    import pipeline.tasks.classification.fit
     from pipeline.model.loading import load_base_classifier
 
     initial: dict = {}
@@ -63,7 +63,7 @@ def learned(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> tuple[
         return model
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline.fitting.loop, "load_base_classifier", keep_initial_head)
+        mp.setattr(pipeline.tasks.classification.fit, "load_base_classifier", keep_initial_head)
         run_dir = train(tmp_path_factory.mktemp("learned"), tiny_bert)
     return run_dir, initial
 

@@ -406,12 +406,14 @@ def trained_weights(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def test_head_lr_multiplier_moves_the_head_at_its_own_rate(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pipeline.fitting.loop
+    import pipeline.tasks.classification.fit
 
     moved = {}
     for mult in (1.0, 1e-6):
         init: dict = {}
-        monkeypatch.setattr(pipeline.fitting.loop, "load_base_classifier", initial_head_spy(init))
+        monkeypatch.setattr(
+            pipeline.tasks.classification.fit, "load_base_classifier", initial_head_spy(init)
+        )
         cfg = config(
             tiny_project, "train.epochs=1", f"train.head_lr_multiplier={mult}",
             f"train.run_name=head{mult}",
