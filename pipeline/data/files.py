@@ -17,7 +17,15 @@ from typing import Any
 import pandas as pd
 
 from pipeline.config import IngestConfig
-from pipeline.data.cells import cell_to_text, is_blank, normalize_text, text_cell
+from pipeline.data.cells import (
+    cell_to_text,
+    header_text,
+    is_blank,
+    label_cell,
+    log_folded,
+    normalize_text,
+    text_cell,
+)
 from pipeline.errors import PipelineError
 
 TEXT_FILES = (".csv", ".json")
@@ -95,7 +103,7 @@ def pairs_from_sheet(
         )
     where = f"{file}" + ("" if sheet in ("csv", "json") else f", sheet {sheet!r}")
     row_word = "object" if sheet == "json" else "row"
-    header = {normalize_text(str(c)): c for c in frame.columns}
+    header = {header_text(c): c for c in frame.columns}
     missing = [c for c in [*needed_columns(cfg), *keep] if c not in header]
     if missing:
         found = ", ".join(repr(c) for c in header) or "none"
@@ -121,12 +129,19 @@ def pairs_from_sheet(
         values = frame[header[column]].tolist()
         return [None if is_blank(v) else normalize_text(cell_to_text(v)) or None for v in values]
 
+    folded: dict[str, str] = {}  # label and group names NFKC changed (ingest logs them)
+    names = {
+        key: [None] * len(frame) if column is None else
+        [label_cell(v, folded) for v in frame[header[column]].tolist()]
+        for key, column in (("label", cfg.label_column), ("group", cfg.group_column))
+    }  # fmt: skip
+    log_folded(where, folded)
     out = pd.DataFrame(
         {
             "text": sides[0],
             "text_pair": sides[1],
-            "label": labels_of(cfg.label_column),
-            "group": labels_of(cfg.group_column),
+            "label": names["label"],
+            "group": names["group"],
             "source_file": file,
             "source_sheet": sheet,
             "source_row": [pos + first_row for pos in range(len(frame))],

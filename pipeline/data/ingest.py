@@ -43,7 +43,16 @@ from python_calamine import CalamineError
 
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config, IngestConfig
-from pipeline.data.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text, text_cell
+from pipeline.data.cells import (
+    HEADER_ROWS,
+    cell_to_text,
+    header_text,
+    is_blank,
+    label_cell,
+    log_folded,
+    normalize_text,
+    text_cell,
+)
 from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
@@ -126,7 +135,7 @@ def sentences_from_sheet(
     number or a date.
     """
     where = f"{file}, sheet {sheet!r}"
-    header = {normalize_text(str(c)): c for c in frame.columns}
+    header = {header_text(c): c for c in frame.columns}
     keep = list(keep)
     check_columns(header, cfg, keep, where)
 
@@ -136,7 +145,13 @@ def sentences_from_sheet(
         values = frame[header[column]].tolist()
         return [None if is_blank(v) else normalize_text(cell_to_text(v)) or None for v in values]
 
-    labels, groups = labels_of(cfg.label_column), labels_of(cfg.group_column)
+    folded: dict[str, str] = {}  # label and group names NFKC changed
+    labels, groups = (
+        [None] * len(frame) if column is None else
+        [label_cell(v, folded) for v in frame[header[column]].tolist()]
+        for column in (cfg.label_column, cfg.group_column)
+    )  # fmt: skip
+    log_folded(where, folded)
     tags = {c: labels_of(c) for c in template_columns(cfg)}
     records: list[tuple[int, int, str]] = []  # (position, column index, text)
     converted: dict[str, int] = {}

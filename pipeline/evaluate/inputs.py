@@ -7,21 +7,17 @@ know are checked against its label set.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline.data.cells import label_cell
 from pipeline.errors import PipelineError
 from pipeline.paths import Paths
+from pipeline.text import normalize_text  # as ingest stores sentences: a raw sheet scores the same
 
 logger = logging.getLogger("pipeline.evaluate")
-
-
-def normalize_text(text: str) -> str:
-    """NFC and single spaces, as ingest stores sentences (so a raw workbook scores the same)."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def pick_text_column(df: pd.DataFrame, label_column: str, where: str) -> str:
@@ -117,4 +113,6 @@ def read_input(
     if missing.any():
         row = int(frame.loc[missing, "source_row"].iloc[0])
         raise PipelineError(f"{where}: row {row} has a sentence but no {label_column!r}")
-    return frame.assign(label=frame["label"].astype(str)).reset_index(drop=True)
+    # label names as ingest reads them (NFKC: a full-width ＰＯＳ is the model's POS)
+    labels = [label_cell(v) or "" for v in frame["label"]]
+    return frame.assign(label=labels).reset_index(drop=True)
