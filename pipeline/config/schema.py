@@ -77,8 +77,15 @@ class SplitConfig:
     group_column: str | None = None
 
     def __post_init__(self) -> None:
-        if any(not math.isfinite(r) or r < 0 for r in self.ratios):
-            raise PipelineError(f"split.ratios must be finite shares >= 0, got {self.ratios}")
+        ratios = self.ratios
+        if any(not math.isfinite(r) for r in ratios):
+            raise PipelineError(f"split.ratios must be finite shares, got {ratios}")
+        # a split needs rows in all three parts: [1, 0, 0] would stop only in the split stage
+        if len(ratios) != 3 or any(r <= 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+            raise PipelineError(
+                "split.ratios must be 3 positive shares (train/validation/test) summing to 1, "
+                f"e.g. [0.6, 0.2, 0.2]; got {ratios}"
+            )
         if not 0 <= self.seed <= MAX_SEED:
             raise PipelineError(f"split.seed must be in [0, {MAX_SEED}], got {self.seed}")
 
