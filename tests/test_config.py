@@ -237,7 +237,9 @@ def test_a_merge_key_is_not_a_key_written_twice(tmp_path: Path) -> None:
     assert (cfg.train.epochs, cfg.train.seed) == (5, 1)  # the key written wins over the merged
 
 
-@pytest.mark.parametrize("ratios", ["[1, 0, 0]", "[0.5, 0.5]", "[0.6, 0.2, 0.1]", "[-0.2, 0.6, 0.6]"])
+@pytest.mark.parametrize(
+    "ratios", ["[1, 0, 0]", "[0.5, 0.5]", "[0.6, 0.2, 0.1]", "[-0.2, 0.6, 0.6]"]
+)
 def test_split_ratios_that_cannot_split_are_refused_when_the_config_loads(
     tmp_path: Path, ratios: str
 ) -> None:

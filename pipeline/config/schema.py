@@ -40,6 +40,10 @@ class IngestConfig:
     group_column: str | None = "감정_대분류"
     # Numbers or dates found in a text column: "convert" them to text, or "reject" the file.
     non_text: Literal["convert", "reject"] = "convert"
+    # Text encoding of .csv files (also predict --input and evaluate --input): "auto" tries
+    # UTF-8 (with or without BOM), UTF-16 with a BOM, then cp949/EUC-KR (Excel's "CSV" on
+    # Korean Windows) and logs which it used; or name one of them.
+    encoding: Literal["auto", "utf-8", "utf-16", "cp949", "euc-kr"] = "auto"
     # One example per text cell ("sentence") or per row ("row": the row's text cells joined).
     unit: Literal["sentence", "row"] = "sentence"
     # Text of an example built from columns, e.g. "{상황키워드} {성별} | {text}"; {text} is the

@@ -1,16 +1,18 @@
 """Ingest's other inputs: CSV and JSON files, and rows holding a sentence pair.
 
-``read_text_file`` reads a ``.csv`` (a header row, UTF-8 with or without BOM) or a ``.json``
-file (a list of objects, the KLUE-NLI layout ``[{"premise", "hypothesis", "gold_label"}, ...]``)
-into one frame, as ingest reads one sheet of a workbook. ``pairs_from_sheet`` turns the rows of
-such a frame (or a sheet) into sentence pairs for the text-pair-classification task: the two
-``ingest.text_pair_columns`` become ``text`` and ``text_pair``. Every bad input is one message
-naming the file and the row (object) or column.
+``read_text_file`` reads a ``.csv`` (a header row; UTF-8, UTF-16 or cp949: ``ingest.encoding``,
+pipeline/tables.py) or a ``.json`` file (a list of objects, the KLUE-NLI layout
+``[{"premise", "hypothesis", "gold_label"}, ...]``) into one frame, as ingest reads one sheet
+of a workbook. ``pairs_from_sheet`` turns the rows of such a frame (or a sheet) into sentence
+pairs for the text-pair-classification task: the two ``ingest.text_pair_columns`` become
+``text`` and ``text_pair``. Every bad input is one message naming the file and the row
+(object) or column.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ from pipeline.data.cells import (
     text_cell,
 )
 from pipeline.errors import PipelineError
+from pipeline.tables import read_csv
+
+logger = logging.getLogger("pipeline.data.ingest")
 
 TEXT_FILES = (".csv", ".json")
 PAIR_COLUMNS = ["text", "text_pair", "label", "group", "source_file", "source_sheet",
@@ -47,13 +52,13 @@ def read_text_file(path: Path, cfg: IngestConfig) -> tuple[str, pd.DataFrame, in
     """
     if path.suffix.lower() == ".csv":
         try:
-            frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8-sig")
+            frame, used, header = read_csv(path, cfg.encoding, dtype=object, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise PipelineError(f"{path}: the CSV file is empty (no header row)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise PipelineError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+        logger.info("%s: read as %s text (ingest.encoding: %s)", path.name, used, cfg.encoding)
         if frame.empty:
             raise PipelineError(f"{path.name}: the CSV file has a header but no rows")
+        frame.attrs["header"] = header  # as written: pandas renames a repeated name "name.1"
         return "csv", frame, 2
     try:
         items = json.loads(path.read_text(encoding="utf-8-sig"))

@@ -51,12 +51,14 @@ from pipeline.data.cells import (
     label_cell,
     log_folded,
     normalize_text,
+    settle_sheet,
     text_cell,
 )
 from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
+from pipeline.tables import header_row, merged_ranges, sheet_states, uncalculated_formulas
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.data.ingest")  # also when run as __main__
@@ -266,27 +268,60 @@ def ingest_workbook(
     # A pair task reads two columns per row (files.py); every other task, text cells.
     default = pairs_from_sheet if cfg.text_pair_columns else sentences_from_sheet
     extract = extract or default
+    row_columns = [cfg.label_column, *([cfg.group_column] if cfg.group_column else []),
+                   *template_columns(cfg), *(keep or [])]  # fmt: skip
+    read = [*(cfg.text_pair_columns or cfg.text_columns), *row_columns]
     if path.suffix.lower() in TEXT_FILES:
         sheet, raw, first_row = read_text_file(path, cfg)
         start = time.perf_counter()
+        header = raw.attrs.get("header", list(raw.columns))
+        raw = settle_sheet(raw, header, path.name, read, letters=False)
         out, converted = extract(raw, cfg, path.name, sheet, keep or [], first_row)
         _log_sheet(path, sheet, len(raw), out, converted, start)
         return out
     book = open_workbook(path)
     with book:
-        names = book.sheet_names
-        sheets = names if cfg.sheets is None else cfg.sheets
-        absent = [s for s in sheets if s not in names]
-        if absent:
-            raise PipelineError(f"{path}: no sheet named {absent[0]!r} (sheets: {names})")
         frames = []
-        for sheet in sheets:
+        for sheet in chosen_sheets(book, path, cfg):
             start = time.perf_counter()
             raw = read_sheet(book, path, sheet)
+            raw = settle_sheet(
+                raw, header_row(book.book, sheet), f"{path.name}, sheet {sheet!r}", read,
+                fill=row_columns, merged=merged_ranges(book.book, sheet),
+                uncalculated=uncalculated_formulas(path, sheet),
+            )  # fmt: skip
             out, converted = extract(raw, cfg, path.name, sheet, keep or [])
             _log_sheet(path, sheet, len(raw), out, converted, start)
             frames.append(out)
     return pd.concat(frames, ignore_index=True)
+
+
+def chosen_sheets(book: pd.ExcelFile, path: Path, cfg: IngestConfig) -> list[str]:
+    """The sheets to read, in order: ``ingest.sheets``, or every visible sheet.
+
+    Hidden sheets (often lookup tables or old versions) are skipped with a log line unless
+    ``ingest.sheets`` names them; a workbook whose sheets are all hidden is an error.
+    """
+    names = book.sheet_names
+    visible, hidden = sheet_states(book.book)
+    if cfg.sheets is not None:
+        absent = [s for s in cfg.sheets if s not in names]
+        if absent:
+            raise PipelineError(f"{path}: no sheet named {absent[0]!r} (sheets: {names})")
+        for sheet in (s for s in cfg.sheets if s in hidden):
+            logger.info("%s: reading hidden sheet %r (named in ingest.sheets)", path.name, sheet)
+        return list(cfg.sheets)
+    if hidden:
+        logger.info(
+            "%s: skipping hidden sheet(s) %s (name them in ingest.sheets to read them)",
+            path.name, ", ".join(map(repr, hidden)),
+        )  # fmt: skip
+    if not visible:
+        raise PipelineError(
+            f"{path}: every sheet is hidden ({', '.join(map(repr, hidden))}); name the sheets "
+            "to read in ingest.sheets"
+        )
+    return visible
 
 
 def _log_sheet(
