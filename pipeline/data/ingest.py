@@ -51,10 +51,10 @@ from pipeline.data.cells import (
     label_cell,
     log_folded,
     normalize_text,
-    settle_sheet,
     text_cell,
 )
 from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
+from pipeline.data.sheets import settle_sheet
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths

@@ -54,6 +54,7 @@ from pipeline.io import (
     provenance,
     read_json,
     sha256_file,
+    to_csv_as_text,
     to_excel_as_text,
     write_json,
     write_parquet,
@@ -183,7 +184,8 @@ def run(
         write_json(tmp / "metrics.json", metrics)
         (tmp / "classification_report.txt").write_text(text_report, encoding="utf-8")
         write_json(tmp / "classification_report.json", dict_report)
-        pd.DataFrame(dict_report).T.to_csv(tmp / "classification_report.csv", encoding="utf-8")
+        report_csv = tmp / "classification_report.csv"  # label names from the data: as text
+        to_csv_as_text(pd.DataFrame(dict_report).T, report_csv, index=True)
         write_parquet(tmp / "predictions.parquet", preds)
         to_excel_as_text(preds, tmp / "predictions.xlsx", sheet_name="predictions")
         report.write_report(
