@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.cells import label_cell
+from pipeline.data.sheets import read_table
 from pipeline.errors import PipelineError
 from pipeline.paths import Paths
 from pipeline.text import normalize_text  # as ingest stores sentences: a raw sheet scores the same
@@ -68,8 +69,12 @@ def read_input(
     label_column: str,
     group_column: str | None = None,
     pair_column: str | None = None,
+    encoding: str = "auto",
 ) -> pd.DataFrame:
-    """A workbook's first sheet or a CSV as (text, label) rows; blank sentences are dropped.
+    """A workbook's first visible sheet or a CSV (``encoding``: ingest.encoding) as (text,
+    label) rows, read as ingest reads a sheet (pipeline/data/sheets.py: formula cells without
+    a value and repeated headers refused, merged label cells filled down); blank sentences are
+    dropped.
 
     When the file has ``group_column`` (ingest.group_column), it comes along as ``group``;
     ``pair_column`` (a pair task's second sentence) comes along as ``text_pair``.
@@ -77,18 +82,14 @@ def read_input(
     if not path.is_file():
         raise PipelineError(f"--input {path}: file not found")
     suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".xlsm", ".xls", ".csv"):
+        raise PipelineError(f"--input {path}: expected .xlsx or .csv, got {suffix!r}")
+    read = [c for c in (text_column, label_column, pair_column, group_column) if c]
+    fill = [c for c in (label_column, group_column) if c]
     try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
-            raw = pd.read_excel(path, sheet_name=0, engine="calamine")
-            where = f"{path.name} (first sheet)"
-        elif suffix == ".csv":
-            raw, where = pd.read_csv(path, encoding="utf-8-sig"), path.name
-        else:
-            raise PipelineError(f"--input {path}: expected .xlsx or .csv, got {suffix!r}")
-    except PipelineError:
-        raise
-    except Exception as exc:  # pandas/calamine raise many types for unreadable files
-        raise PipelineError(f"--input {path}: cannot read it ({exc})") from exc
+        raw, where = read_table(path, read, fill, encoding=encoding)
+    except PipelineError as exc:
+        raise PipelineError(f"--input {exc}") from None
     if label_column not in raw.columns:
         cols = ", ".join(map(str, raw.columns)) or "none"
         raise PipelineError(f"{where}: no label column {label_column!r} (columns: {cols})")
@@ -107,7 +108,7 @@ def read_input(
         )
         frame.loc[frame["text_pair"] == "", "text"] = ""  # a pair with an empty side: dropped
     if group_column and group_column in raw.columns and group_column != text_column:
-        frame["group"] = raw[group_column].map(lambda v: str(v).strip() if pd.notna(v) else None)
+        frame["group"] = [label_cell(v) for v in raw[group_column]]
     frame = frame[frame["text"] != ""]
     missing = frame["label"].isna()
     if missing.any():

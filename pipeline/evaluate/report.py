@@ -297,9 +297,11 @@ HTML_STYLE = (
 def render_html(md: str, figures_dir: Path, title: str) -> str:
     """report.md as one self-contained page: the figures become base64 data URIs."""
     converter = markdown.Markdown(extensions=["tables", "fenced_code"])
-    # No raw HTML: a sentence or label like <script>...</script> is shown, never run.
+    # No raw HTML: a sentence or label like <script>...</script> is shown, never run; and no
+    # autolinks: <https://...> or <a@b.c> in a sentence is shown as text, never a live link.
     converter.preprocessors.deregister("html_block")
-    converter.inlinePatterns.deregister("html")
+    for pattern in ("html", "autolink", "automail"):
+        converter.inlinePatterns.deregister(pattern)
     body = converter.convert(md)
 
     def inline(match: re.Match) -> str:

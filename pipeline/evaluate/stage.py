@@ -118,7 +118,7 @@ def run(
         label_column = label_column or cfg.ingest.label_column
         first, pair = cfg.ingest.text_pair_columns or [text_column, None]  # pair task: both
         text_column, group = text_column or first, cfg.ingest.group_column
-        data = read_input(data_path, text_column, label_column, group, pair)
+        data = read_input(data_path, text_column, label_column, group, pair, cfg.ingest.encoding)
         where: dict[str, Any] = {"input": shown_path(paths, data_path)}
         out_dir = paths.adhoc_report_dir(name, data_path.stem)
     else:
