@@ -13,6 +13,7 @@ are kept as written: NFKC would turn them into conjoining jamo that render as br
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 
 # Zero-width space, non-joiner, joiner, word joiner, BOM: invisible, and not whitespace to split().
@@ -32,6 +33,7 @@ def normalize_text(text: str) -> str:
     return text
 
 
+@functools.lru_cache(maxsize=65536)  # a corpus has few label names, each on many rows
 def normalize_label(text: str) -> str:
     """``normalize_text`` with compatibility forms folded (NFKC), Hangul compatibility jamo kept
     (half-width jamo become them)."""

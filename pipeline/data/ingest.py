@@ -54,11 +54,11 @@ from pipeline.data.cells import (
     text_cell,
 )
 from pipeline.data.files import TEXT_FILES, pairs_from_sheet, read_text_file
-from pipeline.data.sheets import settle_sheet
+from pipeline.data.sheets import settle_sheet, settle_workbook_sheet
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
-from pipeline.tables import header_row, merged_ranges, sheet_states, uncalculated_formulas
+from pipeline.tables import sheet_states
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.data.ingest")  # also when run as __main__
@@ -285,11 +285,8 @@ def ingest_workbook(
         for sheet in chosen_sheets(book, path, cfg):
             start = time.perf_counter()
             raw = read_sheet(book, path, sheet)
-            raw = settle_sheet(
-                raw, header_row(book.book, sheet), f"{path.name}, sheet {sheet!r}", read,
-                fill=row_columns, merged=merged_ranges(book.book, sheet),
-                uncalculated=uncalculated_formulas(path, sheet),
-            )  # fmt: skip
+            where = f"{path.name}, sheet {sheet!r}"
+            raw = settle_workbook_sheet(raw, path, book.book, sheet, where, read, row_columns)
             out, converted = extract(raw, cfg, path.name, sheet, keep or [])
             _log_sheet(path, sheet, len(raw), out, converted, start)
             frames.append(out)

@@ -14,6 +14,7 @@ file that ingest refuses or reads differently is refused or read the same way by
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,10 @@ from pipeline.tables import (
     Range,
     cell_name,
     column_letter,
-    header_row,
-    merged_ranges,
     range_name,
     read_csv,
+    sheet_cells,
     sheet_states,
-    uncalculated_formulas,
 )
 from pipeline.text import normalize_text
 
@@ -111,6 +110,36 @@ def settle_sheet(
     return out
 
 
+def settle_workbook_sheet(
+    frame: pd.DataFrame, path: Path, book: Any, sheet: str, where: str,
+    read: Iterable[str], fill: Iterable[str] = (),
+) -> pd.DataFrame:  # fmt: skip
+    """``settle_sheet`` for ``sheet`` of the workbook at ``path`` (``book``: its calamine
+    workbook), ``frame`` being that sheet as pandas read it."""
+    merged, uncalculated = sheet_cells(path, sheet, book)
+    header = written_header(frame.columns)
+    return settle_sheet(frame, header, where, read, fill, merged, uncalculated)
+
+
+_MANGLED = re.compile(r"^(.*)\.(\d+)$")
+
+
+def written_header(columns: Iterable[Any]) -> list[Any]:
+    """A sheet's header as written, from the column labels pandas gave it: pandas renames a
+    second "X" in the header row to "X.1" (a third to "X.2"), taken back here. A header cell
+    really written "X.1" after an "X" reads as a second "X" (an error only for a column read).
+    """
+    out: list[Any] = []
+    for label in columns:
+        match = _MANGLED.match(label) if isinstance(label, str) else None
+        base = match.group(1) if match else None
+        if base is not None and any(header_text(p) == header_text(base) for p in out):
+            out.append(base)
+        else:
+            out.append(label)
+    return out
+
+
 def _some(items: list[str], n: int = 5) -> str:
     return ", ".join(items[:n]) + (f" and {len(items) - n} more" if len(items) > n else "")
 
@@ -154,10 +183,7 @@ def read_table(
                 name = _chosen_sheet(book, path, sheet)
                 where = f"{path.name}, sheet {name!r}"
                 frame = pd.read_excel(book, sheet_name=name, **pandas_options)
-                frame = settle_sheet(
-                    frame, header_row(book.book, name), where, read, fill,
-                    merged_ranges(book.book, name), uncalculated_formulas(path, name),
-                )  # fmt: skip
+                frame = settle_workbook_sheet(frame, path, book.book, name, where, read, fill)
     except PipelineError:
         raise
     except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
