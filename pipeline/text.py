@@ -28,7 +28,7 @@ def normalize_text(text: str) -> str:
     Text left with nothing but control or format characters (categories Cc, Cf) is "".
     """
     text = " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
-    if all(unicodedata.category(c) in ("Cc", "Cf") for c in text):
+    if all(c == " " or unicodedata.category(c) in ("Cc", "Cf") for c in text):
         return ""
     return text
 
