@@ -1,7 +1,7 @@
 """Ingest's other inputs: CSV and JSON files, and rows holding a sentence pair.
 
 ``read_text_file`` reads a ``.csv`` (a header row; UTF-8, UTF-16 or cp949: ``ingest.encoding``,
-pipeline/tables.py) or a ``.json`` file (a list of objects, the KLUE-NLI layout
+pipeline/spreadsheets.py) or a ``.json`` file (a list of objects, the KLUE-NLI layout
 ``[{"premise", "hypothesis", "gold_label"}, ...]``) into one frame, as ingest reads one sheet
 of a workbook. ``pairs_from_sheet`` turns the rows of such a frame (or a sheet) into sentence
 pairs for the text-pair-classification task: the two ``ingest.text_pair_columns`` become
@@ -29,7 +29,7 @@ from pipeline.data.cells import (
     text_cell,
 )
 from pipeline.errors import PipelineError
-from pipeline.tables import read_csv
+from pipeline.spreadsheets import read_csv
 
 logger = logging.getLogger("pipeline.data.ingest")
 

@@ -58,7 +58,7 @@ from pipeline.data.sheets import settle_sheet, settle_workbook_sheet
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
-from pipeline.tables import sheet_states
+from pipeline.spreadsheets import sheet_states
 from pipeline.tasks import get_task
 
 logger = logging.getLogger("pipeline.data.ingest")  # also when run as __main__

@@ -6,7 +6,7 @@ file that ingest refuses or reads differently is refused or read the same way by
 - ``settle_sheet``: a read column whose header is written twice, or whose cells hold formulas
   never calculated (they read as empty), is an error naming the cells; merged cells of a
   row's label, group or tag columns fill down (logged); merged text is read once (logged).
-- ``read_table``: a .csv (any encoding of pipeline/tables.py, logged), .parquet, or one sheet
+- ``read_table``: a .csv (any encoding of pipeline/spreadsheets.py, logged), .parquet, or one sheet
   of a workbook (the named one, else the first visible one: hidden sheets are logged), with
   ``settle_sheet`` applied and a numeric header (2024) found by its text.
 """
@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline.data.cells import header_text, is_blank
 from pipeline.errors import PipelineError
-from pipeline.tables import (
+from pipeline.spreadsheets import (
     Cell,
     Range,
     cell_name,

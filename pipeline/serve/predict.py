@@ -49,7 +49,7 @@ from pipeline.serve.loaded import (
     text_problem,
     top_answers,
 )
-from pipeline.tables import header_row, read_csv
+from pipeline.spreadsheets import header_row, read_csv
 from pipeline.tasks import TASKS, get_task
 
 logger = logging.getLogger("pipeline.serve.predict")

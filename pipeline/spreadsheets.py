@@ -31,7 +31,7 @@ from python_calamine import SheetVisibleEnum
 
 from pipeline.errors import PipelineError
 
-logger = logging.getLogger("pipeline.tables")
+logger = logging.getLogger("pipeline.spreadsheets")
 
 # The values of ingest.encoding: "auto" tries the others in this order (EUC-KR is a subset of
 # cp949, Microsoft's extension of it, so cp949 reads both).
