@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -78,6 +79,28 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
     def on_sigterm(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def interrupt_exits_130() -> Iterator[None]:
+    """For a stage's ``__main__``: SIGTERM while the stage's modules still import (seconds of
+    pandas, scikit-learn, TensorFlow) exits 130 with "interrupted", as it does once ``main()``
+    runs (its own handler takes over there), not the bare 143 of a process without a handler.
+
+    Nothing is written while modules import, so the process ends at once: a KeyboardInterrupt
+    raised inside an import's ``eval()`` would make CPython exit through SIGINT whatever
+    catches it.
+    """
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        print("interrupted", file=sys.stderr, flush=True)  # noqa: T201
+        os._exit(130)
 
     previous = signal.signal(signal.SIGTERM, on_sigterm)
     try:

@@ -193,6 +193,43 @@ def to_excel_as_text(df: pd.DataFrame, path: Path, sheet_name: str = "Sheet1") -
                     cell.data_type = "s"
 
 
+# What Excel (and LibreOffice) read as the start of a formula in a CSV cell: =, +, -, @, and a
+# tab or carriage return before them. A plain number such as -3 or +1.5 stays a number.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def csv_safe(value: Any) -> Any:
+    """``value`` as a CSV cell Excel shows as text: ``'`` before text it would run as a formula."""
+    if (
+        isinstance(value, str)
+        and value.startswith(_FORMULA_START)
+        and not _PLAIN_NUMBER.fullmatch(value)
+    ):
+        return "'" + value
+    return value
+
+
+def to_csv_as_text(
+    df: pd.DataFrame, path: Path, index: bool = False, encoding: str = "utf-8"
+) -> None:
+    """``df`` as a CSV whose text cells stay text when the file is opened in a spreadsheet.
+
+    A sentence such as ``=HYPERLINK("http://...")`` or ``+cmd|' /C calc'!A0`` from a workbook
+    would run as a formula in Excel (CSV injection); every text cell, header and index label
+    that starts with =, +, -, @, a tab or a carriage return (and is not a plain number) gets a
+    leading ``'``, the mark spreadsheets use for "this is text". Lines end in CRLF (RFC 4180),
+    so a cell holding a carriage return is quoted and stays one cell. ``df`` is not changed.
+    """
+    safe = df.rename(columns=csv_safe)
+    for column in safe.columns:
+        if not pd.api.types.is_numeric_dtype(safe[column]):
+            safe[column] = safe[column].map(csv_safe)
+    if index:
+        safe.index = safe.index.map(csv_safe)
+    safe.to_csv(path, index=index, encoding=encoding, lineterminator="\r\n")
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -121,9 +121,11 @@ def render_html(md: str, figures_dir: Path, title: str) -> str:
     import markdown
 
     converter = markdown.Markdown(extensions=["tables", "fenced_code"])
-    # No raw HTML: a sentence or label like <script>...</script> is shown, never run.
+    # No raw HTML: a sentence or label like <script>...</script> is shown, never run; and no
+    # autolinks: <https://...> or <a@b.c> in a sentence is shown as text, never a live link.
     converter.preprocessors.deregister("html_block")
-    converter.inlinePatterns.deregister("html")
+    for pattern in ("html", "autolink", "automail"):
+        converter.inlinePatterns.deregister(pattern)
     body = converter.convert(md)
 
     def inline(match: re.Match) -> str:

@@ -41,8 +41,10 @@ HEADER = """\
 Generated from the typed config (`pipeline/config/schema.py`) by `scripts/config_reference.py`:
 run `make docs` after changing a key; do not edit this page by hand (a test fails when it is
 out of date). A config file is YAML with the sections below; keys that are not listed are
-refused, as are values of the wrong type. Any key can be overridden on the command line with
-its dotted name: `--set train.learning_rate=3e-5`.
+refused, as are values of the wrong type and a section or key written twice (YAML would keep
+only the last: `c.yaml:7:1: section or key 'train' appears twice (first on line 3)`). Any key
+can be overridden on the command line with its dotted name: `--set train.learning_rate=3e-5`;
+a text key takes the value as written (`--set train.run_name=1.0` names the run "1.0").
 """
 
 SWEEP_HEADER = """\

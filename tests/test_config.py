@@ -198,3 +198,66 @@ def test_values_a_stage_would_crash_on_are_refused_in_one_line(
     with pytest.raises(PipelineError, match=message) as info:
         load_config(config, [override])
     assert "\n" not in str(info.value)
+
+
+# --- hardening: repeated keys, ratios that cannot split, numbers given to text keys -------------
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("model: {name_or_path: x}\ningest: {files: [a.xlsx]}\ntrain:\n  epochs: 3\n"
+         "split:\n  seed: 1\ntrain:\n  epochs: 5\n", ":7:1: section or key 'train' appears twice "
+         "(first on line 3)"),
+        ("model: {name_or_path: x}\ningest: {files: [a.xlsx]}\ntrain:\n  epochs: 3\n"
+         "  batch_size: 8\n  epochs: 5\n", ":6:3: section or key 'train.epochs' appears twice "
+         "(first on line 4)"),
+        ("model: {name_or_path: x, name_or_path: y}\ningest: {files: [a.xlsx]}\n",
+         ":1:26: section or key 'model.name_or_path' appears twice (first on line 1)"),
+    ],
+)  # fmt: skip
+def test_a_section_or_key_written_twice_is_refused_with_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, text: str, where: str
+) -> None:
+    path = tmp_path / "twice.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["--config", str(path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {path}{where}"), line
+
+
+def test_a_merge_key_is_not_a_key_written_twice(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text(
+        "model: {name_or_path: x}\ningest: {files: [a.xlsx]}\n"
+        "train:\n  <<: {epochs: 3, seed: 1}\n  epochs: 5\n",
+        encoding="utf-8",
+    )
+    cfg = load_config(path)
+    assert (cfg.train.epochs, cfg.train.seed) == (5, 1)  # the key written wins over the merged
+
+
+@pytest.mark.parametrize(
+    "ratios", ["[1, 0, 0]", "[0.5, 0.5]", "[0.6, 0.2, 0.1]", "[-0.2, 0.6, 0.6]"]
+)
+def test_split_ratios_that_cannot_split_are_refused_when_the_config_loads(
+    tmp_path: Path, ratios: str
+) -> None:
+    with pytest.raises(PipelineError, match=r"split.ratios must be 3 positive shares") as info:
+        load_config(write(tmp_path, MINIMAL), [f"split.ratios={ratios}"])
+    assert "train/validation/test" in str(info.value) and "summing to 1" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ["1.0", "2024", "1e3", "true", "null"])
+def test_a_text_key_set_on_the_command_line_takes_the_value_as_written(
+    tmp_path: Path, value: str
+) -> None:
+    cfg = load_config(write(tmp_path, MINIMAL), [f"train.run_name={value}"])
+    assert cfg.train.run_name == value
+    cfg = load_config(write(tmp_path, MINIMAL), [f"publish.repo_id={value}"])
+    assert cfg.publish.repo_id == (None if value == "null" else value)  # str | None: null is none
+
+
+def test_a_number_in_a_text_key_of_the_file_says_to_quote_it(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match=r"train.run_name must be text, got 1.0 \(quote it"):
+        load_config(write(tmp_path, {**MINIMAL, "train": {"run_name": 1.0}}))

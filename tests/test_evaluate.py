@@ -221,7 +221,7 @@ def test_workbook_with_several_text_columns(project: Path, capsys) -> None:
     fails(
         ["--config", str(project), "--input", str(book)],
         capsys,
-        "new.xlsx (first sheet): cannot tell which column holds the sentences "
+        "new.xlsx, sheet 'Sheet1': cannot tell which column holds the sentences "
         "(text-like columns: 사람문장1, 시스템문장1)",
     )
     assert not (project.parent / "reports").exists()
@@ -368,3 +368,45 @@ def test_the_report_opens_with_its_verdict_either_way() -> None:
     only = below_baseline_note({"macro_f1": 0.5, "below_baseline": True}, [tfidf, None])
     assert only[0].startswith("> **Below the baseline:**") and "TF-IDF" in only[0]
     assert below_baseline_note({"macro_f1": 0.5, "below_baseline": None}, [None, None]) == []
+
+
+def test_report_html_never_links_an_address_from_the_data(tmp_path: Path) -> None:
+    """Markdown turns <https://...> and <a@b.c> into links: in a report they are text."""
+    from pipeline.reporting import md_table, render_html
+
+    cells = ["<https://evil.invalid/login>", "<me@evil.invalid>", "<mailto:x@evil.invalid>"]
+    html = render_html(md_table([cells], ["a", "b", "c"]), tmp_path, "report")
+    assert "<a " not in html and "href=" not in html
+    assert "&lt;https://evil.invalid/login&gt;" in html and "&lt;me@evil.invalid&gt;" in html
+
+
+def test_read_input_reads_korean_csvs_and_sheets_as_ingest_does(tmp_path: Path) -> None:
+    import openpyxl
+
+    from tests.xlsx_helpers import write_workbook
+
+    path = tmp_path / "in.csv"
+    path.write_bytes("문장,감정\n시험에 합격했어,ＰＯＳ\n친구가 미워,NEG\n".encode("cp949"))
+    frame = read_input(path, "문장", "감정")
+    assert frame["text"].tolist() == ["시험에 합격했어", "친구가 미워"]
+    assert frame["label"].tolist() == ["POS", "NEG"]  # NFKC, as ingest folds label names
+    book = write_workbook(
+        tmp_path / "in.xlsx",
+        {"old": [["x"], ["y"]], "S": [["감정", "문장"], ["기쁨", "좋아"], [None, "신나"],
+                                      ["분노", "화나"]]},
+    )  # fmt: skip
+    wb = openpyxl.load_workbook(book)
+    wb["old"].sheet_state = "hidden"
+    wb.active = 1
+    wb["S"].merge_cells("A2:A3")
+    wb.save(book)
+    frame = read_input(book, "문장", "감정")  # the first visible sheet, merged label filled
+    assert frame["label"].tolist() == ["기쁨", "기쁨", "분노"]
+
+
+def test_read_input_names_formula_cells_without_a_value(tmp_path: Path) -> None:
+    from tests.xlsx_helpers import write_workbook
+
+    book = write_workbook(tmp_path / "in.xlsx", {"S": [["문장", "감정"], ["좋아", '=UPPER("a")']]})
+    with pytest.raises(PipelineError, match=r"in.xlsx, sheet 'S': 1 formula cell\(s\) in column"):
+        read_input(book, "문장", "감정")

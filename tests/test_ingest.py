@@ -270,3 +270,145 @@ def test_bad_template(
     write_workbook(tmp_path / "data/raw/d.xlsx", {"S": DIALOGUES})
     err = bad_input(tmp_path, capsys, ingest={"template": template})
     assert f"ingest.template {template!r}" in err and message in err
+
+
+# --- what pandas does not show: hidden sheets, merged and formula cells, repeated headers -------
+
+SMALL = ["감정_소분류", "사람문장1"]
+
+
+def small_config(tmp_path: Path, **ingest: object) -> Path:
+    return write_config(
+        tmp_path, ingest={"text_columns": ["사람문장1"], "group_column": None, **ingest}
+    )
+
+
+def ingested(tmp_path: Path, **ingest: object) -> pd.DataFrame:
+    assert main(["--config", str(small_config(tmp_path, **ingest))]) == 0
+    return pd.read_parquet(tmp_path / "data/interim/sentences.parquet")
+
+
+def test_hidden_sheets_are_skipped_with_a_log_line_unless_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import openpyxl
+
+    path = write_workbook(
+        tmp_path / "data/raw/d.xlsx",
+        {"old": [SMALL, ["분노", "예전 문장"]], "S": [SMALL, ["기쁨", "좋아요"]]},
+    )
+    wb = openpyxl.load_workbook(path)
+    wb["old"].sheet_state = "hidden"
+    wb.active = 1
+    wb.save(path)
+    assert ingested(tmp_path)["text"].tolist() == ["좋아요"]
+    err = capsys.readouterr().err
+    assert "d.xlsx: skipping hidden sheet(s) 'old' (name them in ingest.sheets" in err
+    assert ingested(tmp_path, sheets=["old", "S"])["text"].tolist() == ["예전 문장", "좋아요"]
+    assert "d.xlsx: reading hidden sheet 'old' (named in ingest.sheets)" in capsys.readouterr().err
+
+
+def test_merged_label_cells_fill_down_with_a_log_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import openpyxl
+
+    rows = [["번호", *SMALL], [1, "기쁨", "좋아요"], [2, None, "신나요"], [3, None, "행복해"],
+            [4, "분노", "화나요"], [5, None, "짜증나"]]  # fmt: skip
+    path = write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
+    wb = openpyxl.load_workbook(path)
+    wb["S"].merge_cells("B2:B4")
+    wb["S"].merge_cells("B5:B6")
+    wb.save(path)
+    df = ingested(tmp_path)
+    assert df["label"].tolist() == ["기쁨", "기쁨", "기쁨", "분노", "분노"]
+    err = capsys.readouterr().err
+    assert "merged cells B2:B4, B5:B6 of column '감정_소분류' filled down" in err
+
+
+def test_formula_cells_without_a_saved_value_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    rows = [["번호", *SMALL], [1, "기쁨", "좋아요"], [2, "기쁨", '=C2&"!"'], [3, "=B3", "또"]]
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})  # openpyxl saves no results
+    err = expect_error(main, ["--config", str(small_config(tmp_path))], capsys, tmp_path)
+    assert "d.xlsx, sheet 'S': 2 formula cell(s) in column(s)" in err
+    assert "'사람문장1'" in err and "'감정_소분류'" in err and "(C3, B4)" in err
+    assert "open it in Excel or LibreOffice, save it" in err
+
+
+def test_a_formula_in_a_column_ingest_does_not_read_is_no_error(tmp_path: Path) -> None:
+    rows = [["번호", *SMALL], [1, "기쁨", "좋아요"], ["=A2+1", "기쁨", "또"]]
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
+    assert ingested(tmp_path)["text"].tolist() == ["좋아요", "또"]
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_two_columns_with_the_header_ingest_reads_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture, suffix: str
+) -> None:
+    rows = [["사람문장1", "감정_소분류", "비고", "감정_소분류"], ["좋아요", "기쁨", "", "슬픔"]]
+    files = ["data/raw/*" + suffix]
+    if suffix == ".xlsx":
+        write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
+        where = "d.xlsx, sheet 'S': 2 columns are headed '감정_소분류' (B and D)"
+    else:
+        (tmp_path / "data/raw").mkdir(parents=True)
+        text = "\n".join(",".join(r) for r in rows) + "\n"
+        (tmp_path / "data/raw/d.csv").write_text(text, encoding="utf-8")
+        where = "d.csv: 2 columns are headed '감정_소분류' (2 and 4)"
+    argv = ["--config", str(small_config(tmp_path, files=files))]
+    assert where in expect_error(main, argv, capsys, tmp_path)
+
+
+def test_a_repeated_header_ingest_does_not_read_is_no_error(tmp_path: Path) -> None:
+    rows = [["사람문장1", "감정_소분류", "비고", "비고"], ["좋아요", "기쁨", "a", "b"]]
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": rows})
+    assert ingested(tmp_path)["text"].tolist() == ["좋아요"]
+
+
+def test_a_numeric_header_is_found_by_its_text(tmp_path: Path) -> None:
+    write_workbook(tmp_path / "data/raw/d.xlsx", {"S": [[2024, "감정_소분류"], ["좋아요", "기쁨"]]})
+    assert ingested(tmp_path, text_columns=["2024"])["text"].tolist() == ["좋아요"]
+
+
+# --- Korean CSVs -------------------------------------------------------------------------------
+
+CSV_TEXT = "사람문장1,감정_소분류\n오늘 정말 기뻐요,기쁨\n화가 나요,분노\n"
+
+
+@pytest.mark.parametrize(
+    ("codec", "shown"),
+    [("utf-8", "utf-8"), ("utf-8-sig", "utf-8"), ("utf-16", "utf-16"), ("cp949", "cp949"),
+     ("euc-kr", "cp949")],
+)  # fmt: skip
+def test_korean_csvs_are_read_in_every_encoding_excel_saves(
+    tmp_path: Path, capsys: pytest.CaptureFixture, codec: str, shown: str
+) -> None:
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/k.csv").write_bytes(CSV_TEXT.encode(codec))
+    df = ingested(tmp_path, files=["data/raw/k.csv"])
+    assert df["text"].tolist() == ["오늘 정말 기뻐요", "화가 나요"]
+    assert df["label"].tolist() == ["기쁨", "분노"]
+    assert f"k.csv: read as {shown} text (ingest.encoding: auto)" in capsys.readouterr().err
+
+
+def test_a_named_encoding_that_does_not_fit_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/k.csv").write_bytes(CSV_TEXT.encode("cp949"))
+    argv = ["--config", str(small_config(tmp_path, files=["data/raw/k.csv"], encoding="utf-8"))]
+    err = expect_error(main, argv, capsys, tmp_path)
+    assert "k.csv: not utf-8 text (byte 0: 0xbb); set ingest.encoding" in err
+
+
+def test_bytes_in_no_korean_encoding_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    (tmp_path / "data/raw").mkdir(parents=True)
+    (tmp_path / "data/raw/k.csv").write_bytes(b"a,b\n\xff\xfe\xff,\x80\n")
+    err = expect_error(
+        main, ["--config", str(small_config(tmp_path, files=["data/raw/k.csv"]))], capsys, tmp_path
+    )
+    assert "k.csv: neither UTF-8 (byte 4: 0xff), UTF-16 with a BOM, nor cp949/EUC-KR" in err

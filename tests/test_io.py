@@ -79,3 +79,24 @@ def test_excel_output_keeps_formula_like_text_as_text(tmp_path: Path) -> None:
     assert all(c.data_type == "s" for c in cells)  # text, not "f" (formula)
     assert sheet.cell(row=2, column=2).value == 0.5  # numbers stay numbers
     assert pd.read_excel(path, engine="calamine")["text"].tolist() == df["text"].tolist()
+
+
+def test_csv_output_keeps_formula_like_text_as_text(tmp_path: Path) -> None:
+    """CSV has no cell types: text Excel would run (= + - @, tab, CR) gets a leading '."""
+    import pandas as pd
+
+    from pipeline.io import to_csv_as_text
+
+    df = pd.DataFrame(
+        {"=label": ["=1+1", "+82 10", "-_-", "@me", "\r=x", "정상", "-3", "+1.5e3"],
+         "n": [1, -2, 3, 4, 5, 6, 7, 8]},
+        index=["=a", "b", "c", "d", "e", "f", "g", "h"],
+    )  # fmt: skip
+    to_csv_as_text(df, tmp_path / "o.csv", index=True)
+    back = pd.read_csv(tmp_path / "o.csv", index_col=0, keep_default_na=False)
+    assert back.columns.tolist() == ["'=label", "n"]
+    assert back.index.tolist()[:2] == ["'=a", "b"]
+    assert back["'=label"].tolist() == ["'=1+1", "'+82 10", "'-_-", "'@me", "'\r=x", "정상",
+                                        "-3", "+1.5e3"]  # fmt: skip
+    assert back["n"].tolist() == [1, -2, 3, 4, 5, 6, 7, 8]  # numbers stay numbers
+    assert df.loc["=a", "=label"] == "=1+1"  # the frame given is not changed

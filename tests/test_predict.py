@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -228,3 +229,145 @@ def test_a_missing_input_is_named_even_when_the_output_exists(config, tmp_path, 
     assert main([*argv, "--output", str(tmp_path / "out.csv")]) == 2
     assert f"--input {tmp_path / 'nope.csv'}: file not found" in capsys.readouterr().err
     assert (tmp_path / "out.csv").read_text() == "kept\n"
+
+
+# --- hardening: outputs the pipeline owns, read-only folders, inputs as ingest reads them --------
+
+
+def refused_before_loading(config, tmp_path, capsys, monkeypatch, output: str) -> str:
+    """predict --input in.csv --output OUTPUT exits 2 without looking up or loading a model."""
+    import pipeline.inference.labeller as labeller
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before --output was checked")
+
+    monkeypatch.setattr(labeller, "load_model", no_model)
+    monkeypatch.setattr(labeller, "resolve", no_model)
+    sheet().to_csv(tmp_path / "in.csv", index=False)
+    argv = ["--config", config, "--input", str(tmp_path / "in.csv"), "--column", "사람문장1"]
+    assert main([*argv, "--output", output]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()[-1:]
+    assert line.startswith("error: --output ")
+    return line
+
+
+@pytest.mark.parametrize(
+    "output",
+    ["data/processed/test.parquet", "data/interim/sentences.csv", "models/demo/history.csv",
+     "reports/demo/labeled.xlsx", "models/new-folder/out.csv"],
+)  # fmt: skip
+def test_an_output_where_the_pipeline_writes_is_refused(
+    config, tmp_path, capsys, monkeypatch, output
+) -> None:
+    target = tmp_path / output
+    if "new-folder" not in output:
+        target.parent.mkdir(parents=True)
+        target.write_bytes(b"the pipeline's own file")
+    line = refused_before_loading(config, tmp_path, capsys, monkeypatch, str(target))
+    assert "where the pipeline writes its own files" in line
+    if target.exists():
+        assert target.read_bytes() == b"the pipeline's own file"
+    assert not (tmp_path / "models/new-folder").exists()
+
+
+def test_an_existing_file_predict_did_not_write_is_refused(
+    config, tmp_path, capsys, monkeypatch
+) -> None:
+    mine = tmp_path / "my-notes.csv"
+    mine.write_text("이름,메모\n민수,중요\n", encoding="utf-8")
+    line = refused_before_loading(config, tmp_path, capsys, monkeypatch, str(mine))
+    assert "exists and is not a table predict wrote (no predicted_label column)" in line
+    assert mine.read_text(encoding="utf-8") == "이름,메모\n민수,중요\n"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".parquet"])
+def test_a_previous_predict_output_may_be_replaced(tmp_path, suffix) -> None:
+    from pipeline.paths import Paths
+    from pipeline.serve.predict import check_output, write_table
+
+    out = tmp_path / f"labeled{suffix}"
+    write_table(out, sheet().assign(predicted_label="기쁨", top3="기쁨 (0.9)"))
+    sheet().to_csv(tmp_path / "in.csv", index=False)
+    check_output(out, tmp_path / "in.csv", Paths(tmp_path), "predicted_label")  # no error
+
+
+def test_an_output_in_a_read_only_folder_is_refused_before_loading(
+    config, tmp_path, capsys, monkeypatch
+) -> None:
+    if os.geteuid() == 0:  # root writes anywhere chmod allows nothing: sysfs refuses even root
+        folder = Path("/sys")
+    else:
+        folder = tmp_path / "read-only"
+        folder.mkdir()
+        folder.chmod(0o555)
+    line = refused_before_loading(config, tmp_path, capsys, monkeypatch, str(folder / "o.csv"))
+    assert f"cannot write in {folder}" in line
+
+
+def test_a_run_without_tokenizer_files_is_one_line(config, untrained_run, tmp_path, capsys) -> None:
+    import shutil
+
+    run = tmp_path / "copied-run"
+    shutil.copytree(untrained_run, run)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        (run / name).unlink(missing_ok=True)
+    assert main(["--config", config, "--model", str(run), "고마워요"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"error: {run} has no tokenizer files (tokenizer.json, vocab.txt, vocab.json or a "
+        "SentencePiece .model): copy them from the run it came from, or train it again"
+    )
+
+
+def test_csv_output_cells_are_never_formulas(tmp_path) -> None:
+    from pipeline.serve.predict import write_table
+
+    df = pd.DataFrame(
+        {"문장": ['=HYPERLINK("http://x.invalid","클릭")', "+cmd|' /C calc'!A0", "-1+2", "@SUM(A1)",
+                  "\t=1+1", "보통 문장", "-3"],
+         "predicted_score": [0.5, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7]}
+    )  # fmt: skip
+    out = tmp_path / "o.csv"
+    write_table(out, df)
+    back = pd.read_csv(out, encoding="utf-8-sig", keep_default_na=False)
+    assert back["문장"].tolist() == ["'" + t for t in df["문장"][:5]] + ["보통 문장", "-3"]
+    assert back["predicted_score"].tolist() == df["predicted_score"].tolist()
+
+
+@pytest.mark.parametrize("codec", ["utf-8", "utf-8-sig", "utf-16", "cp949"])
+def test_korean_csv_inputs_in_every_encoding(tmp_path, codec) -> None:
+    from pipeline.serve.predict import read_table
+
+    path = tmp_path / "in.csv"
+    path.write_bytes("번호,문장\n1,시험에 합격했어\n2,친구가 미워\n".encode(codec))
+    df = read_table(path, "문장")
+    assert df["문장"].tolist() == ["시험에 합격했어", "친구가 미워"]
+
+
+def test_a_numeric_header_is_a_column_name(tmp_path) -> None:
+    from pipeline.serve.predict import read_table
+    from tests.xlsx_helpers import write_workbook
+
+    path = write_workbook(tmp_path / "in.xlsx", {"S": [["번호", 2024], [1, "시험에 합격했어"]]})
+    assert read_table(path, "2024")["2024"].tolist() == ["시험에 합격했어"]
+
+
+def test_a_hidden_first_sheet_is_skipped_and_formula_cells_are_named(tmp_path) -> None:
+    import openpyxl
+
+    from pipeline.errors import PipelineError
+    from pipeline.serve.predict import read_table
+    from tests.xlsx_helpers import write_workbook
+
+    path = write_workbook(
+        tmp_path / "in.xlsx",
+        {"old": [["문장"], ["예전 것"]], "S": [["번호", "문장"], [1, "좋아요"], [2, '=B2&"!"']]},
+    )
+    wb = openpyxl.load_workbook(path)
+    wb["old"].sheet_state = "hidden"
+    wb.active = 1
+    wb.save(path)
+    with pytest.raises(PipelineError, match=r"in.xlsx, sheet 'S': 1 formula cell\(s\) in column"):
+        read_table(path, "문장")
+    assert read_table(path, "번호")["번호"].tolist() == [1, 2]  # the visible sheet

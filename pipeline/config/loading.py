@@ -1,9 +1,11 @@
 """Loading a config: YAML -> the typed ``Config``, dotted ``--set`` overrides, checks.
 
-Unknown keys, missing required keys and values of the wrong type are errors that name the
-key. Single keys can be overridden from the command line with dotted names:
+Unknown keys, missing required keys, values of the wrong type and a section or key written
+twice in one mapping (YAML would silently keep the last) are errors that name the key (and the
+file and line). Single keys can be overridden from the command line with dotted names:
 ``--set split.seed=1 --set train.learning_rate=3e-5`` (values are parsed as YAML, so ``1e-5``,
-``true`` and ``[a, b]`` mean what they look like).
+``true`` and ``[a, b]`` mean what they look like; a text key takes the value as written, so
+``--set train.run_name=1.0`` names the run "1.0").
 """
 
 from __future__ import annotations
@@ -34,12 +36,42 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
             f"give a YAML {what} file"
         ) from None
     try:
+        check_unique_keys(path, yaml.compose(text, Loader=yaml.SafeLoader))
         raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise PipelineError(yaml_error_line(path, exc)) from None
     if not isinstance(raw, dict):
         raise PipelineError(f"{path}: the top level must be a mapping")
     return raw
+
+
+def check_unique_keys(path: Path, node: yaml.Node | None, prefix: str = "") -> None:
+    """Refuse a mapping that names a key twice: ``path:line:column: ... appears twice``.
+
+    YAML keeps the last copy and drops the first without a word, so a second ``train:`` section
+    would silently undo the first. Keys merged in with ``<<:`` may be overridden (that is what
+    merging is for).
+    """
+    if isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            check_unique_keys(path, item, f"{prefix}[{i}]")
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    first: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        dotted = f"{prefix}.{key_node.value}" if prefix else key_node.value
+        mark = key_node.start_mark
+        if key_node.value in first:
+            raise PipelineError(
+                f"{path}:{mark.line + 1}:{mark.column + 1}: section or key {dotted!r} appears "
+                f"twice (first on line {first[key_node.value]}); YAML would keep only the last, "
+                "so write it once"
+            )
+        first[key_node.value] = mark.line + 1
+        check_unique_keys(path, value_node, dotted)
 
 
 def yaml_error_line(path: Path, exc: yaml.YAMLError) -> str:
@@ -57,8 +89,37 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     raw = read_yaml_mapping(path, "config")
     for item in overrides or []:
         key, value = parse_override(item)
+        if (
+            not isinstance(value, str)
+            and _takes_text(key)
+            and not (value is None and _optional(key))
+        ):
+            value = item.partition("=")[2].strip()  # a run name "1.0" or "2024" stays as written
         set_dotted(raw, key, value)
     return from_dict(Config, raw, where=str(path))
+
+
+def _key_type(key: str) -> Any:
+    """The declared type of dotted ``key`` in the Config schema, or None for an unknown key."""
+    tp: Any = Config
+    for part in key.split("."):
+        if not dataclasses.is_dataclass(tp):
+            return None
+        hints = typing.get_type_hints(tp)
+        if part not in hints:
+            return None
+        tp = hints[part]
+    return tp
+
+
+def _takes_text(key: str) -> bool:
+    tp = _key_type(key)
+    return tp is str or (typing.get_origin(tp) in (typing.Union, types.UnionType)
+                         and str in typing.get_args(tp))  # fmt: skip
+
+
+def _optional(key: str) -> bool:
+    return type(None) in typing.get_args(_key_type(key))
 
 
 def parse_override(item: str) -> tuple[str, Any]:
@@ -168,6 +229,8 @@ def _coerce(tp: Any, value: Any, where: str, key: str) -> Any:
             raise PipelineError(f"{where}: {key} must be true or false, got {value!r}")
         return value
     if tp is str:
+        if isinstance(value, bool | int | float):  # YAML read 1.0, 2024 or yes as a value
+            raise PipelineError(f"{where}: {key} must be text, got {value!r} (quote it: '{value}')")
         if not isinstance(value, str):
             raise PipelineError(f"{where}: {key} must be text, got {value!r}")
         return value

@@ -40,6 +40,10 @@ class IngestConfig:
     group_column: str | None = "감정_대분류"
     # Numbers or dates found in a text column: "convert" them to text, or "reject" the file.
     non_text: Literal["convert", "reject"] = "convert"
+    # Text encoding of .csv files (also predict --input and evaluate --input): "auto" tries
+    # UTF-8 (with or without BOM), UTF-16 with a BOM, then cp949/EUC-KR (Excel's "CSV" on
+    # Korean Windows) and logs which it used; or name one of them.
+    encoding: Literal["auto", "utf-8", "utf-16", "cp949", "euc-kr"] = "auto"
     # One example per text cell ("sentence") or per row ("row": the row's text cells joined).
     unit: Literal["sentence", "row"] = "sentence"
     # Text of an example built from columns, e.g. "{상황키워드} {성별} | {text}"; {text} is the
@@ -77,8 +81,15 @@ class SplitConfig:
     group_column: str | None = None
 
     def __post_init__(self) -> None:
-        if any(not math.isfinite(r) or r < 0 for r in self.ratios):
-            raise PipelineError(f"split.ratios must be finite shares >= 0, got {self.ratios}")
+        ratios = self.ratios
+        if any(not math.isfinite(r) for r in ratios):
+            raise PipelineError(f"split.ratios must be finite shares, got {ratios}")
+        # a split needs rows in all three parts: [1, 0, 0] would stop only in the split stage
+        if len(ratios) != 3 or any(r <= 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+            raise PipelineError(
+                "split.ratios must be 3 positive shares (train/validation/test) summing to 1, "
+                f"e.g. [0.6, 0.2, 0.2]; got {ratios}"
+            )
         if not 0 <= self.seed <= MAX_SEED:
             raise PipelineError(f"split.seed must be in [0, {MAX_SEED}], got {self.seed}")
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from pipeline.config import Config, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
+from pipeline.tables.cells import header_text, label_cell, log_folded
 from pipeline.tables.labels import majority_groups
 from pipeline.tasks import task_for
 
@@ -150,8 +150,8 @@ def label_groups(df: pd.DataFrame, id2label: dict[int, str]) -> dict[str, str]:
 
 
 def _norm(value: Any) -> str:
-    text = value if isinstance(value, str) else str(value)
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """A header cell as text (2024 -> "2024"), normalized as ingest reads headers."""
+    return header_text(value)
 
 
 def _as_id(value: Any) -> int | None:
@@ -182,23 +182,25 @@ def read_label_table(path: Path, cfg: PrepareConfig) -> pd.DataFrame:
         if column not in header:
             raise PipelineError(f"{where}: missing column {column!r} (has: {list(header)})")
     names, ids, rows = [], [], []
+    folded: dict[str, str] = {}  # names NFKC changed, as ingest folds the data's labels
     for pos, (name, ident) in enumerate(
         zip(raw[header[cfg.label_name_column]], raw[header[cfg.label_id_column]], strict=True)
     ):
         row = pos + 2  # Excel row; the header is row 1
         if pd.isna(name) and pd.isna(ident):
             continue  # a blank row
-        if pd.isna(name) or not _norm(name):
+        if pd.isna(name) or not (label := label_cell(name, folded)):
             raise PipelineError(f"{where}, row {row}: empty {cfg.label_name_column!r}")
         if _as_id(ident) is None:
             raise PipelineError(
                 f"{where}, row {row}: {cfg.label_id_column!r} must be an integer, got {ident!r}"
             )
-        names.append(_norm(name))
+        names.append(label)
         ids.append(_as_id(ident))
         rows.append(row)
     if not names:
         raise PipelineError(f"{where}: the label table has no rows")
+    log_folded(where, folded)
     return pd.DataFrame({"name": names, "id": ids, "row": rows})
 
 

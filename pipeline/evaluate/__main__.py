@@ -1,6 +1,9 @@
 """`python -m pipeline.evaluate`: runs pipeline/evaluate/stage.py."""
 
-from pipeline.evaluate.stage import main
+from pipeline.cli import interrupt_exits_130
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+with interrupt_exits_130():  # SIGTERM while the stage's modules import exits 130 as well
+    from pipeline.evaluate.stage import main
+
+    if __name__ == "__main__":
+        raise SystemExit(main())

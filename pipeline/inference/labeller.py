@@ -16,6 +16,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import LoadedModel, load_model, resolve
+from pipeline.model.loading import check_tokenizer_files
 
 
 class Labeller:
@@ -31,6 +32,7 @@ class Labeller:
     def loaded(self) -> LoadedModel:
         if self._loaded is None:
             ref = resolve(self.cfg, self.model)
+            check_tokenizer_files(ref)  # one line, not a traceback from transformers
             self._loaded = load_model(self.cfg, ref, self.task.auto_model)
         return self._loaded
 

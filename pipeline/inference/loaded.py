@@ -9,7 +9,6 @@ trained with and its label groups; ``text_pipeline`` is the reference answerer
 from __future__ import annotations
 
 import logging
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from pipeline.io import read_json
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
 from pipeline.paths import Paths, RunDir
+from pipeline.text import normalize_text
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -107,13 +107,11 @@ def top_answers(probs: np.ndarray, id2label: dict[int, str], k: int) -> list[lis
 
 
 def clean_text(text: str) -> str:
-    """NFC (as ingest wrote the training sentences) and trimmed; "" when nothing is left but
+    """``text`` as ingest wrote the training sentences (pipeline/text.py: NFC, zero-width
+    characters removed, whitespace runs one space, trimmed); "" when nothing is left but
     whitespace, zero-width and control characters (NUL, U+200B, U+FEFF, ...): such text is empty.
     """
-    text = unicodedata.normalize("NFC", text).strip()
-    if all(c.isspace() or unicodedata.category(c) in ("Cc", "Cf") for c in text):
-        return ""
-    return text
+    return normalize_text(text)
 
 
 def text_problem(text: str) -> str | None:

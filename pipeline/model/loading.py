@@ -339,3 +339,23 @@ def load_trained(ref: ModelRef, auto_class: str = SEQ) -> tuple[Any, Any]:
     except OSError as exc:
         raise PipelineError(f"cannot load model {source}: {exc}") from exc
     return model, tokenizer
+
+
+# What save_pretrained writes for the tokenizers the tasks use (fast WordPiece, BPE, GPT-2);
+# a SentencePiece tokenizer may carry only its *.model file.
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
+
+
+def check_tokenizer_files(ref: ModelRef) -> None:
+    """A run directory without any tokenizer file is one error: transformers would fail deep in
+    a tokenizer class with an AttributeError or TypeError (a Hub id is not checked here)."""
+    run_dir = ref.run_dir
+    if run_dir is None:
+        return
+    if not any((run_dir / f).is_file() for f in TOKENIZER_FILES) and not any(
+        run_dir.glob("*.model")
+    ):
+        raise PipelineError(
+            f"{run_dir} has no tokenizer files (tokenizer.json, vocab.txt, vocab.json or a "
+            "SentencePiece .model): copy them from the run it came from, or train it again"
+        )

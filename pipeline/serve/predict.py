@@ -14,23 +14,33 @@ model in batches (here, or on Ray: ray_predict.py), and writes the table with th
 columns added (a classifier's ``predicted_label``, ``predicted_score``, ``predicted_group``
 when known and ``top3``; NER's ``entities`` and ``entities_marked``); empty cells get none.
 The output appears when complete. The answers are the task's labeller (pipeline/tasks/*).
+Every check of ``--input`` (read as ingest reads a sheet) and ``--output`` (never a file the
+pipeline or the user keeps, never a read-only place) runs before the model loads; SIGTERM
+stops it like Ctrl-C (exit 130, nothing written).
+
+Long because: each refusal of --input and --output sits beside the reading or writing it
+guards, and they must all run before the model loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from pipeline.cli import add_config_args, run_cli
+from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import clean_text, column_texts, text_problem
-from pipeline.io import atomic_path, to_excel_as_text
+from pipeline.io import atomic_path, to_csv_as_text, to_excel_as_text
 from pipeline.paths import Paths
+from pipeline.tables import sheets
+from pipeline.tables.spreadsheets import header_row, read_csv
 from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.serve.predict")
@@ -44,25 +54,25 @@ TABLE_SUFFIXES = (".xlsx", ".csv", ".parquet")
 
 
 def read_table(
-    path: Path, column: str, sheet: str | None = None, pair_column: str | None = None
+    path: Path,
+    column: str,
+    sheet: str | None = None,
+    pair_column: str | None = None,
+    encoding: str = "auto",
 ) -> pd.DataFrame:
-    """An .xlsx sheet (first one unless named) or a .csv file that has ``column`` (and
-    ``pair_column``, the second sentence of a pair task)."""
-    if path.suffix.lower() not in TABLE_SUFFIXES:
-        raise PipelineError(f"--input {path}: use an .xlsx or .csv file (or .parquet)")
-    if not path.is_file():
-        raise PipelineError(f"--input {path}: file not found")
+    """An .xlsx sheet (the named one, else the first visible one), a .csv file (``encoding``:
+    ingest.encoding) or a .parquet file that has ``column`` (and ``pair_column``, the second
+    sentence of a pair task), checked as ingest checks a sheet (pipeline/data/sheets.py)."""
+    check_input(path)
+    read = [c for c in (column, pair_column) if c is not None]
+    # blank lines stay rows, so the output lines up with the input row for row
+    options: dict[str, Any] = {"dtype": object}
+    if path.suffix.lower() == ".csv":
+        options |= {"keep_default_na": False, "skip_blank_lines": False}
     try:
-        if path.suffix.lower() == ".parquet":
-            df = pd.read_parquet(path)
-        elif path.suffix.lower() == ".csv":
-            # blank lines stay rows, so the output lines up with the input row for row
-            kw = {"dtype": object, "keep_default_na": False, "skip_blank_lines": False}
-            df = pd.read_csv(path, encoding="utf-8-sig", **kw)
-        else:
-            df = pd.read_excel(path, sheet_name=sheet or 0, dtype=object, engine="calamine")
-    except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
-        raise PipelineError(f"--input {path}: cannot read it: {exc}") from exc
+        df, _ = sheets.read_table(path, read, sheet=sheet, encoding=encoding, **options)
+    except PipelineError as exc:
+        raise PipelineError(f"--input {exc}") from None
     for flag, name in (("--column", column), ("--pair-column", pair_column)):
         if name is not None and name not in df.columns:
             where = f"sheet {sheet!r} of {path}" if sheet else str(path)
@@ -71,8 +81,17 @@ def read_table(
     return df
 
 
-def check_output(out: Path, source: Path, paths: Paths) -> None:
-    """Refuse an --output that would overwrite the input, write under data/raw/, or is a folder."""
+def check_input(path: Path) -> None:
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise PipelineError(f"--input {path}: use an .xlsx or .csv file (or .parquet)")
+    if not path.is_file():
+        raise PipelineError(f"--input {path}: file not found")
+
+
+def check_output(out: Path, source: Path, paths: Paths, output_column: str) -> None:
+    """Refuse an --output that would overwrite the input or a file predict did not write, lies
+    where the pipeline keeps its own files (data/raw, data/interim, data/processed, models/,
+    reports/), is a folder, or cannot be written: all before the model loads."""
     if out.suffix.lower() not in TABLE_SUFFIXES:
         raise PipelineError(f"--output {out}: use an .xlsx or .csv file name (or .parquet)")
     if out.is_dir():
@@ -85,6 +104,53 @@ def check_output(out: Path, source: Path, paths: Paths) -> None:
     raw = paths.raw.resolve()
     if target.is_relative_to(raw):
         raise PipelineError(f"--output {out} lies under {raw}: raw data is read-only")
+    for area in (paths.interim, paths.processed, paths.models, paths.reports):
+        if target.is_relative_to(area.resolve()):
+            raise PipelineError(
+                f"--output {out} lies under {area.resolve()}, where the pipeline writes its own "
+                "files (a stage would read or replace it): write it elsewhere"
+            )
+    if out.exists() and not written_by_predict(out, output_column):
+        raise PipelineError(
+            f"--output {out} exists and is not a table predict wrote (no {output_column} "
+            "column): it would be overwritten; remove it first or give another name"
+        )
+    check_writable(out)
+
+
+def written_by_predict(path: Path, output_column: str) -> bool:
+    """Whether ``path``'s header has the task's prediction column (a predict output may be
+    replaced)."""
+    try:
+        if path.suffix.lower() == ".parquet":
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(path).names
+        elif path.suffix.lower() == ".csv":
+            names = list(read_csv(path, nrows=0)[0].columns)
+        else:
+            from python_calamine import load_workbook
+
+            book = load_workbook(path)
+            names = header_row(book, book.sheet_names[0]) if book.sheet_names else []
+    except Exception:  # noqa: BLE001  (unreadable: not a table predict wrote)
+        return False
+    return output_column in {str(n) for n in names}
+
+
+def check_writable(out: Path) -> None:
+    """Create and remove a file where --output goes (or the nearest folder that exists, which
+    the write would create the rest under): a read-only place fails now, not after the model
+    labelled the whole sheet."""
+    folder = out.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".predict-write-check.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PipelineError(f"--output {out}: cannot write in {folder} ({exc.strerror})") from None
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
@@ -92,7 +158,7 @@ def write_table(path: Path, df: pd.DataFrame) -> None:
         if path.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False, engine="pyarrow")
         elif path.suffix.lower() == ".csv":
-            df.to_csv(tmp, index=False, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
+            to_csv_as_text(df, tmp, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
         else:
             to_excel_as_text(df, tmp)
 
@@ -104,12 +170,14 @@ def write_table(path: Path, df: pd.DataFrame) -> None:
 
 def label_file(args: argparse.Namespace, cfg: Config) -> None:
     out, source = Path(args.output), Path(args.input)
-    check_output(out, source, Paths.from_config(cfg))
+    check_input(source)  # a missing input is named first, even when the output exists
+    labeller = task_for(cfg).labeller(cfg, args.model, args.batch_size)
+    check_output(out, source, Paths.from_config(cfg), labeller.output_column)
     if args.batch_size < 1:
         raise PipelineError(f"--batch-size must be at least 1, got {args.batch_size}")
-    labeller = task_for(cfg).labeller(cfg, args.model, args.batch_size)
     labeller.check_columns(args.column, args.pair_column)
-    df = read_table(source, args.column, args.sheet, args.pair_column)  # fails before loading
+    # fails before loading
+    df = read_table(source, args.column, args.sheet, args.pair_column, cfg.ingest.encoding)
     column_texts(df, args.column)
     if args.ray:  # the same answers from an actor pool on a Ray cluster (docs/cluster.md)
         from pipeline.serve.ray_predict import label_file_on_ray
@@ -211,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise PipelineError('nothing to label: give a sentence ("문장") or --input FILE')
 
-    return run_cli(parser, work, argv)
+    with sigterm_as_interrupt():  # exit 130, the output not written (--ray: Ray shut down)
+        return run_cli(parser, work, argv)
 
 
 if __name__ == "__main__":

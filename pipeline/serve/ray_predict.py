@@ -8,9 +8,10 @@ The driver reads and checks the table as the local path does (.xlsx, .csv or .pa
 input column is written back); its sentence column(s) go as a Ray Dataset, in blocks of
 ``ROWS_PER_CALL`` rows, to ``map_batches`` over an actor pool of ``--actors`` model copies, each
 loading the model once (the task's labeller), reserving one CPU and ``--gpus-per-actor``
-GPUs. The driver gathers the prediction columns in order, joins them to the input table and
-writes the output file at once (atomically). Each actor loads ``--model`` itself: a run
-directory must be on a shared filesystem at the same path on every node, or use a Hub id.
+GPUs (refused at once when no node has that many: an actor that cannot start waits forever).
+The driver gathers the prediction columns in order, joins them to the input table and writes
+the output file at once (atomically). Each actor loads ``--model`` itself: a run directory
+must be on a shared filesystem at the same path on every node, or use a Hub id.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import resolve
-from pipeline.ray_connect import ray_session
+from pipeline.model.loading import check_tokenizer_files
+from pipeline.ray_connect import check_actor_fits, ray_session
 
 logger = logging.getLogger("pipeline.serve.predict")
 
@@ -59,10 +61,18 @@ def label_file_on_ray(args: argparse.Namespace, cfg: Config, df: pd.DataFrame) -
     if args.gpus_per_actor < 0:
         raise PipelineError(f"--gpus-per-actor must be 0 or more, got {args.gpus_per_actor}")
     ref = resolve(cfg, args.model)  # a missing model fails here, before Ray starts
+    check_tokenizer_files(ref)
     # the actors run in Ray's working directory: they get the run's absolute path (or Hub id)
     model = str(ref.run_dir) if ref.run_dir is not None else ref.hub_id
     columns = [c for c in (args.column, args.pair_column) if c is not None]
     with ray_session() as ray:
+        check_actor_fits(ray, args.gpus_per_actor, "--gpus-per-actor")  # before any work
+        gpus = ray.cluster_resources().get("GPU", 0)
+        if args.gpus_per_actor and args.actors * args.gpus_per_actor > gpus:
+            logger.warning(
+                "%d actors x %g GPU(s) is more than the cluster's %g GPUs: the actors that fit "
+                "do the work, the others wait", args.actors, args.gpus_per_actor, gpus,
+            )  # fmt: skip
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # rows come back in input order
         ctx.enable_progress_bars = False  # this module logs the progress

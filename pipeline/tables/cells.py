@@ -1,23 +1,24 @@
 """Cells of a sheet as text: the normalization ingest applies to every text and label.
 
-Shared by ingest (workbooks) and files.py (CSV, JSON, sentence pairs).
+Shared by ingest (workbooks) and files.py (CSV, JSON, sentence pairs). The normalization itself
+is pipeline/text.py's, the one serving uses too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import unicodedata
+import logging
 from typing import Any
 
 from pipeline.errors import PipelineError
+from pipeline.text import normalize_label, normalize_text
+
+__all__ = ["HEADER_ROWS", "cell_to_text", "header_text", "is_blank", "label_cell",
+           "log_folded", "normalize_text", "text_cell"]  # fmt: skip
+
+logger = logging.getLogger("pipeline.data")
 
 HEADER_ROWS = 1  # pandas row 0 is Excel row 2: the header is row 1
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
-
-
-def normalize_text(text: str) -> str:
-    """NFC, zero-width characters removed, every whitespace run -> one space, ends stripped."""
-    return " ".join(unicodedata.normalize("NFC", text).translate(_INVISIBLE).split())
 
 
 def is_blank(value: Any) -> bool:
@@ -55,3 +56,33 @@ def text_cell(value: Any, place: str, reject: bool, converted: dict[str, int], c
             )
         converted[column] = converted.get(column, 0) + 1
     return normalize_text(cell_to_text(value))
+
+
+def header_text(value: Any) -> str:
+    """A header cell as the name a config or ``--column`` gives: 2024 (a number) -> "2024"."""
+    return normalize_text(cell_to_text(value))
+
+
+def label_cell(value: Any, folded: dict[str, str] | None = None) -> str | None:
+    """A label or group cell as its name (``normalize_label``: NFKC), None when blank.
+
+    A name that NFKC changed (``ＰＯＳ`` -> ``POS``) is recorded in ``folded`` for the log.
+    """
+    if is_blank(value):
+        return None
+    written = normalize_text(cell_to_text(value))
+    name = normalize_label(written)
+    if folded is not None and name != written:
+        folded[written] = name
+    return name or None
+
+
+def log_folded(where: str, folded: dict[str, str]) -> None:
+    """One log line for the label names NFKC changed (full-width and half-width: one class)."""
+    if folded:
+        shown = ", ".join(f"{a!r} -> {b!r}" for a, b in list(folded.items())[:5])
+        more = f" and {len(folded) - 5} more" if len(folded) > 5 else ""
+        logger.info(
+            "%s: label name(s) in full-width or other compatibility forms read as one class "
+            "with their plain form (NFKC): %s%s", where, shown, more,
+        )  # fmt: skip

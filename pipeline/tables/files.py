@@ -1,16 +1,18 @@
 """Ingest's other inputs: CSV and JSON files, and rows holding a sentence pair.
 
-``read_text_file`` reads a ``.csv`` (a header row, UTF-8 with or without BOM) or a ``.json``
-file (a list of objects, the KLUE-NLI layout ``[{"premise", "hypothesis", "gold_label"}, ...]``)
-into one frame, as ingest reads one sheet of a workbook. ``pairs_from_sheet`` turns the rows of
-such a frame (or a sheet) into sentence pairs for the text-pair-classification task: the two
-``ingest.text_pair_columns`` become ``text`` and ``text_pair``. Every bad input is one message
-naming the file and the row (object) or column.
+``read_text_file`` reads a ``.csv`` (a header row; UTF-8, UTF-16 or cp949: ``ingest.encoding``,
+pipeline/tables/spreadsheets.py) or a ``.json`` file (a list of objects, the KLUE-NLI layout
+``[{"premise", "hypothesis", "gold_label"}, ...]``) into one frame, as ingest reads one sheet
+of a workbook. ``pairs_from_sheet`` turns the rows of such a frame (or a sheet) into sentence
+pairs for the text-pair-classification task: the two ``ingest.text_pair_columns`` become
+``text`` and ``text_pair``. Every bad input is one message naming the file and the row
+(object) or column.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,18 @@ import pandas as pd
 
 from pipeline.config import IngestConfig
 from pipeline.errors import PipelineError
-from pipeline.tables.cells import cell_to_text, is_blank, normalize_text, text_cell
+from pipeline.tables.cells import (
+    cell_to_text,
+    header_text,
+    is_blank,
+    label_cell,
+    log_folded,
+    normalize_text,
+    text_cell,
+)
+from pipeline.tables.spreadsheets import read_csv
+
+logger = logging.getLogger("pipeline.data.ingest")
 
 TEXT_FILES = (".csv", ".json")
 PAIR_COLUMNS = ["text", "text_pair", "label", "group", "source_file", "source_sheet",
@@ -30,21 +43,22 @@ def needed_columns(cfg: IngestConfig, text: list[str] | None) -> list[str]:
     return [*(text or []), cfg.label_column, *([cfg.group_column] if cfg.group_column else [])]
 
 
-def read_text_file(path: Path, keys: list[str]) -> tuple[str, pd.DataFrame, int]:
+def read_text_file(path: Path, keys: list[str], cfg: IngestConfig) -> tuple[str, pd.DataFrame, int]:
     """A CSV or JSON file as (sheet name "csv"/"json", frame of objects, first row's number).
 
     Rows count as in the file: a CSV's first data row is line 2 (the header is line 1), a JSON
-    list's first object is object 1. Raises PipelineError naming the file (and object).
+    list's first object is object 1; every object must have ``keys``. Raises PipelineError
+    naming the file (and object).
     """
     if path.suffix.lower() == ".csv":
         try:
-            frame = pd.read_csv(path, dtype=object, keep_default_na=False, encoding="utf-8-sig")
+            frame, used, header = read_csv(path, cfg.encoding, dtype=object, keep_default_na=False)
         except pd.errors.EmptyDataError:
             raise PipelineError(f"{path}: the CSV file is empty (no header row)") from None
-        except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-            raise PipelineError(f"{path}: not a readable UTF-8 CSV file ({exc})") from exc
+        logger.info("%s: read as %s text (ingest.encoding: %s)", path.name, used, cfg.encoding)
         if frame.empty:
             raise PipelineError(f"{path.name}: the CSV file has a header but no rows")
+        frame.attrs["header"] = header  # as written: pandas renames a repeated name "name.1"
         return "csv", frame, 2
     try:
         items = json.loads(path.read_text(encoding="utf-8-sig"))
@@ -93,7 +107,7 @@ def pairs_from_sheet(
         )
     where = f"{file}" + ("" if sheet in ("csv", "json") else f", sheet {sheet!r}")
     row_word = "object" if sheet == "json" else "row"
-    header = {normalize_text(str(c)): c for c in frame.columns}
+    header = {header_text(c): c for c in frame.columns}
     missing = [c for c in [*needed_columns(cfg, cfg.text_pair_columns), *keep] if c not in header]
     if missing:
         found = ", ".join(repr(c) for c in header) or "none"
@@ -119,12 +133,19 @@ def pairs_from_sheet(
         values = frame[header[column]].tolist()
         return [None if is_blank(v) else normalize_text(cell_to_text(v)) or None for v in values]
 
+    folded: dict[str, str] = {}  # label and group names NFKC changed (ingest logs them)
+    names = {
+        key: [None] * len(frame) if column is None else
+        [label_cell(v, folded) for v in frame[header[column]].tolist()]
+        for key, column in (("label", cfg.label_column), ("group", cfg.group_column))
+    }  # fmt: skip
+    log_folded(where, folded)
     out = pd.DataFrame(
         {
             "text": sides[0],
             "text_pair": sides[1],
-            "label": labels_of(cfg.label_column),
-            "group": labels_of(cfg.group_column),
+            "label": names["label"],
+            "group": names["group"],
             "source_file": file,
             "source_sheet": sheet,
             "source_row": [pos + first_row for pos in range(len(frame))],

@@ -17,7 +17,16 @@ import pandas as pd
 
 from pipeline.config import IngestConfig
 from pipeline.errors import PipelineError
-from pipeline.tables.cells import HEADER_ROWS, cell_to_text, is_blank, normalize_text, text_cell
+from pipeline.tables.cells import (
+    HEADER_ROWS,
+    cell_to_text,
+    header_text,
+    is_blank,
+    label_cell,
+    log_folded,
+    normalize_text,
+    text_cell,
+)
 
 COLUMNS = ["text", "label", "group", "source_file", "source_sheet", "source_row", "source_column"]
 
@@ -79,7 +88,7 @@ def sentences_from_sheet(
     number or a date.
     """
     where = f"{file}, sheet {sheet!r}"
-    header = {normalize_text(str(c)): c for c in frame.columns}
+    header = {header_text(c): c for c in frame.columns}
     keep = list(keep)
     check_columns(header, cfg, keep, where)
 
@@ -89,7 +98,13 @@ def sentences_from_sheet(
         values = frame[header[column]].tolist()
         return [None if is_blank(v) else normalize_text(cell_to_text(v)) or None for v in values]
 
-    labels, groups = labels_of(cfg.label_column), labels_of(cfg.group_column)
+    folded: dict[str, str] = {}  # label and group names NFKC changed
+    labels, groups = (
+        [None] * len(frame) if column is None else
+        [label_cell(v, folded) for v in frame[header[column]].tolist()]
+        for column in (cfg.label_column, cfg.group_column)
+    )  # fmt: skip
+    log_folded(where, folded)
     tags = {c: labels_of(c) for c in template_columns(cfg)}
     records: list[tuple[int, int, str]] = []  # (position, column index, text)
     converted: dict[str, int] = {}
@@ -136,11 +151,3 @@ def sentences_from_sheet(
         out[column] = [values[p] for p, _, _ in examples]
     out["source_row"] = out["source_row"].astype("int64")
     return out, converted
-
-
-def read_sentences(path: Any, cfg: IngestConfig, keep: list[str]) -> pd.DataFrame:
-    """A workbook's (or CSV/JSON file's) sentences: the single-text tasks' ingest."""
-    from pipeline.tables.files import needed_columns
-    from pipeline.tables.workbooks import read_book
-
-    return read_book(path, cfg, sentences_from_sheet, keep, needed_columns(cfg, cfg.text_columns))

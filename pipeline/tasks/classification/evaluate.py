@@ -20,7 +20,14 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.io import read_json, sha256_file, to_excel_as_text, write_json, write_parquet
+from pipeline.io import (
+    read_json,
+    sha256_file,
+    to_csv_as_text,
+    to_excel_as_text,
+    write_json,
+    write_parquet,
+)
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import load_trained, resolve_base_model
 from pipeline.paths import Paths, RunDir
@@ -59,7 +66,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         label_column = req.label_column or cfg.ingest.label_column
         first, pair = (task.input_columns(cfg.ingest) + [None])[:2]
         text_column, group = req.text_column or first, cfg.ingest.group_column
-        data = read_input(data_path, text_column, label_column, group, pair)
+        data = read_input(data_path, text_column, label_column, group, pair, cfg.ingest.encoding)
         where: dict[str, Any] = {"input": shown_path(paths, data_path)}
     else:
         data, data_path = read_split(paths, cfg.evaluate.split)
@@ -140,7 +147,8 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     def write(out: Path) -> None:
         (out / "classification_report.txt").write_text(text_report, encoding="utf-8")
         write_json(out / "classification_report.json", dict_report)
-        pd.DataFrame(dict_report).T.to_csv(out / "classification_report.csv", encoding="utf-8")
+        report_csv = out / "classification_report.csv"  # label names from the data: as text
+        to_csv_as_text(pd.DataFrame(dict_report).T, report_csv, index=True)
         write_parquet(out / "predictions.parquet", preds)
         to_excel_as_text(preds, out / "predictions.xlsx", sheet_name="predictions")
         report.write_report(out, inputs)

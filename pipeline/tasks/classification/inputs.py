@@ -7,7 +7,6 @@ know are checked against its label set.
 from __future__ import annotations
 
 import logging
-import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,11 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.paths import Paths
+from pipeline.tables.cells import label_cell
+from pipeline.tables.sheets import read_table
+from pipeline.text import normalize_text  # as ingest stores sentences: a raw sheet scores the same
 
 logger = logging.getLogger("pipeline.evaluate")
-
-
-def normalize_text(text: str) -> str:
-    """NFC and single spaces, as ingest stores sentences (so a raw workbook scores the same)."""
-    return " ".join(unicodedata.normalize("NFC", text).split())
 
 
 def pick_text_column(df: pd.DataFrame, label_column: str, where: str) -> str:
@@ -72,8 +69,12 @@ def read_input(
     label_column: str,
     group_column: str | None = None,
     pair_column: str | None = None,
+    encoding: str = "auto",
 ) -> pd.DataFrame:
-    """A workbook's first sheet or a CSV as (text, label) rows; blank sentences are dropped.
+    """A workbook's first visible sheet or a CSV (``encoding``: ingest.encoding) as (text,
+    label) rows, read as ingest reads a sheet (pipeline/tables/sheets.py: formula cells without
+    a value and repeated headers refused, merged label cells filled down); blank sentences are
+    dropped.
 
     When the file has ``group_column`` (ingest.group_column), it comes along as ``group``;
     ``pair_column`` (a pair task's second sentence) comes along as ``text_pair``.
@@ -81,18 +82,14 @@ def read_input(
     if not path.is_file():
         raise PipelineError(f"--input {path}: file not found")
     suffix = path.suffix.lower()
+    if suffix not in (".xlsx", ".xlsm", ".xls", ".csv"):
+        raise PipelineError(f"--input {path}: expected .xlsx or .csv, got {suffix!r}")
+    read = [c for c in (text_column, label_column, pair_column, group_column) if c]
+    fill = [c for c in (label_column, group_column) if c]
     try:
-        if suffix in (".xlsx", ".xlsm", ".xls"):
-            raw = pd.read_excel(path, sheet_name=0, engine="calamine")
-            where = f"{path.name} (first sheet)"
-        elif suffix == ".csv":
-            raw, where = pd.read_csv(path, encoding="utf-8-sig"), path.name
-        else:
-            raise PipelineError(f"--input {path}: expected .xlsx or .csv, got {suffix!r}")
-    except PipelineError:
-        raise
-    except Exception as exc:  # pandas/calamine raise many types for unreadable files
-        raise PipelineError(f"--input {path}: cannot read it ({exc})") from exc
+        raw, where = read_table(path, read, fill, encoding=encoding)
+    except PipelineError as exc:
+        raise PipelineError(f"--input {exc}") from None
     if label_column not in raw.columns:
         cols = ", ".join(map(str, raw.columns)) or "none"
         raise PipelineError(f"{where}: no label column {label_column!r} (columns: {cols})")
@@ -111,10 +108,12 @@ def read_input(
         )
         frame.loc[frame["text_pair"] == "", "text"] = ""  # a pair with an empty side: dropped
     if group_column and group_column in raw.columns and group_column != text_column:
-        frame["group"] = raw[group_column].map(lambda v: str(v).strip() if pd.notna(v) else None)
+        frame["group"] = [label_cell(v) for v in raw[group_column]]
     frame = frame[frame["text"] != ""]
     missing = frame["label"].isna()
     if missing.any():
         row = int(frame.loc[missing, "source_row"].iloc[0])
         raise PipelineError(f"{where}: row {row} has a sentence but no {label_column!r}")
-    return frame.assign(label=frame["label"].astype(str)).reset_index(drop=True)
+    # label names as ingest reads them (NFKC: a full-width ＰＯＳ is the model's POS)
+    labels = [label_cell(v) or "" for v in frame["label"]]
+    return frame.assign(label=labels).reset_index(drop=True)

@@ -21,9 +21,9 @@ from pipeline.config import Config, IngestConfig, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import SEQ, ModelRef, load_tokenizer, resolve_base_model
 from pipeline.paths import Paths
-from pipeline.tables.files import needed_columns, pairs_from_sheet
-from pipeline.tables.sentences import read_sentences, template_columns
-from pipeline.tables.workbooks import read_book
+from pipeline.tables.files import pairs_from_sheet
+from pipeline.tables.sentences import template_columns
+from pipeline.tables.workbooks import read_book, read_sentences
 from pipeline.tasks.base import Card, Encoded, EvaluateRequest, Evaluation, Prepared, Task
 from pipeline.tasks.classification.card import EMOTION, NLI
 
@@ -161,9 +161,7 @@ class TextPairClassification(TextClassification):
             )
 
     def read_file(self, path: Path, cfg: IngestConfig, keep: list[str]) -> pd.DataFrame:
-        return read_book(
-            path, cfg, pairs_from_sheet, keep, needed_columns(cfg, cfg.text_pair_columns)
-        )
+        return read_book(path, cfg, pairs_from_sheet, keep, cfg.text_pair_columns)
 
     def example_word(self, cfg: IngestConfig) -> str:
         return "pairs"

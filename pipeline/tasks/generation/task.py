@@ -22,7 +22,8 @@ from pipeline.config import Config, IngestConfig, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef, resolve_base_model
 from pipeline.paths import Paths
-from pipeline.tables.sentences import read_sentences, template_columns
+from pipeline.tables.sentences import template_columns
+from pipeline.tables.workbooks import read_sentences
 from pipeline.tasks.base import Card, Encoded, EvaluateRequest, Evaluation, Prepared, Task
 
 EXAMPLE = "[기쁨] 오늘"

@@ -19,7 +19,6 @@ from pipeline.config import Config, IngestConfig, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import TOKEN, ModelRef, load_tokenizer, resolve_base_model
 from pipeline.paths import Paths
-from pipeline.tables.files import needed_columns
 from pipeline.tables.workbooks import read_book
 from pipeline.tasks.base import Card, EvaluateRequest, Evaluation, Prepared, Task
 
@@ -104,9 +103,7 @@ class TokenClassification(Task):
         own = read_file(path, cfg)  # .txt (marked lines) and KLUE's .tsv
         if own is not None:
             return own
-        return read_book(
-            path, cfg, sentences_from_sheet, keep, needed_columns(cfg, cfg.text_columns)
-        )
+        return read_book(path, cfg, sentences_from_sheet, keep, cfg.text_columns)
 
     def prepare(self, kept: pd.DataFrame, cfg: PrepareConfig, paths: Paths) -> Prepared:
         from pipeline.tasks.ner.data import prepare_frame
