@@ -14,7 +14,7 @@ from pipeline.config import Config
 from pipeline.model.loading import ModelRef
 from pipeline.tasks.base import Card
 
-SEPARATOR = " [SEP] "
+SEPARATOR = " [SEP] "  # how a pair is joined for the TF-IDF baseline and the Hub widget
 NLI_EXAMPLE = {"text": "나는 오늘 친구와 영화를 봤다.", "text_pair": "나는 오늘 영화관에 갔다."}
 
 USAGE = """from transformers import (AutoTokenizer, TFAutoModelForSequenceClassification,

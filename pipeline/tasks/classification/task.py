@@ -25,9 +25,8 @@ from pipeline.tables.files import pairs_from_sheet
 from pipeline.tables.sentences import template_columns
 from pipeline.tables.workbooks import read_book, read_sentences
 from pipeline.tasks.base import Card, Encoded, EvaluateRequest, Evaluation, Prepared, Task
-from pipeline.tasks.classification.card import EMOTION, NLI
+from pipeline.tasks.classification.card import EMOTION, NLI, SEPARATOR
 
-SEPARATOR = " [SEP] "  # how the TF-IDF baseline and the Hub widget join a pair
 PAIR_SCHEMA = {
     "type": "object",
     "required": ["text", "text_pair"],
