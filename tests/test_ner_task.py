@@ -278,6 +278,9 @@ def test_val_entity_f1_only_for_ner(tmp_path: Path) -> None:
     probe = _config(tmp_path, ["x.xlsx"], train="{head_init: probe}")
     with pytest.raises(PipelineError, match="head_init: probe is for sequence classification"):
         task_for(load_config(probe))
+    for override in ("ingest.template=X {text}", "ingest.unit=row"):  # were silently ignored
+        with pytest.raises(PipelineError, match="do not apply to task token-classification"):
+            task_for(load_config(_config(tmp_path, ["x.xlsx"]), [override]))
     assert get_task("token-classification").card_pieces["pipeline_tag"] == "token-classification"
 
 
