@@ -17,7 +17,7 @@ from pipeline.config import load_config
 from pipeline.config.generation import GenerateConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
-from pipeline.tasks import get_task
+from pipeline.tasks import get_task, task_for
 from pipeline.tasks.generation import data, metrics, sampling, tiny
 from tests.conftest import tiny_config_dict, write_config
 from tests.live_server import live_server
@@ -67,6 +67,13 @@ def test_the_task_is_registered_and_its_config_section_checks_values(tmp_path: P
         gen_config(tmp_path, prefix="[emotion] ")
     with pytest.raises(PipelineError, match="max_new_tokens 99 exceeds"):
         gen_config(tmp_path, max_new_tokens=99)
+    for bad, message in [  # were found only by the server's warm-up or evaluate's samples
+        ({"top_p": 5}, r"generate.top_p must be a number in \(0, 1\], got 5"),
+        ({"temperature": 0}, r"generate.temperature must be a number in \(0, 10\]"),
+        ({"seeds": [0, -1]}, r"generate.seeds: each must be an integer in \[0, .*got -1"),
+    ]:
+        with pytest.raises(PipelineError, match=message):
+            task_for(gen_config(tmp_path, **bad))
 
 
 def test_sequences_get_the_prefix_and_eos_and_padding_is_left_out_of_the_loss(tiny_gpt2) -> None:
