@@ -142,6 +142,8 @@ def test_settings_merge_over_the_defaults_and_greedy_ignores_temperature() -> No
     s = sampling.settings_from({"top_k": 5, "seed": 3}, {**BASE, "top_p": 0.9}, CAP)
     assert (s.top_k, s.top_p, s.seed, s.max_new_tokens) == (5, 0.9, 3, 8)
     assert not sampling.settings_from({"do_sample": False, "temperature": 0}, BASE, CAP).do_sample
+    whole = sampling.settings_from({"temperature": 2, "repetition_penalty": 2}, BASE, CAP)
+    assert isinstance(whole.temperature, float) and isinstance(whole.repetition_penalty, float)
 
 
 def test_prompts_must_be_text_and_fit_the_context(tiny_gpt2: Path) -> None:
@@ -212,6 +214,22 @@ def test_bad_requests_get_422_naming_the_parameter(server, body: dict, message: 
     url, _ = server
     r = httpx.post(f"{url}/generate", json=body)
     assert r.status_code == 422 and message in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"temperature": 2},  # an int: transformers' TF processors refused it (500)
+        {"repetition_penalty": 2},
+        {"temperature": 5e-324},  # logits / temperature overflowed: a token id past the vocab
+    ],
+)
+def test_edge_values_in_range_generate(server, params: dict) -> None:
+    url, _ = server
+    body = {"inputs": "오늘", "parameters": {"max_new_tokens": 2, "seed": 0, **params}}
+    r = httpx.post(f"{url}/generate", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["generated_text"].startswith("오늘")
 
 
 def test_a_full_queue_answers_503_and_info_gives_the_limits(server) -> None:
