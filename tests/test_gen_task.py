@@ -246,6 +246,21 @@ def test_a_full_queue_answers_503_and_info_gives_the_limits(server) -> None:
     assert 'id="temperature"' in page.text and 'id="top_p"' in page.text
 
 
+def test_a_job_that_expired_in_the_queue_answers_503_not_500(server, monkeypatch) -> None:
+    """The worker found the deadline passed before the event loop's own timeout fired (a busy
+    loop): the job returned None and reading its "seed" was a TypeError (500)."""
+    import itertools
+    from types import SimpleNamespace
+
+    from pipeline.tasks.generation import serve
+
+    clock = itertools.count(0, 10**6)  # every reading is far past the one before
+    monkeypatch.setattr(serve, "time", SimpleNamespace(monotonic=lambda: float(next(clock))))
+    url, _ = server
+    r = httpx.post(f"{url}/generate", json={"inputs": "오늘", "parameters": {"max_new_tokens": 2}})
+    assert r.status_code == 503 and "generate.timeout_s" in r.json()["error"]
+
+
 # --- predict (make generate) ------------------------------------------------------------------
 
 
