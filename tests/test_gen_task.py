@@ -112,6 +112,14 @@ def test_generation_metrics_and_the_bigram_baseline() -> None:
     assert lm.perplexity(seqs) < 1.5 < metrics.BigramLM(10, 0.0).fit(seqs).perplexity(seqs)
 
 
+def test_a_missing_classifier_run_is_named_by_its_flag(tmp_path: Path) -> None:
+    from pipeline.paths import Paths
+    from pipeline.tasks.generation.evaluate import _load_classifier
+
+    with pytest.raises(PipelineError, match=r"^--classifier nope: no run directory"):
+        _load_classifier(Paths(tmp_path), "nope")
+
+
 # --- settings and prompts -----------------------------------------------------------------------
 
 BAD = [

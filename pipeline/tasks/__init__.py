@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pipeline.config import Config
 from pipeline.errors import PipelineError
+from pipeline.io import read_json
+from pipeline.paths import Paths
 from pipeline.tasks.base import Card, EvaluateRequest, Evaluation, Prepared, Task
 from pipeline.tasks.classification import TextClassification, TextPairClassification
 from pipeline.tasks.generation import TextGeneration
@@ -46,6 +48,21 @@ def task_for(cfg: Config) -> Task:
     return task
 
 
+def check_split_task(cfg: Config, paths: Paths) -> None:
+    """Refuse data/processed when split recorded another task in its run.json: the data stages
+    last ran with another config (a generation run "evaluated" on NER sentences gave a test
+    perplexity of 90515 without a word). Data without that record passes."""
+    record = paths.processed / "run.json"
+    if not record.is_file():
+        return
+    split_task = (read_json(record).get("config") or {}).get("task")
+    if split_task is not None and split_task != cfg.task:
+        raise PipelineError(
+            f"{paths.processed} was split for task {split_task}, not this config's {cfg.task}: "
+            "rerun ingest, prepare and split with this config (`make data`)"
+        )
+
+
 __all__ = [
     "TASKS",
     "Card",
@@ -53,6 +70,7 @@ __all__ = [
     "Evaluation",
     "Prepared",
     "Task",
+    "check_split_task",
     "get_task",
     "task_for",
 ]
