@@ -83,8 +83,7 @@ def run(
     run_dir = RunDir(ref.run_dir)
     name = run_name_of(paths, run_dir.path, ref.name)
     data_path = None if input_file is None else paths.resolve(input_file)
-    if data_path is None:
-        check_split_task(cfg, paths)
+    check_split_task(cfg, paths)  # --input too: the baselines learn from the train split
     if data_path is None and (text_column or label_column):
         raise PipelineError("--text-column and --label-column name columns of --input: give it")
     request = EvaluateRequest(
