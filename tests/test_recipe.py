@@ -85,6 +85,26 @@ def test_the_probe_head_answers_what_the_logistic_regression_answers(tiny_bert: 
     assert np.allclose(logits, clf.decision_function(x_val) + x_val @ fresh, atol=1e-3)
 
 
+def test_a_probe_head_on_a_base_that_is_not_bert_is_refused(tmp_path: Path, tiny_bert) -> None:
+    """probe.py sets model.bert.pooler and model.classifier.kernel: an ELECTRA or RoBERTa base
+    (KoELECTRA, klue/roberta) was an AttributeError traceback once training started."""
+    import json
+    import shutil
+
+    from pipeline.errors import PipelineError
+
+    base = tmp_path / "electra"
+    shutil.copytree(tiny_bert, base)
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "model_type": "electra"}))
+    write_processed(tmp_path)
+    cfg_dict = tiny_config_dict(tmp_path, base, train={"head_init": "probe"})
+    cfg = load_config(write_config(tmp_path / "config.yaml", cfg_dict))
+    with pytest.raises(PipelineError, match="is a 'electra' model: set train.head_init to random"):
+        run(cfg)
+    assert not (tmp_path / "models").exists()
+
+
 # --- the recipe, trained -----------------------------------------------------------------------
 
 # The recipe of configs/default.yaml at the tiny BERT's rate: it reaches 1.0 by epoch 5.
