@@ -56,6 +56,14 @@ def test_a_label_without_examples_gets_no_chance_and_two_labels_read_right() -> 
     assert set(record) == {"C", "val_log_loss", "val_accuracy", "val_macro_f1"}
 
 
+def test_a_probe_of_one_label_is_one_line() -> None:
+    from pipeline.errors import PipelineError
+
+    x = np.zeros((6, 3), dtype=np.float32)
+    with pytest.raises(PipelineError, match=r"needs two labels or more .*label id 0 only"):
+        fit_probe(x, np.zeros(6, dtype=int), x, np.zeros(6, dtype=int), n_labels=1)
+
+
 @pytest.mark.slow
 def test_the_probe_head_answers_what_the_logistic_regression_answers(tiny_bert: Path) -> None:
     """After init_probe_head the model's logits are the probe's decision function on its own
