@@ -48,17 +48,26 @@ def task_for(cfg: Config) -> Task:
     return task
 
 
-def check_split_task(cfg: Config, paths: Paths) -> None:
-    """Refuse data/processed when split recorded another task in its run.json: the data stages
-    last ran with another config (a generation run "evaluated" on NER sentences gave a test
-    perplexity of 90515 without a word). Data without that record passes."""
-    record = paths.processed / "run.json"
+PAST = {"ingest": "ingested", "prepare": "prepared", "split": "split"}
+
+
+def check_split_task(cfg: Config, paths: Paths, stage: str = "split") -> None:
+    """Refuse the data ``stage`` (ingest, prepare or split) wrote when its run.json records
+    another task: the data stages last ran with another config (a generation run "evaluated"
+    on NER sentences gave a test perplexity of 90515 without a word). Data without that record
+    passes."""
+    record = {
+        "ingest": paths.interim / "ingest.run.json",
+        "prepare": paths.interim / "prepare.run.json",
+        "split": paths.processed / "run.json",
+    }[stage]
     if not record.is_file():
         return
-    split_task = (read_json(record).get("config") or {}).get("task")
-    if split_task is not None and split_task != cfg.task:
+    data_task = (read_json(record).get("config") or {}).get("task")
+    if data_task is not None and data_task != cfg.task:
+        where = paths.processed if stage == "split" else paths.interim
         raise PipelineError(
-            f"{paths.processed} was split for task {split_task}, not this config's {cfg.task}: "
+            f"{where} was {PAST[stage]} for task {data_task}, not this config's {cfg.task}: "
             "rerun ingest, prepare and split with this config (`make data`)"
         )
 
