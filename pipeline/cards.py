@@ -326,6 +326,13 @@ def label_card(
     check_label_names(run, labels)
     metrics_path = paths.report_dir(ref.name) / RunDir.METRICS
     metrics = read_metrics(metrics_path, ref.name, force, cfg.evaluate.split)
+    for _, _, key, _ in task_card["eval_results"] if metrics else []:  # was a KeyError
+        value = metrics.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise PipelineError(
+                f"{metrics_path}: {key} must be a number, got {value!r} (a report of another "
+                "task? run evaluate with this config)"
+            )
     figure = paths.figures_dir(ref.name) / "confusion_matrix.png"
     if metrics and not figure.is_file():
         logger.warning("no confusion-matrix figure at %s: the card goes without it", figure)

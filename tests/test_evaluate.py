@@ -240,6 +240,20 @@ def test_batch_size_below_1_is_refused_before_loading(project: Path, capsys) -> 
     assert not (project.parent / "reports").exists()
 
 
+def test_data_split_for_another_task_is_refused(project: Path, capsys) -> None:
+    """The data stages last ran with another config: its report would be nonsense."""
+    record = project.parent / "data/processed/run.json"
+    record.write_text('{"stage": "split", "config": {"task": "token-classification"}}')
+    fails(["--config", str(project)], capsys, "was split for task token-classification, not")
+    assert not (project.parent / "reports").exists()
+
+
+def test_column_flags_without_input_are_refused(project: Path, capsys) -> None:
+    fails(["--config", str(project), "--text-column", "x"], capsys, "columns of --input")
+    fails(["--config", str(project), "--label-column", "x"], capsys, "columns of --input")
+    assert not (project.parent / "reports").exists()
+
+
 # --- group accuracy, ad-hoc inputs, the baseline warning, escaping, SIGTERM ----------------------
 
 

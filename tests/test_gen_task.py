@@ -17,7 +17,7 @@ from pipeline.config import load_config
 from pipeline.config.generation import GenerateConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
-from pipeline.tasks import get_task
+from pipeline.tasks import get_task, task_for
 from pipeline.tasks.generation import data, metrics, sampling, tiny
 from tests.conftest import tiny_config_dict, write_config
 from tests.live_server import live_server
@@ -67,6 +67,13 @@ def test_the_task_is_registered_and_its_config_section_checks_values(tmp_path: P
         gen_config(tmp_path, prefix="[emotion] ")
     with pytest.raises(PipelineError, match="max_new_tokens 99 exceeds"):
         gen_config(tmp_path, max_new_tokens=99)
+    for bad, message in [  # were found only by the server's warm-up or evaluate's samples
+        ({"top_p": 5}, r"generate.top_p must be a number in \(0, 1\], got 5"),
+        ({"temperature": 0}, r"generate.temperature must be a number in \(0, 10\]"),
+        ({"seeds": [0, -1]}, r"generate.seeds: each must be an integer in \[0, .*got -1"),
+    ]:
+        with pytest.raises(PipelineError, match=message):
+            task_for(gen_config(tmp_path, **bad))
 
 
 def test_sequences_get_the_prefix_and_eos_and_padding_is_left_out_of_the_loss(tiny_gpt2) -> None:
@@ -105,6 +112,14 @@ def test_generation_metrics_and_the_bigram_baseline() -> None:
     assert lm.perplexity(seqs) < 1.5 < metrics.BigramLM(10, 0.0).fit(seqs).perplexity(seqs)
 
 
+def test_a_missing_classifier_run_is_named_by_its_flag(tmp_path: Path) -> None:
+    from pipeline.paths import Paths
+    from pipeline.tasks.generation.evaluate import _load_classifier
+
+    with pytest.raises(PipelineError, match=r"^--classifier nope: no run directory"):
+        _load_classifier(Paths(tmp_path), "nope")
+
+
 # --- settings and prompts -----------------------------------------------------------------------
 
 BAD = [
@@ -135,6 +150,8 @@ def test_settings_merge_over_the_defaults_and_greedy_ignores_temperature() -> No
     s = sampling.settings_from({"top_k": 5, "seed": 3}, {**BASE, "top_p": 0.9}, CAP)
     assert (s.top_k, s.top_p, s.seed, s.max_new_tokens) == (5, 0.9, 3, 8)
     assert not sampling.settings_from({"do_sample": False, "temperature": 0}, BASE, CAP).do_sample
+    whole = sampling.settings_from({"temperature": 2, "repetition_penalty": 2}, BASE, CAP)
+    assert isinstance(whole.temperature, float) and isinstance(whole.repetition_penalty, float)
 
 
 def test_prompts_must_be_text_and_fit_the_context(tiny_gpt2: Path) -> None:
@@ -207,6 +224,22 @@ def test_bad_requests_get_422_naming_the_parameter(server, body: dict, message: 
     assert r.status_code == 422 and message in r.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"temperature": 2},  # an int: transformers' TF processors refused it (500)
+        {"repetition_penalty": 2},
+        {"temperature": 5e-324},  # logits / temperature overflowed: a token id past the vocab
+    ],
+)
+def test_edge_values_in_range_generate(server, params: dict) -> None:
+    url, _ = server
+    body = {"inputs": "오늘", "parameters": {"max_new_tokens": 2, "seed": 0, **params}}
+    r = httpx.post(f"{url}/generate", json=body)
+    assert r.status_code == 200, r.text
+    assert r.json()[0]["generated_text"].startswith("오늘")
+
+
 def test_a_full_queue_answers_503_and_info_gives_the_limits(server) -> None:
     url, service = server
     info = httpx.get(f"{url}/info").json()
@@ -219,6 +252,21 @@ def test_a_full_queue_answers_503_and_info_gives_the_limits(server) -> None:
     assert r.status_code == 503 and "generate.queue_size" in r.json()["error"]
     page = httpx.get(url)
     assert 'id="temperature"' in page.text and 'id="top_p"' in page.text
+
+
+def test_a_job_that_expired_in_the_queue_answers_503_not_500(server, monkeypatch) -> None:
+    """The worker found the deadline passed before the event loop's own timeout fired (a busy
+    loop): the job returned None and reading its "seed" was a TypeError (500)."""
+    import itertools
+    from types import SimpleNamespace
+
+    from pipeline.tasks.generation import serve
+
+    clock = itertools.count(0, 10**6)  # every reading is far past the one before
+    monkeypatch.setattr(serve, "time", SimpleNamespace(monotonic=lambda: float(next(clock))))
+    url, _ = server
+    r = httpx.post(f"{url}/generate", json={"inputs": "오늘", "parameters": {"max_new_tokens": 2}})
+    assert r.status_code == 503 and "generate.timeout_s" in r.json()["error"]
 
 
 # --- predict (make generate) ------------------------------------------------------------------

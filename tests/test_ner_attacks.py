@@ -146,6 +146,21 @@ def test_predict_tags_number_cells_and_skips_empty_looking_ones(tagger) -> None:
     assert out["entities_marked"][3] == "<2023:PS>"
 
 
+def test_predict_progress_counts_a_sheets_sentences() -> None:
+    """predict's bar said "0sent" for a whole NER sheet: the labeller never reported progress."""
+    import pandas as pd
+
+    from pipeline.tasks import get_task
+    from pipeline.tasks.ner.serve import EntityLabeller
+
+    labeller = EntityLabeller(get_task("token-classification"), None, None, 64)
+    labeller._loaded = object()  # no model: the answers below stand in for it
+    labeller.annotate = lambda texts, loaded: [[] for _ in texts]
+    counted: list[int] = []
+    labeller.table(pd.DataFrame({"문장": ["가", None, "나", " "]}), "문장", None, counted.append)
+    assert sum(counted) == 2
+
+
 @pytest.mark.parametrize(
     ("name", "content"),
     [("e.txt", ""), ("e.txt", "\ufeff\r\n  \r\n"), ("e.tsv", ""), ("e.tsv", "## id\tx\n\n")],

@@ -278,7 +278,24 @@ def test_val_entity_f1_only_for_ner(tmp_path: Path) -> None:
     probe = _config(tmp_path, ["x.xlsx"], train="{head_init: probe}")
     with pytest.raises(PipelineError, match="head_init: probe is for sequence classification"):
         task_for(load_config(probe))
+    for override in ("ingest.template=X {text}", "ingest.unit=row"):  # were silently ignored
+        with pytest.raises(PipelineError, match="do not apply to task token-classification"):
+            task_for(load_config(_config(tmp_path, ["x.xlsx"]), [override]))
     assert get_task("token-classification").card_pieces["pipeline_tag"] == "token-classification"
+
+
+def test_evaluate_refuses_a_label_column(tmp_path: Path) -> None:
+    from pipeline.model.loading import ModelRef
+    from pipeline.paths import Paths
+    from pipeline.tasks import EvaluateRequest
+
+    cfg = load_config(_config(tmp_path, ["x.xlsx"]))
+    request = EvaluateRequest(
+        cfg, Paths(tmp_path), ModelRef("ner", tmp_path), "ner", {}, tmp_path / "in.xlsx",
+        None, "문장", None, "evaluate",
+    )  # fmt: skip
+    with pytest.raises(PipelineError, match="--label-column: NER's gold entities are the"):
+        get_task("token-classification").evaluate(request)
 
 
 def test_a_sweep_trial_of_a_ner_run_reports_its_val_entity_f1(tmp_path: Path) -> None:

@@ -116,6 +116,15 @@ def test_a_sheet_is_labeled_into_a_new_file(config, untrained_run, tmp_path, suf
         (["문장", "--top-k", "0"], "--top-k must be at least 1, got 0"),
         (["문장", "--batch-size", "0"], "--batch-size must be at least 1, got 0"),
         (["문장", "--model", " "], "--model is empty"),
+        (
+            ["--input", "{tmp}/in.csv", "--column", "사람문장1", "--param", "top_k=2"],
+            "--param and --seed apply to sentences given on the command line",
+        ),
+        (
+            ["--input", "{tmp}/in.csv", "--column", "사람문장1", "--seed", "1"],
+            "--param and --seed apply to sentences given on the command line",
+        ),
+        (["문장", "--param", "seed=1", "--seed", "2"], "--seed 2 and --param seed=1"),
     ],
     ids=[
         "missing file",
@@ -128,6 +137,9 @@ def test_a_sheet_is_labeled_into_a_new_file(config, untrained_run, tmp_path, suf
         "top-k 0 for sentences",
         "batch size 0 for sentences",
         "empty model",
+        "param with a sheet",
+        "seed with a sheet",
+        "two seeds",
     ],
 )
 def test_bad_input_exits_2_naming_it_and_writes_nothing(config, tmp_path, capsys, args, words):

@@ -309,6 +309,36 @@ def test_bad_inputs_are_named(hub: HubServer, project: Path, capsys) -> None:
     assert hub.requests == []
 
 
+def test_a_run_of_another_task_is_refused_by_name(hub: HubServer, project: Path, capsys) -> None:
+    """A NER run under a classifier's config got a classifier's card (with --force, rc 0)."""
+    run_dir = project.parent / "models" / RUN
+    record = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**record, "config": {"task": "text-generation"}}))
+    assert publish(project, "--repo", "alice/tiny", "--dry-run") == 2
+    assert "was trained for task text-generation (its run.json)" in capsys.readouterr().err
+    (run_dir / "run.json").unlink()  # forced: only config.json says what the run holds
+    config_json = run_dir / "config.json"
+    cfg = json.loads(config_json.read_text())
+    config_json.write_text(json.dumps({**cfg, "architectures": ["BertForTokenClassification"]}))
+    assert publish(project, "--repo", "alice/tiny", "--dry-run", "--force") == 2
+    assert "holds a BertForTokenClassification, not a model" in capsys.readouterr().err
+    assert hub.requests == []
+
+
+def test_a_report_without_the_tasks_metrics_is_one_line(project: Path) -> None:
+    """A NER card over a report without entity_f1 was a KeyError traceback."""
+    from pipeline.cards import label_card
+    from pipeline.config import load_config
+    from pipeline.errors import PipelineError
+    from pipeline.model.loading import ModelRef
+    from pipeline.tasks import get_task
+
+    cfg, ref = load_config(project), ModelRef(RUN, project.parent / "models" / RUN)
+    pieces = get_task("token-classification").card_pieces
+    with pytest.raises(PipelineError, match="entity_f1 must be a number, got None"):
+        label_card(cfg, ref, "alice/tiny", {}, False, pieces)
+
+
 def test_offline_mode_is_refused_with_a_message(
     project: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -56,6 +56,14 @@ def test_a_label_without_examples_gets_no_chance_and_two_labels_read_right() -> 
     assert set(record) == {"C", "val_log_loss", "val_accuracy", "val_macro_f1"}
 
 
+def test_a_probe_of_one_label_is_one_line() -> None:
+    from pipeline.errors import PipelineError
+
+    x = np.zeros((6, 3), dtype=np.float32)
+    with pytest.raises(PipelineError, match=r"needs two labels or more .*label id 0 only"):
+        fit_probe(x, np.zeros(6, dtype=int), x, np.zeros(6, dtype=int), n_labels=1)
+
+
 @pytest.mark.slow
 def test_the_probe_head_answers_what_the_logistic_regression_answers(tiny_bert: Path) -> None:
     """After init_probe_head the model's logits are the probe's decision function on its own
@@ -83,6 +91,26 @@ def test_the_probe_head_answers_what_the_logistic_regression_answers(tiny_bert: 
     logits = model(enc, training=False).logits.numpy()
     # the probe added to the fresh head: its decision function, plus the small random part
     assert np.allclose(logits, clf.decision_function(x_val) + x_val @ fresh, atol=1e-3)
+
+
+def test_a_probe_head_on_a_base_that_is_not_bert_is_refused(tmp_path: Path, tiny_bert) -> None:
+    """probe.py sets model.bert.pooler and model.classifier.kernel: an ELECTRA or RoBERTa base
+    (KoELECTRA, klue/roberta) was an AttributeError traceback once training started."""
+    import json
+    import shutil
+
+    from pipeline.errors import PipelineError
+
+    base = tmp_path / "electra"
+    shutil.copytree(tiny_bert, base)
+    config = json.loads((base / "config.json").read_text())
+    (base / "config.json").write_text(json.dumps({**config, "model_type": "electra"}))
+    write_processed(tmp_path)
+    cfg_dict = tiny_config_dict(tmp_path, base, train={"head_init": "probe"})
+    cfg = load_config(write_config(tmp_path / "config.yaml", cfg_dict))
+    with pytest.raises(PipelineError, match="is a 'electra' model: set train.head_init to random"):
+        run(cfg)
+    assert not (tmp_path / "models").exists()
 
 
 # --- the recipe, trained -----------------------------------------------------------------------

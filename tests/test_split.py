@@ -126,6 +126,16 @@ def test_main_writes_splits_and_manifest(tmp_path: Path) -> None:
     assert other["splits"]["test"]["sha256"] != first["test"]
 
 
+def test_data_prepared_for_another_task_is_refused(tmp_path: Path, capsys) -> None:
+    """A generation config re-split NER's prepared sentences and recorded its own task."""
+    project(tmp_path, {"기쁨": 20, "슬픔": 10, "분노": 5})
+    record = {"stage": "prepare", "config": {"task": "token-classification"}}
+    write_json(tmp_path / "data/interim/prepare.run.json", record)
+    err = expect_error(main, ["--config", str(write_config(tmp_path))], capsys, tmp_path)
+    assert "was prepared for task token-classification, not this config's" in err
+    assert not (tmp_path / "data/processed").exists()
+
+
 def test_single_example_class_stops(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     project(tmp_path, {"기쁨": 20, "놀람": 1, "슬픔": 10, "당황": 2})
     argv = ["--config", str(write_config(tmp_path))]

@@ -122,6 +122,10 @@ def test_trial_names_use_short_aliases_and_the_last_key_part() -> None:
         ({"grid": {"train.learning_rate": [1e-4, -1]}}, r"grids\[0\]: trial lr-1: .*positive"),
         ({"trials": [{"train.epochs": 0}]}, r"trials\[0\]: trial ep0: .*epochs must be at least 1"),
         ({"grid": {"train.learning_rate": [float("nan")]}}, r"nan is not a finite number"),
+        (
+            {"grid": {"train.early_stopping.monitor": ["val_entity_f1"]}},
+            r"trial monitorval_entity_f1: .*not a metric of task text-classification",
+        ),
     ],
 )
 def test_bad_sweep_files_name_the_axis(

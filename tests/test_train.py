@@ -81,6 +81,14 @@ def test_missing_split_files_say_run_make_data(tiny_project: Path) -> None:
         run(config(tiny_project))
 
 
+def test_splits_of_another_task_are_refused(tiny_project: Path) -> None:
+    record = {"stage": "split", "config": {"task": "text-generation"}}
+    write_json(tiny_project.parent / "data/processed/run.json", record)
+    with pytest.raises(PipelineError, match="was split for task text-generation, not this"):
+        run(config(tiny_project))
+    assert not (tiny_project.parent / "models").exists()
+
+
 def test_labels_json_disagreeing_with_splits(tiny_project: Path) -> None:
     labels_path = tiny_project.parent / "data/interim/labels.json"
     labels = read_json(labels_path)

@@ -35,7 +35,7 @@ from pipeline.io import provenance, write_json, write_parquet
 from pipeline.paths import Paths
 from pipeline.tables.cells import header_text, label_cell, log_folded
 from pipeline.tables.labels import majority_groups
-from pipeline.tasks import task_for
+from pipeline.tasks import check_split_task, task_for
 
 logger = logging.getLogger("pipeline.data.prepare")  # also when run as __main__
 
@@ -211,6 +211,7 @@ def run(cfg: Config) -> PrepareResult:
         raise PipelineError(
             f"{paths.sentences} not found: run `python -m pipeline.data.ingest` first"
         )
+    check_split_task(cfg, paths, "ingest")
     sentences = pd.read_parquet(paths.sentences)
     logger.info("read %d sentences from %s", len(sentences), paths.sentences)
 

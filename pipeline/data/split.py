@@ -45,7 +45,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, read_json, sha256_file, write_json, write_parquet
 from pipeline.paths import SPLITS, Paths
-from pipeline.tasks import task_for
+from pipeline.tasks import check_split_task, task_for
 
 logger = logging.getLogger("pipeline.data.split")  # also when run as __main__
 
@@ -207,6 +207,7 @@ def run(cfg: Config) -> SplitResult:
     for path in (paths.dataset, paths.labels):
         if not path.is_file():
             raise PipelineError(f"{path} not found: run `python -m pipeline.data.prepare` first")
+    check_split_task(cfg, paths, "prepare")  # prepared for another task: not split as this one
     df = pd.read_parquet(paths.dataset)
     id2label = read_json(paths.labels)["id2label"]
     columns = list(task_for(cfg).columns)  # a pair task: (text, text_pair) is the unit

@@ -33,7 +33,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir, provenance, write_json
 from pipeline.model.loading import resolve_model_ref
 from pipeline.paths import Paths, RunDir
-from pipeline.tasks import EvaluateRequest, task_for
+from pipeline.tasks import EvaluateRequest, check_split_task, task_for
 
 logger = logging.getLogger("pipeline.evaluate")
 
@@ -83,6 +83,9 @@ def run(
     run_dir = RunDir(ref.run_dir)
     name = run_name_of(paths, run_dir.path, ref.name)
     data_path = None if input_file is None else paths.resolve(input_file)
+    check_split_task(cfg, paths)  # --input too: the baselines learn from the train split
+    if data_path is None and (text_column or label_column):
+        raise PipelineError("--text-column and --label-column name columns of --input: give it")
     request = EvaluateRequest(
         cfg=cfg,
         paths=paths,

@@ -57,13 +57,35 @@ def collect(
     run_dir = ref.run_dir
     assert run_dir is not None  # publish never takes a Hub id
     record = _read_run_record(run_dir, force)
-    card = task_for(cfg).card(cfg, ref, repo_id, record, force)
+    task = task_for(cfg)
+    trained_as = (record.get("config") or {}).get("task")
+    if trained_as is not None and trained_as != cfg.task:  # the card would describe another model
+        raise PipelineError(
+            f"run {ref.name!r} was trained for task {trained_as} (its run.json), not "
+            f"{cfg.task}: publish it with its own config"
+        )
+    _check_architecture(run_dir, task.auto_model)
+    card = task.card(cfg, ref, repo_id, record, force)
     files = [UploadFile(name, run_dir / name) for name in RUN_FILES if (run_dir / name).is_file()]
     if not any(f.path_in_repo in ("tokenizer.json", "vocab.txt") for f in files):
         raise PipelineError(f"{run_dir} holds no tokenizer (tokenizer.json or vocab.txt)")
     files += [UploadFile(name, path) for name, path in card.files]
     files.append(UploadFile("README.md", content=card.text.encode("utf-8")))
     return files, card.text, card.metrics
+
+
+def _check_architecture(run_dir: Path, auto_model: str) -> None:
+    """config.json's architectures against the task's auto class (a forced run has no
+    run.json to say its task): a NER run is not published with a classifier's card."""
+    config = run_dir / RunDir.CONFIG
+    arch = read_json_object(config).get("architectures") if config.is_file() else None
+    kind = auto_model.removeprefix("TFAutoModel")  # ForSequenceClassification, ForCausalLM
+    ends = (kind, "LMHeadModel") if kind == "ForCausalLM" else (kind,)  # GPT2LMHeadModel
+    if isinstance(arch, list) and arch and not any(str(a).endswith(ends) for a in arch):
+        raise PipelineError(
+            f"{config}: the run holds a {', '.join(map(str, arch))}, not a model {kind} of "
+            "this config's task: publish it with its own config"
+        )
 
 
 def _read_run_record(run_dir: Path, force: bool) -> dict[str, Any]:

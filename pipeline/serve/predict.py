@@ -205,6 +205,8 @@ def label_sentences(args: argparse.Namespace, cfg: Config) -> None:
             raise PipelineError(f"sentence {i + 1} is empty")
     params = dict(parse_param(p) for p in args.param)
     if args.seed is not None:
+        if params.get("seed", args.seed) != args.seed:
+            raise PipelineError(f"--seed {args.seed} and --param seed={params['seed']}: give one")
         params["seed"] = args.seed
     labeller = task.labeller(cfg, args.model, args.batch_size)
     print(labeller.lines(texts, args.top_k, params))  # noqa: T201
@@ -273,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise PipelineError("give sentences or --input, not both")
             if not args.column or not args.output:
                 raise PipelineError("--input needs --column NAME and --output FILE")
+            if args.param or args.seed is not None:  # a sheet's answers take none: not ignored
+                raise PipelineError(
+                    "--param and --seed apply to sentences given on the command line, not to "
+                    "--input"
+                )
             label_file(args, cfg)
         elif args.sentences:
             label_sentences(args, cfg)

@@ -25,6 +25,7 @@ from pipeline.config import (
     with_overrides,
 )
 from pipeline.errors import PipelineError
+from pipeline.tasks import task_for
 
 ALIASES = {
     "learning_rate": "lr",
@@ -176,6 +177,7 @@ def expand(sweep: SweepConfig, base: Config, where: str = "sweep") -> list[Trial
         cfg = with_overrides(base, values | {"train.run_name": f"{sweep.name}/{name}"})
         try:  # what train would refuse, refused before any trial starts
             check_training_values(cfg)
+            task_for(cfg)  # the task's own checks (a probe head on NER, its monitors, ...)
         except PipelineError as exc:
             raise PipelineError(f"{at}: trial {name}: {exc}") from exc
         trials.append(Trial(name, values, cfg))

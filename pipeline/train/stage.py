@@ -52,7 +52,7 @@ from pipeline.model.loading import max_positions
 from pipeline.model.vocab_trim import trimmed_checkpoint
 from pipeline.paths import Paths, RunDir
 from pipeline.reporting import plot_curves
-from pipeline.tasks import task_for
+from pipeline.tasks import check_split_task, task_for
 
 logger = logging.getLogger("pipeline.train")
 
@@ -113,6 +113,7 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
     task = task_for(cfg)
+    check_split_task(cfg, paths)
     train_df, val_df, labels = load_inputs(paths, (*task.columns, *task.stored_columns))
     if holds_other_files(run_dir):
         raise PipelineError(

@@ -15,8 +15,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.fitting.loop import Examples, FitSpec
 from pipeline.fitting.optimizer import balanced_class_weights, make_loss
+from pipeline.io import read_json
 from pipeline.model.loading import load_base_classifier, pooler_is_pretrained
 
 logger = logging.getLogger("pipeline.train")
@@ -35,6 +37,12 @@ def classifier_spec(
     import tf_keras
 
     t, max_len = cfg.train, cfg.model.max_seq_len
+    model_type = read_json(checkpoint / "config.json").get("model_type")
+    if t.head_init == "probe" and model_type != "bert":  # probe.py reads model.bert.pooler
+        raise PipelineError(
+            f"train.head_init: probe sets a BERT model's pooler and classifier; "
+            f"{cfg.model.name_or_path} is a {model_type!r} model: set train.head_init to random"
+        )
     id2label = {int(i): name for i, name in labels["id2label"].items()}
     train = Examples(*task.encode(tokenizer, task.examples(train_df), max_len),
                      train_df["label_id"].to_numpy())  # fmt: skip

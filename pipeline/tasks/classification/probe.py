@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import PipelineError
 from pipeline.fitting.loop import Examples
 from pipeline.model.batched_classifier import padded_batches
 from pipeline.tasks.classification.baseline import in_columns
@@ -99,6 +100,13 @@ def fit_probe(
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score, log_loss
 
+    if len(np.unique(y_train)) < 2:  # scikit-learn's ValueError, a traceback, otherwise
+        raise PipelineError(
+            "train.head_init: probe fits a logistic regression, which needs two labels or more "
+            f"in the training split; it has {len(np.unique(y_train))} (label id "
+            f"{int(y_train[0]) if len(y_train) else 'none'} only): "
+            "set train.head_init to random"
+        )
     c = probe_c(y_train)
     clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
     probs = in_columns(clf.predict_proba(x_val), clf.classes_, range(n_labels))

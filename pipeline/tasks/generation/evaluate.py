@@ -138,7 +138,10 @@ def _load_classifier(paths: Paths, ref: str) -> tuple[Any, dict[str, str]]:
     """A text-classification run's pipeline and its label -> major group map."""
     from transformers import TextClassificationPipeline
 
-    run = resolve_model_ref(paths, ref, ref)
+    try:
+        run = resolve_model_ref(paths, ref, ref)
+    except PipelineError as exc:  # it speaks of --model; the flag given was --classifier
+        raise PipelineError(str(exc).replace("--model ", "--classifier ", 1)) from None
     check_classifier(run.run_dir, f"--classifier {ref}")
     model, tokenizer = load_trained(ModelRef(run.name, run.run_dir))
     if not getattr(model.config, "id2label", None):

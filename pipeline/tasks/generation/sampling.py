@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import random
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import clean_text
 
 MAX_SEED = 2**31 - 1
+# Below this a temperature is greedy anyway, and logits divided by it overflow float32 (a
+# subnormal 5e-324 made the sampler draw a token id past the vocabulary).
+MIN_TEMPERATURE = 1e-6
 # Parameters the Inference API's clients may send that change nothing here.
 IGNORED = {"details": False, "stream": False, "decoder_input_details": False}
 
@@ -108,7 +111,10 @@ def settings_from(params: dict[str, Any], base: dict[str, Any], cap: int) -> Set
         _check(name, value, kind, isinstance(value, bool | int | float) and ok(value), cap)
     if s.seed is not None:
         _check("seed", s.seed, int, isinstance(s.seed, int) and 0 <= s.seed <= MAX_SEED, cap)
-    return s
+    # JSON's and --param's 2 is an int: transformers' TF logits processors take floats only.
+    return replace(
+        s, **{name: float(getattr(s, name)) for name, kind, _ in checks if kind is float}
+    )
 
 
 def check_prompt(tokenizer: Any, prompt: Any, max_new_tokens: int, context: int) -> int:
@@ -145,7 +151,8 @@ def generate(pipe: Any, prompt: str, s: Settings) -> dict[str, Any]:
     seed = s.seed
     if s.do_sample:
         seed = seed if seed is not None else random.SystemRandom().randint(0, MAX_SEED)
-        kwargs.update(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, seed=[seed, 0])
+        temperature = max(s.temperature, MIN_TEMPERATURE)
+        kwargs.update(temperature=temperature, top_p=s.top_p, top_k=s.top_k, seed=[seed, 0])
     out = pipe(prompt, **kwargs)
     return {"generated_text": out[0]["generated_text"], "seed": seed}
 

@@ -106,17 +106,21 @@ class GenerationServer(Server):
                 return None
             return sampling.generate(self.pipe, prompt, settings)
 
+        late = RequestError(
+            503,
+            f"generation did not finish within {self.gen.timeout_s:g} s "
+            "(generate.timeout_s): try fewer max_new_tokens",
+        )
         try:
             future = asyncio.get_running_loop().run_in_executor(self.worker, job)
-            return await asyncio.wait_for(asyncio.shield(future), self.gen.timeout_s)
+            out = await asyncio.wait_for(asyncio.shield(future), self.gen.timeout_s)
         except TimeoutError:
-            raise RequestError(
-                503,
-                f"generation did not finish within {self.gen.timeout_s:g} s "
-                "(generate.timeout_s): try fewer max_new_tokens",
-            ) from None
+            raise late from None
         finally:
             self.waiting -= 1
+        if out is None:  # the worker saw the deadline pass before the loop's timeout fired
+            raise late
+        return out
 
     def request_schema(self) -> dict[str, Any]:
         return REQUEST_SCHEMA

@@ -46,6 +46,7 @@ class TextGeneration(Task):
                 f"ingest.text_pair_columns is set but task is {cfg.task!r}: remove it"
             )
         template_columns(cfg.ingest)
+        check_decoding(cfg)
 
     # --- data -----------------------------------------------------------------------------
 
@@ -127,3 +128,24 @@ class TextGeneration(Task):
         from pipeline.tasks.generation.card import card
 
         return card(cfg, ref, repo_id, record, force, self.name)
+
+
+def check_decoding(cfg: Config) -> None:
+    """The generate section's decoding defaults and seeds, in the ranges the API allows, so a
+    bad one stops every stage naming its key (not the server's warm-up, or evaluate's samples)."""
+    from pipeline.tasks.generation import sampling
+
+    gen = cfg.generate
+    try:
+        sampling.settings_from({}, sampling.defaults(gen), gen.max_new_tokens_cap)
+    except PipelineError as exc:
+        raise PipelineError(f"generate.{exc}") from None
+    for seed in gen.seeds:
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, int)
+            or not 0 <= seed <= sampling.MAX_SEED
+        ):
+            raise PipelineError(
+                f"generate.seeds: each must be an integer in [0, {sampling.MAX_SEED}], got {seed!r}"
+            )

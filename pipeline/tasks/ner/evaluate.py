@@ -113,6 +113,11 @@ def evaluate(req: EvaluateRequest) -> Evaluation:
     """Score the run of ``req`` on the split (or ``--input``) against the dictionary baseline."""
     if req.classifier is not None:
         raise PipelineError("--classifier is for task text-generation (it checks samples)")
+    if req.label_column is not None:  # was silently ignored
+        raise PipelineError(
+            "--label-column: NER's gold entities are the <text:TYPE> markup in the text column "
+            "(--text-column); give no --label-column"
+        )
     cfg, paths, run = req.cfg, req.paths, RunDir(req.ref.run_dir)
     data, data_path = read_data(paths, cfg, req.input_file, req.text_column)
     if data.empty:

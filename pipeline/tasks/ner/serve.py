@@ -247,4 +247,10 @@ class EntityLabeller(Labeller):
         pair_column: str | None,
         progress: Callable[[int], None] | None = None,
     ) -> pd.DataFrame:
-        return entities_column(df, column, self.annotate, self.loaded)
+        def annotate(texts: list[str], loaded: Any) -> list[list[dict[str, Any]]]:
+            found = self.annotate(texts, loaded)
+            if progress is not None:  # predict's bar counted nothing ("0sent")
+                progress(len(texts))
+            return found
+
+        return entities_column(df, column, annotate, self.loaded)

@@ -96,6 +96,12 @@ class TokenClassification(Task):
             raise PipelineError(
                 f"ingest.text_pair_columns is set but task is {cfg.task!r}: remove it"
             )
+        if cfg.ingest.template is not None or cfg.ingest.unit != "sentence":
+            raise PipelineError(
+                "ingest.template and ingest.unit: row do not apply to task "
+                "token-classification: each text cell is one marked sentence, its entities "
+                "at their places; remove them"
+            )
 
     def read_file(self, path: Path, cfg: IngestConfig, keep: list[str]) -> pd.DataFrame:
         from pipeline.tasks.ner.data import read_file, sentences_from_sheet
