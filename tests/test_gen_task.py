@@ -244,6 +244,8 @@ def test_a_full_queue_answers_503_and_info_gives_the_limits(server) -> None:
     url, service = server
     info = httpx.get(f"{url}/info").json()
     assert info["limits"]["max_new_tokens"] == CAP and "top_p" in info["ranges"]
+    assert set(info["serve"]) == {"max_body_bytes", "body_timeout_s", "keep_alive_s"}
+    assert info["task"] == "text-generation" and "versions" in info
     service.waiting = service.gen.queue_size + 1  # as if that many requests were in line
     try:
         r = httpx.post(f"{url}/generate", json={"inputs": "오늘"})

@@ -81,7 +81,6 @@ class Server(ABC):
 
     def info(self) -> dict[str, Any]:
         """/info: the model, its task, whether it is ready, limits and versions."""
-        serve = self.cfg.serve
         # The run's name or the Hub id: never a local path (it says who installed it where).
         source = f"hub:{self.ref.hub_id}" if self.ref.hub_id else f"run:{self.ref.name}"
         return {
@@ -90,7 +89,7 @@ class Server(ABC):
             "ready": self.ready.is_set(),
             "task": self.cfg.task,
             **self.details(),
-            "serve": {"batching": serve.batching, **{k: getattr(serve, k) for k in LIMITS}},
+            "serve": self.limits(),
             "ready_after_s": self.ready_after_s,
             "versions": package_versions(),
         }
@@ -98,6 +97,11 @@ class Server(ABC):
     def details(self) -> dict[str, Any]:
         """The task's part of /info (labels, generation limits, ...)."""
         return {}
+
+    def limits(self) -> dict[str, Any]:
+        """The serve settings that apply to this server (/info's ``serve``)."""
+        serve = self.cfg.serve
+        return {"batching": serve.batching, **{k: getattr(serve, k) for k in LIMITS}}
 
     def close(self) -> None:  # noqa: B027  (most servers start nothing that needs stopping)
         """Stop what ``load`` started."""

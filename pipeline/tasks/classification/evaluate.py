@@ -255,7 +255,8 @@ def fit_embedding_baseline(
         logger.warning("no embedding baseline: the base model is not at hand (%s)", exc)
         return None
     t0 = time.perf_counter()
-    prefix = embedding_prefix(base, cfg.publish.base_model)
+    run_publish = req.run_info.get("config", {}).get("publish", {})  # the run's origin, then ours
+    prefix = embedding_prefix(base, run_publish.get("base_model") or cfg.publish.base_model)
     max_len = int(model_cfg.get("max_seq_len") or cfg.model.max_seq_len)
     clf = EmbeddingBaseline(checkpoint, prefix, max_len, task.encode, cfg.evaluate.batch_size)
     clf.fit(

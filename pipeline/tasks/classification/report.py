@@ -141,15 +141,16 @@ METRIC_ROWS = [
 
 
 def results_table(metrics: dict[str, Any], baselines: list[dict[str, Any] | None]) -> str:
-    """The model's scores beside each baseline's (a column of blanks for a missing one)."""
-    bases = [b or {} for b in baselines]
+    """The model's scores beside each baseline's (a missing baseline has no column)."""
+    titles = [t for t, b in zip(BASELINE_TITLES, baselines, strict=True) if b is not None]
+    bases = [b for b in baselines if b is not None]
     rows = [[title, metrics[key], *(b.get(key) for b in bases)] for title, key in METRIC_ROWS]
     for k, v in metrics["top_k_accuracy"].items():
         rows.append([f"top-{k} accuracy", v, *(b.get("top_k_accuracy", {}).get(k) for b in bases)])
     if metrics["group_accuracy"] is not None or any(b.get("group_accuracy") for b in bases):
         group = [b.get("group_accuracy") for b in bases]
         rows.append(["major-group accuracy", metrics["group_accuracy"], *group])
-    return md_table(rows, ["metric", f"BERT ({metrics['model']})", *BASELINE_TITLES])
+    return md_table(rows, ["metric", f"BERT ({metrics['model']})", *titles])
 
 
 BASELINE_TITLES = ["TF-IDF char + LR", "frozen encoder + LR"]

@@ -140,6 +140,11 @@ class GenerationServer(Server):
             },
         }
 
+    def limits(self) -> dict[str, Any]:
+        """The body limits of the one app; batching, top_k and inputs do not apply here."""
+        serve = self.cfg.serve
+        return {k: getattr(serve, k) for k in ("max_body_bytes", "body_timeout_s", "keep_alive_s")}
+
     def close(self) -> None:
         self.worker.shutdown(wait=False, cancel_futures=True)
 
