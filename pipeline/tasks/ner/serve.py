@@ -6,17 +6,19 @@ A request is ``{"inputs": "문장"}`` (answer: a list of entities) or ``{"inputs
 zero-width characters, as ingest stored the training sentences, and the offsets are mapped
 back: ``view.py``; leading spaces left out), so that
 ``huggingface_hub.InferenceClient(model=URL).token_classification(text)`` reads it. The model
-runs in transformers' ``TokenClassificationPipeline(framework="tf",
-aggregation_strategy="simple")``, a sentence longer than the trained max_seq_len read in
-overlapping windows (nothing past the length is dropped). Parameters: ``aggregation_strategy``
-("simple" or null) and ``ignore_labels`` / ``stride`` (null only); anything else is a 422
-naming it.
+runs as transformers' ``TokenClassificationPipeline(framework="tf",
+aggregation_strategy="simple")`` would run it, a sentence longer than the trained max_seq_len
+read in overlapping windows (nothing past the length is dropped), but the windows of a request
+and of the requests batched with it go through the model together, ``WINDOW_BATCH`` at most
+per call (``windows.py``); a long sentence is read ``WINDOW_BATCH`` windows at a time, the
+requests that came meanwhile answered in between (``EntityServer``). Parameters:
+``aggregation_strategy`` ("simple" or null) and ``ignore_labels`` / ``stride`` (null only);
+anything else is a 422 naming it.
 ``entities_column``: predict's output sheet (an ``entities`` JSON column and the marked text).
 """
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -26,15 +28,20 @@ import pandas as pd
 from pipeline.inference.api import RequestError, kind, parse_texts
 from pipeline.inference.labeller import Labeller
 from pipeline.inference.loaded import clean_text
+from pipeline.inference.server import BatchedServer
 from pipeline.tables.cells import cell_to_text, is_blank
 from pipeline.tasks.ner.markup import render_markup
-from pipeline.tasks.ner.view import View, model_view
+from pipeline.tasks.ner.view import View
+from pipeline.tasks.ner.windows import Tagger
 
 PARAMETERS = ("aggregation_strategy", "ignore_labels", "stride")
-# Characters one request may send in all: a long sentence is read window by window, one model
-# call each, so this bounds a request's work (about 70 windows at the demo's 64 pieces);
+# Characters one request may send in all. A long sentence is read in windows (109 of 64 pieces
+# for 5,000 x "가" in the demo model), in batched model calls: ~3 s on 2 busy CPU cores, read
+# WINDOW_BATCH windows at a time so that other requests are answered in between (docs/serve.md);
 # predict --input on a sheet has no such cap.
 MAX_REQUEST_CHARS = 5000
+# Windows per model call, and per turn of a long sentence on the server's model thread.
+WINDOW_BATCH = 16
 
 
 class Inputs(list):
@@ -113,42 +120,29 @@ def shape(
     return out
 
 
-def entity_pipeline(model: Any, tokenizer: Any, max_len: int | None = None) -> Any:
-    """The pipeline; with ``max_len``, a long sentence is read in overlapping windows of
-    ``max_len`` pieces (the length the model was trained at) instead of being cut off."""
-    from transformers import TokenClassificationPipeline
-
-    if max_len is None:
-        return TokenClassificationPipeline(
-            model=model, tokenizer=tokenizer, framework="tf", aggregation_strategy="simple"
-        )
-    windowed = copy.copy(tokenizer)  # the loaded tokenizer keeps its own length
-    windowed.model_max_length = max_len
-    return TokenClassificationPipeline(
-        model=model,
-        tokenizer=windowed,
-        framework="tf",
-        aggregation_strategy="simple",
-        stride=max(1, max_len // 4),
-    )
-
-
 def predictor(
-    model: Any, tokenizer: Any, max_len: int | None = None
-) -> Callable[[list[str]], list[list[dict[str, Any]]]]:
-    """texts -> per text, its entities (the pipeline runs the texts one by one, as TF's does).
+    model: Any,
+    tokenizer: Any,
+    max_len: int | None = None,
+    batch: int = WINDOW_BATCH,
+    budget: int | None = None,
+) -> Callable[[list[Any]], list[Any]]:
+    """texts -> per text, its entities: the windows of all the texts through the model in
+    batches of at most ``batch`` (``windows.Tagger``), aggregated as the pipeline does.
 
     The model reads each text as ingest would have stored it (``view.model_view``: NFC, no
-    zero-width characters); the offsets answered index the text as given."""
-    pipe = entity_pipeline(model, tokenizer, max_len)
+    zero-width characters); the offsets answered index the text as given. With ``budget``, a
+    call reads at most that many windows of the texts longer than one window and answers, for
+    a text not read to its end, its ``Reading``: give it back in a later call to go on."""
+    tagger = Tagger(model, tokenizer, max_len, batch)
 
-    def predict(texts: list[str]) -> list[list[dict[str, Any]]]:
-        out = []
-        for text in texts:
-            view = model_view(text)
-            out.append(shape(text, pipe(view.text), view) if view.text.strip() else [])
-        return out
+    def predict(items: list[Any]) -> list[Any]:
+        return [
+            r if r.left else shape(r.text, tagger.groups(r), r.view)
+            for r in tagger.step(items, budget)
+        ]
 
+    predict.tagger = tagger  # type: ignore[attr-defined]  (tests count its model calls)
     return predict
 
 
@@ -210,7 +204,10 @@ class EntityAnswers:
         self.warm_up = (task.example_inputs, "오늘 오후 3시에 서울역에서 만나요.")
 
     def predictor(self, loaded: Any, serve: Any) -> tuple[Callable[[list], Any], int]:
-        return predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len), serve.max_batch_size
+        """A long sentence comes back unfinished (a ``Reading``) after ``WINDOW_BATCH``
+        windows: ``EntityServer.answer`` queues it again."""
+        predict = predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len, budget=WINDOW_BATCH)
+        return predict, serve.max_batch_size
 
     def warm(self, loaded: Any) -> None:
         """Nothing besides the predictor's own warm-up calls."""
@@ -222,13 +219,39 @@ class EntityAnswers:
         return answers(results, examples)
 
 
+class EntityServer(BatchedServer):
+    """``BatchedServer`` for NER: a sentence of many windows is read a turn at a time.
+
+    The micro-batcher runs one job at a time and never splits one, so a 5,000-character
+    sentence read whole would hold every other request for its ~3 s. The predictor reads at
+    most ``WINDOW_BATCH`` windows of the long sentences in a batch and hands back the
+    unfinished ones (``Reading``); ``answer`` submits those again, behind the jobs that came
+    meanwhile, until every sentence has its entities."""
+
+    async def answer(self, body: Any) -> tuple[Any, dict[str, str]]:
+        texts = parse_request(body, self.cfg.serve.max_inputs)
+        results: list[Any] = list(texts)
+        while pending := [i for i, r in enumerate(results) if not isinstance(r, list)]:
+            try:
+                done = await self.batcher.submit([results[i] for i in pending])
+            except Exception as exc:  # noqa: BLE001  (the batcher logged it; this request only)
+                raise RequestError(500, f"prediction failed: {type(exc).__name__}: {exc}") from exc
+            for i, r in zip(pending, done, strict=True):
+                results[i] = r
+        return answers(results, texts), {}
+
+
 class EntityLabeller(Labeller):
     """predict's answers for NER: the marked sentence and its entities, or a sheet's columns."""
 
     output_column = "entities"
+    _predict: tuple[Any, Callable[[list[Any]], list[Any]]] | None = None
 
     def annotate(self, texts: list[str], loaded: Any) -> list[list[dict[str, Any]]]:
-        return predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len)(texts)
+        # one predictor (one traced model call) for all of a sheet's chunks of rows
+        if self._predict is None or self._predict[0] is not loaded:
+            self._predict = (loaded, predictor(loaded.model, loaded.tokenizer, loaded.max_seq_len))
+        return self._predict[1](texts)
 
     def lines(self, texts: list[str], top_k: int, params: dict[str, Any]) -> str:
         self.no_params(params)

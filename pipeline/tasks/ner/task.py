@@ -168,10 +168,9 @@ class TokenClassification(Task):
         return evaluate(request)
 
     def server(self, cfg: Config, ref: ModelRef) -> Any:
-        from pipeline.inference.server import BatchedServer
-        from pipeline.tasks.ner.serve import EntityAnswers
+        from pipeline.tasks.ner.serve import EntityAnswers, EntityServer
 
-        return BatchedServer(cfg, ref, EntityAnswers(self))
+        return EntityServer(cfg, ref, EntityAnswers(self))
 
     def labeller(self, cfg: Config, model: str | None, batch_size: int) -> Any:
         from pipeline.tasks.ner.serve import EntityLabeller

@@ -1,0 +1,121 @@
+"""NER's batched windows: the same entities as transformers' pipeline, in fewer model calls,
+and a long sentence read a turn at a time gives the same answer as read whole."""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+
+import pytest
+
+WORDS = ["김민수는", "부산에서", "왔다", "서울", "이영희", "2023"]
+LONG = " ".join(["김민수는 부산에서 왔다 이영희"] * 120 + ["서울"])
+TEXTS = [
+    "김민수는 부산에서 왔다",
+    LONG,
+    unicodedata.normalize("NFD", LONG[:300]),  # decomposed Hangul, several windows
+    "\ufb2c" * 60 + " 서울",  # NFC makes each of these three characters
+    "이영희 🇰🇷👩‍👩‍👧 서울 😀 2023",
+    "김민수는\r\n부산에서\r\n\r\n왔다\u200b 서울",
+    "가" * 400,  # one word past WordPiece's 100 characters: one [UNK]
+    "가 " * 150,
+    "   ",
+    "서울",
+]
+
+
+@pytest.fixture(scope="module")
+def tagger(tmp_path_factory: pytest.TempPathFactory):
+    """A tiny random TF BERT token classifier (64 positions) whose labels vary piece by piece,
+    so that groups start, continue and end in many places."""
+    from transformers import AutoTokenizer, TFBertForTokenClassification
+
+    from tests.tiny import make_tiny_bert
+
+    ckpt = make_tiny_bert(tmp_path_factory.mktemp("bert"), [" ".join(WORDS)] * 3)
+    labels = ["O", "B-PS", "I-PS", "B-LC", "I-LC"]
+    model = TFBertForTokenClassification.from_pretrained(
+        str(ckpt), num_labels=len(labels), id2label=dict(enumerate(labels))
+    )
+    return model, AutoTokenizer.from_pretrained(str(ckpt))
+
+
+def _pipeline_entities(model, tokenizer, text: str) -> list[dict]:
+    """What the served entities were before batching: the pipeline, text by text."""
+    from pipeline.tasks.ner.serve import shape
+    from pipeline.tasks.ner.view import model_view
+    from pipeline.tasks.ner.windows import entity_pipeline
+
+    pipe = entity_pipeline(model, tokenizer, 64)
+    view = model_view(text)
+    return shape(text, pipe(view.text), view) if view.text.strip() else []
+
+
+def _same(got: list[dict], want: list[dict]) -> None:
+    assert [(e["entity_group"], e["word"], e["start"], e["end"]) for e in got] == [
+        (e["entity_group"], e["word"], e["start"], e["end"]) for e in want
+    ]
+    for g, w in zip(got, want, strict=True):
+        assert g["score"] == pytest.approx(w["score"], abs=1e-5)
+
+
+def test_batched_windows_give_the_pipelines_entities(tagger) -> None:
+    from pipeline.tasks.ner.serve import predictor
+
+    model, tokenizer = tagger
+    predict = predictor(model, tokenizer, 64, batch=4)
+    got = predict(TEXTS)
+    assert sum(len(found) for found in got) > 50  # the comparison compares something
+    for text, found in zip(TEXTS, got, strict=True):
+        _same(found, _pipeline_entities(model, tokenizer, text))
+        for e in found:
+            assert text[e["start"] : e["end"]] == e["word"]
+
+
+def test_a_long_text_costs_one_model_call_per_batch_of_windows(tagger) -> None:
+    import tensorflow as tf
+
+    from pipeline.tasks.ner.serve import predictor
+
+    model, tokenizer = tagger
+    n_windows = len(predictor(model, tokenizer, 64).tagger.read(LONG).chunks)
+    assert n_windows > 8
+    calls = []
+    inner = model.call
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return inner(*args, **kwargs)
+
+    tf.config.run_functions_eagerly(True)  # traced or not, every model call runs ``call``
+    model.call = counted
+    try:
+        predict = predictor(model, tokenizer, 64, batch=4)
+        (found,) = predict([LONG])
+    finally:
+        del model.call
+        tf.config.run_functions_eagerly(False)
+    assert found
+    assert len(calls) <= math.ceil(n_windows / 4)
+    assert predict.tagger.calls == math.ceil(n_windows / 4)
+
+
+def test_a_long_text_read_a_turn_at_a_time_is_answered_the_same(tagger) -> None:
+    from pipeline.tasks.ner.serve import predictor
+    from pipeline.tasks.ner.windows import Reading
+
+    model, tokenizer = tagger
+    whole = predictor(model, tokenizer, 64, batch=4)(TEXTS)
+    turns = predictor(model, tokenizer, 64, batch=4, budget=3)
+    results: list = list(TEXTS)
+    rounds = 0
+    while pending := [i for i, r in enumerate(results) if isinstance(r, (str, Reading))]:
+        calls_before = turns.tagger.calls
+        for i, r in zip(pending, turns([results[i] for i in pending]), strict=True):
+            results[i] = r
+        rounds += 1
+        # short texts are answered in the first turn; later turns read 3 long windows at most
+        assert rounds == 1 or turns.tagger.calls - calls_before == 1
+    assert rounds > 3
+    for got, want in zip(results, whole, strict=True):
+        _same(got, want)
