@@ -119,3 +119,39 @@ def test_a_long_text_read_a_turn_at_a_time_is_answered_the_same(tagger) -> None:
     assert rounds > 3
     for got, want in zip(results, whole, strict=True):
         _same(got, want)
+
+
+def test_the_server_answers_a_short_request_between_the_turns_of_a_long_one(tagger) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    from pipeline.inference.microbatcher import MicroBatcher
+    from pipeline.tasks.ner.serve import EntityServer, predictor
+
+    model, tokenizer = tagger
+    predict = predictor(model, tokenizer, 64, batch=2, budget=2)
+    server = EntityServer.__new__(EntityServer)  # the model side only: no config, no loading
+    server.cfg = SimpleNamespace(serve=SimpleNamespace(max_inputs=8))
+    server.batcher = MicroBatcher(predict, max_batch_size=32, max_wait_ms=1)
+    order: list[str] = []
+
+    async def ask(name: str, inputs: object) -> object:
+        answer, _ = await server.answer({"inputs": inputs})
+        order.append(name)
+        return answer
+
+    async def both() -> tuple[object, object]:
+        long = asyncio.ensure_future(ask("long", LONG))
+        await asyncio.sleep(0)  # the long request is queued first
+        return await asyncio.gather(long, ask("short", ["서울", "이영희 서울"]))
+
+    server.batcher.start()
+    try:
+        long_answer, short_answer = asyncio.run(both())
+    finally:
+        server.batcher.stop()
+    assert order == ["short", "long"]
+    _same(long_answer, _pipeline_entities(model, tokenizer, LONG))
+    assert [len(found) for found in short_answer] == [
+        len(_pipeline_entities(model, tokenizer, t)) for t in ["서울", "이영희 서울"]
+    ]

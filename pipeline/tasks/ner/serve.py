@@ -41,7 +41,7 @@ PARAMETERS = ("aggregation_strategy", "ignore_labels", "stride")
 # predict --input on a sheet has no such cap.
 MAX_REQUEST_CHARS = 5000
 # Windows per model call, and per turn of a long sentence on the server's model thread.
-WINDOW_BATCH = 16
+WINDOW_BATCH = 8
 
 
 class Inputs(list):

@@ -92,10 +92,15 @@ class Tagger:
 
     def step(self, items: Sequence[str | Reading], budget: int | None = None) -> list[Reading]:
         """Read the items' next windows: all of them (``budget`` None), or every one-window
-        text whole and at most ``budget`` windows of the longer ones (the first ones first)."""
+        text and, of the longer ones (the first ones first), as many windows as make
+        ``budget`` in all, at least ``budget // 2`` (a stream of short texts cannot starve a
+        long one)."""
         readings = [item if isinstance(item, Reading) else self.read(item) for item in items]
         todo: list[tuple[Reading, dict[str, Any]]] = []
         room = budget
+        if budget is not None:
+            short = sum(r.left for r in readings if len(r.chunks) == 1)
+            room = max(budget // 2, budget - short, 1)
         for r in readings:
             take = r.left
             if room is not None and len(r.chunks) > 1:
