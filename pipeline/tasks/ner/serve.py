@@ -35,10 +35,11 @@ from pipeline.tasks.ner.view import View
 from pipeline.tasks.ner.windows import Tagger
 
 PARAMETERS = ("aggregation_strategy", "ignore_labels", "stride")
-# Characters one request may send in all. A long sentence is read in windows (109 of 64 pieces
-# for 5,000 x "가" in the demo model), in batched model calls: ~3 s on 2 busy CPU cores, read
-# WINDOW_BATCH windows at a time so that other requests are answered in between (docs/serve.md);
-# predict --input on a sheet has no such cap.
+# Characters one request may send in all, a bound on one request's work. A long sentence is
+# read in windows (5,000 x "가": 109 windows of the demo's 64 pieces), batched: 14 model calls,
+# ~4 CPU-seconds (it was 109 calls and 21-29 s), WINDOW_BATCH windows a turn so that other
+# requests are answered in between (docs/serve.md#long-ner-requests); predict --input on a
+# sheet has no such cap.
 MAX_REQUEST_CHARS = 5000
 # Windows per model call, and per turn of a long sentence on the server's model thread.
 WINDOW_BATCH = 8
@@ -223,7 +224,7 @@ class EntityServer(BatchedServer):
     """``BatchedServer`` for NER: a sentence of many windows is read a turn at a time.
 
     The micro-batcher runs one job at a time and never splits one, so a 5,000-character
-    sentence read whole would hold every other request for its ~3 s. The predictor reads at
+    sentence read whole would hold every other request for its 2-5 s. The predictor reads at
     most ``WINDOW_BATCH`` windows of the long sentences in a batch and hands back the
     unfinished ones (``Reading``); ``answer`` submits those again, behind the jobs that came
     meanwhile, until every sentence has its entities."""
