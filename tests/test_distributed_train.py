@@ -194,6 +194,7 @@ def test_two_tf_config_workers_repeat_the_one_device_run(launched: dict, baselin
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_ray_train_with_two_workers_repeats_the_one_device_run(
     launched: dict, baseline: Path, project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

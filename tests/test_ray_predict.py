@@ -36,6 +36,7 @@ def big_sheet(n: int = ROWS, seed: int = 1) -> pd.DataFrame:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_ray_answers_equal_the_local_path(config, trained_run, tmp_path, ray_local) -> None:
     suffix = ".parquet"  # .xlsx/.csv take the same way once read (the local path's reader)
     src = tmp_path / f"big{suffix}"

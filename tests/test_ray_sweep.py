@@ -58,6 +58,7 @@ def sweep_of(tiny_project: Path, tmp_path: Path, name: str, **extra: object):
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_ray_sweep_matches_the_local_engine_and_resumes(
     tiny_project: Path, tmp_path: Path, ray_local: object, caplog: pytest.LogCaptureFixture
 ) -> None:

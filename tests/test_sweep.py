@@ -373,6 +373,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_sweep_killed_in_its_third_trial_resumes_without_retraining(
     tiny_project: Path, tmp_path: Path
 ) -> None:
@@ -443,6 +444,7 @@ def test_sweep_killed_in_its_third_trial_resumes_without_retraining(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(
     tiny_project: Path, tmp_path: Path
 ) -> None:

@@ -289,6 +289,7 @@ def test_interrupted_run_resumes_after_its_last_finished_epoch(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_sigterm_stops_the_cli_and_the_rerun_resumes(tiny_project: Path) -> None:
     sets = ["train.epochs=20", "train.early_stopping.patience=100"]
     args = ["--config", str(tiny_project), "--set", sets[0], "--set", sets[1]]
