@@ -110,7 +110,8 @@ def fit_probe(
     c = probe_c(y_train)
     clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, y_train)
     probs = in_columns(clf.predict_proba(x_val), clf.classes_, range(n_labels))
-    loss = log_loss(y_val, np.clip(probs, 1e-7, 1.0), labels=range(n_labels))
+    probs = np.clip(probs, 1e-7, 1.0)  # labels the probe never saw: not 0
+    loss = log_loss(y_val, probs / probs.sum(axis=1, keepdims=True), labels=range(n_labels))
     kernel = np.zeros((x_train.shape[1], n_labels), dtype=np.float32)
     bias = np.full(n_labels, clf.intercept_.min() - ABSENT_CLASS_MARGIN, dtype=np.float32)
     classes = clf.classes_.astype(int)
