@@ -383,3 +383,33 @@ def test_a_hidden_first_sheet_is_skipped_and_formula_cells_are_named(tmp_path) -
     with pytest.raises(PipelineError, match=r"in.xlsx, sheet 'S': 1 formula cell\(s\) in column"):
         read_table(path, "문장")
     assert read_table(path, "번호")["번호"].tolist() == [1, 2]  # the visible sheet
+
+
+def test_an_xlsx_output_with_a_cell_excel_would_cut_is_refused(tmp_path) -> None:
+    from pipeline.errors import PipelineError
+    from pipeline.serve.predict import write_table
+
+    out = tmp_path / "o.xlsx"
+    df = sheet().assign(entities=["[]", None, "[" + "x" * 40_000 + "]", None])
+    with pytest.raises(PipelineError, match=r"^--output .*o\.xlsx: 1 cell\(s\) longer than Excel"):
+        write_table(out, df)
+    assert list(tmp_path.iterdir()) == []  # no half file, no temporary left
+    write_table(tmp_path / "o.csv", df)  # .csv keeps it whole
+    back = pd.read_csv(tmp_path / "o.csv", encoding="utf-8-sig")
+    assert len(back["entities"][2]) == 40_002
+
+
+@pytest.mark.slow
+def test_predict_refuses_an_xlsx_output_excel_would_cut(
+    config, untrained_run, tmp_path, capsys
+) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.xlsx"
+    sheet().assign(메모=["메" * 40_000, None, None, None]).to_csv(src, index=False)
+    argv = ["--config", config, "--model", str(untrained_run), "--input", str(src)]
+    assert main([*argv, "--column", "사람문장1", "--output", str(dst)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (
+        f"error: --output {dst}: 1 cell(s) longer than Excel's limit of 32,767 characters "
+        "(column '메모' row(s) 2) would be cut short; write a .csv or .parquet file instead"
+    )
+    assert not dst.exists() and sorted(p.name for p in tmp_path.glob("out*")) == []
