@@ -413,3 +413,24 @@ def test_predict_refuses_an_xlsx_output_excel_would_cut(
         "(column '메모' row(s) 2) would be cut short; write a .csv or .parquet file instead"
     )
     assert not dst.exists() and sorted(p.name for p in tmp_path.glob("out*")) == []
+
+
+def test_formulas_never_calculated_in_other_columns_are_a_warning(tmp_path, caplog) -> None:
+    import logging
+
+    from pipeline.serve.predict import read_table
+    from tests.xlsx_helpers import write_workbook
+
+    path = write_workbook(
+        tmp_path / "in.xlsx",
+        {"S": [["번호", "문장", "합계"], [1, "좋아요", "=A2*2"], [2, "싫어요", "=A3*2"]]},
+    )
+    with caplog.at_level(logging.WARNING, logger="pipeline.data"):
+        df = read_table(path, "문장")
+    assert df["문장"].tolist() == ["좋아요", "싫어요"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "in.xlsx, sheet 'S': 2 formula cell(s) in column(s) '합계' have no saved value (C2, C3): "
+        "the file was written by a program that does not calculate formulas, so they are empty "
+        "in the output; open it in Excel or LibreOffice and save it to keep their values"
+    ]

@@ -70,7 +70,7 @@ def read_table(
     if path.suffix.lower() == ".csv":
         options |= {"keep_default_na": False, "skip_blank_lines": False}
     try:
-        df, _ = sheets.read_table(path, read, sheet=sheet, encoding=encoding, **options)
+        df, _ = sheets.read_table(path, read, sheet=sheet, encoding=encoding, kept=True, **options)
     except PipelineError as exc:
         raise PipelineError(f"--input {exc}") from None
     for flag, name in (("--column", column), ("--pair-column", pair_column)):
