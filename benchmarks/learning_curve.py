@@ -13,6 +13,13 @@ train stage (train.seed = the seed) and scored by the real evaluate stage, which
 and the frozen-encoder baselines on the same cut: three test macro F1s per (n, seed), the mean
 and spread over the seeds in reports/bench/<NAME>.json (default learning_curve) and a figure
 beside it. Model weights and scratch data are removed as the runs finish.
+
+Every argument is checked before any stage runs, one line and exit 2 otherwise: a size is a
+positive integer or "all", a seed a non-negative integer, neither given twice, and every
+--config file exists. A config whose train split is too small for every size given (all above
+0.8 x the mean per class) is named, exit 2. The report so far is kept in <NAME>.partial.json
+while the runs go on; <NAME>.json (and the figure) are replaced, atomically, only at the end
+with at least one run, so a failed or refused bench never overwrites an earlier report.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from pipeline.config import load_config
 from pipeline.data import ingest, prepare, split
 from pipeline.errors import PipelineError
 from pipeline.evaluate import stage as evaluate
-from pipeline.io import package_versions, read_json, write_json
+from pipeline.io import atomic_path, package_versions, read_json, write_json
 from pipeline.paths import Paths
 from pipeline.train import stage as train
 
@@ -163,21 +170,58 @@ def plot(result: dict[str, Any], path: Path) -> None:
         ax.legend()
     fig.suptitle("learning curve: mean over seeds, bars = standard deviation")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, format="png")  # path may be a temporary name
     plt.close(fig)
+
+
+def check_args(
+    configs: list[str], sizes: list[str], seeds: list[str]
+) -> tuple[list[str], list[int]]:
+    """The sizes (positive integers as written, or "all") and seeds (non-negative integers),
+    checked before any stage runs; raises PipelineError naming the bad one."""
+    out_sizes: list[str] = []
+    for size in sizes:
+        text = size.strip().lower()
+        if text != "all" and not (text.isascii() and text.isdigit() and int(text) > 0):
+            raise PipelineError(
+                f"--sizes {size!r}: a size is a positive whole number of sentences per class "
+                "or 'all'"
+            )
+        text = "all" if text == "all" else str(int(text))
+        if text in out_sizes:
+            raise PipelineError(f"--sizes {size!r} is given twice: each size runs once")
+        out_sizes.append(text)
+    out_seeds: list[int] = []
+    for seed in seeds:
+        text = seed.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise PipelineError(f"--seeds {seed!r}: a seed is a whole number, 0 or more")
+        if int(text) in out_seeds:
+            raise PipelineError(f"--seeds {seed!r} is given twice: each seed runs once")
+        out_seeds.append(int(text))
+    for config in configs:
+        if not Path(config).is_file():
+            raise PipelineError(f"--config {config}: file not found")
+    return out_sizes, out_seeds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", nargs="+", default=CONFIGS)
     parser.add_argument("--sizes", nargs="+", default=SIZES)
-    parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
+    parser.add_argument("--seeds", nargs="+", default=[str(s) for s in SEEDS])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", default="learning_curve", help="file name under reports/bench")
     args = parser.parse_args(argv)
     setup_logging()
+    try:
+        args.sizes, args.seeds = check_args(args.config, args.sizes, args.seeds)
+    except PipelineError as exc:
+        logger.error("%s", exc)
+        return 2
     bench = Paths(Path(".").resolve()).bench
     scratch = bench / ".learning-curve"
+    final, partial = bench / f"{args.out}.json", bench / f"{args.out}.partial.json"
     result: dict[str, Any] = {
         "what": "test macro F1 by training sentences per class: fine-tuned vs both baselines",
         "overrides": args.overrides,
@@ -193,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
             most = int(per_label.max())
             # a cut that keeps most of the split is "all" again (the demo: 10 of at most 13)
             sizes = [s for s in args.sizes if s == "all" or int(s) <= 0.8 * per_label.mean()]
+            if not sizes:
+                raise PipelineError(
+                    f"--config {config}: every size of --sizes ({' '.join(args.sizes)}) is above "
+                    f"0.8 x the mean per class of its train split ({per_label.mean():.1f}), so "
+                    "none would differ from 'all': give smaller sizes or 'all'"
+                )
             runs = []
             for size in sizes:
                 for seed in args.seeds:
@@ -206,15 +256,20 @@ def main(argv: list[str] | None = None) -> int:
                         "summary": summarize(runs),
                         "runs": runs,
                     }
-                    write_json(bench / f"{args.out}.json", result)  # so far
+                    write_json(partial, result)  # so far; the final report only at the end
     except PipelineError as exc:
         logger.error("%s", exc)
         return 2
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if not any(d["runs"] for d in result["datasets"].values()):
+        logger.error("no run finished: %s is left as it was", final)
+        return 2
     result["versions"] = package_versions()
-    write_json(bench / f"{args.out}.json", result)
-    plot(result, bench / f"{args.out}.png")
+    with atomic_path(bench / f"{args.out}.png") as tmp:
+        plot(result, tmp)
+    write_json(final, result)  # atomic: a temporary file renamed into place
+    partial.unlink(missing_ok=True)
     for name, d in result["datasets"].items():
         for r in d["summary"]:
             print(  # noqa: T201

@@ -25,7 +25,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+
+from pipeline.errors import PipelineError
 
 logger = logging.getLogger(__name__)
 
@@ -178,13 +181,54 @@ def write_parquet(path: Path, df: pd.DataFrame) -> None:
         df.to_parquet(tmp, index=False, engine="pyarrow", compression="zstd")
 
 
-def to_excel_as_text(df: pd.DataFrame, path: Path, sheet_name: str = "Sheet1") -> None:
+# Excel keeps at most this many characters in a cell; openpyxl (through pandas) cuts a longer
+# one with only a warning, which breaks e.g. NER's ``entities`` JSON of a long sentence.
+EXCEL_CELL_LIMIT = 32_767
+
+
+def excel_too_long(df: pd.DataFrame) -> dict[str, list[int]]:
+    """The cells of ``df`` longer than Excel keeps: column name -> sheet row numbers (as the
+    user sees them: the header is row 1, the first data row is 2)."""
+    out: dict[str, list[int]] = {}
+    for j in range(df.shape[1]):
+        column = df.iloc[:, j]
+        if column.dtype != object and not isinstance(column.dtype, pd.StringDtype):
+            continue
+        lengths = column.map(lambda v: len(v) if isinstance(v, str) else 0)
+        rows = [int(i) + 2 for i in np.flatnonzero(lengths.to_numpy() > EXCEL_CELL_LIMIT)]
+        if rows:
+            out[str(df.columns[j])] = rows
+    return out
+
+
+def check_excel_cells(df: pd.DataFrame, where: str) -> None:
+    """Raise PipelineError naming the columns and rows of ``df`` that Excel would cut."""
+    bad = excel_too_long(df)
+    if not bad:
+        return
+    n = sum(len(rows) for rows in bad.values())
+    cells = "; ".join(
+        f"column {name!r} row(s) {', '.join(map(str, rows[:5]))}{' ...' * (len(rows) > 5)}"
+        for name, rows in bad.items()
+    )
+    raise PipelineError(
+        f"{where}: {n} cell(s) longer than Excel's limit of {EXCEL_CELL_LIMIT:,} characters "
+        f"({cells}) would be cut short; write a .csv or .parquet file instead"
+    )
+
+
+def to_excel_as_text(
+    df: pd.DataFrame, path: Path, sheet_name: str = "Sheet1", where: str | None = None
+) -> None:
     """``df`` as an .xlsx sheet whose text cells stay text.
 
     openpyxl stores a string that starts with ``=`` as a formula, so a sentence such as
     ``=HYPERLINK("http://...")`` from a workbook would come back as a live formula in the
     predictions a person opens in Excel. Every such cell is written as a string instead.
+    A cell longer than Excel keeps (32,767 characters) is refused before anything is written
+    (PipelineError naming ``where``, default ``path``, the columns and the rows).
     """
+    check_excel_cells(df, where or str(path))
     with pd.ExcelWriter(path, engine="openpyxl") as writer:
         df.to_excel(writer, index=False, sheet_name=sheet_name)
         for row in writer.sheets[sheet_name].iter_rows():

@@ -100,3 +100,29 @@ def test_csv_output_keeps_formula_like_text_as_text(tmp_path: Path) -> None:
                                         "-3", "+1.5e3"]  # fmt: skip
     assert back["n"].tolist() == [1, -2, 3, 4, 5, 6, 7, 8]  # numbers stay numbers
     assert df.loc["=a", "=label"] == "=1+1"  # the frame given is not changed
+
+
+def test_excel_output_refuses_a_cell_longer_than_excel_keeps(tmp_path: Path) -> None:
+    """openpyxl cuts a cell over 32,767 characters with a warning only: refused, nothing written."""
+    import pandas as pd
+    import pytest
+
+    from pipeline.errors import PipelineError
+    from pipeline.io import excel_too_long, to_excel_as_text
+
+    long = "가" * 40_000
+    df = pd.DataFrame(
+        {"text": ["짧은 문장", long, "보통"], "entities": ["[]", "[]", long], "n": [1, 2, 3]}
+    )
+    assert excel_too_long(df) == {"text": [3], "entities": [4]}
+    path = tmp_path / "out.xlsx"
+    with pytest.raises(PipelineError) as exc:
+        to_excel_as_text(df, path)
+    assert str(exc.value) == (
+        f"{path}: 2 cell(s) longer than Excel's limit of 32,767 characters (column 'text' row(s) "
+        "3; column 'entities' row(s) 4) would be cut short; write a .csv or .parquet file instead"
+    )
+    assert list(tmp_path.iterdir()) == []
+    ok = df.assign(text="x" * 32_767, entities="[]")  # exactly the limit is kept
+    to_excel_as_text(ok, path)
+    assert pd.read_excel(path, engine="calamine")["text"].str.len().tolist() == [32_767] * 3

@@ -383,3 +383,54 @@ def test_a_hidden_first_sheet_is_skipped_and_formula_cells_are_named(tmp_path) -
     with pytest.raises(PipelineError, match=r"in.xlsx, sheet 'S': 1 formula cell\(s\) in column"):
         read_table(path, "문장")
     assert read_table(path, "번호")["번호"].tolist() == [1, 2]  # the visible sheet
+
+
+def test_an_xlsx_output_with_a_cell_excel_would_cut_is_refused(tmp_path) -> None:
+    from pipeline.errors import PipelineError
+    from pipeline.serve.predict import write_table
+
+    out = tmp_path / "o.xlsx"
+    df = sheet().assign(entities=["[]", None, "[" + "x" * 40_000 + "]", None])
+    with pytest.raises(PipelineError, match=r"^--output .*o\.xlsx: 1 cell\(s\) longer than Excel"):
+        write_table(out, df)
+    assert list(tmp_path.iterdir()) == []  # no half file, no temporary left
+    write_table(tmp_path / "o.csv", df)  # .csv keeps it whole
+    back = pd.read_csv(tmp_path / "o.csv", encoding="utf-8-sig")
+    assert len(back["entities"][2]) == 40_002
+
+
+@pytest.mark.slow
+def test_predict_refuses_an_xlsx_output_excel_would_cut(
+    config, untrained_run, tmp_path, capsys
+) -> None:
+    src, dst = tmp_path / "in.csv", tmp_path / "out.xlsx"
+    sheet().assign(메모=["메" * 40_000, None, None, None]).to_csv(src, index=False)
+    argv = ["--config", config, "--model", str(untrained_run), "--input", str(src)]
+    assert main([*argv, "--column", "사람문장1", "--output", str(dst)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (
+        f"error: --output {dst}: 1 cell(s) longer than Excel's limit of 32,767 characters "
+        "(column '메모' row(s) 2) would be cut short; write a .csv or .parquet file instead"
+    )
+    assert not dst.exists() and sorted(p.name for p in tmp_path.glob("out*")) == []
+
+
+def test_formulas_never_calculated_in_other_columns_are_a_warning(tmp_path, caplog) -> None:
+    import logging
+
+    from pipeline.serve.predict import read_table
+    from tests.xlsx_helpers import write_workbook
+
+    path = write_workbook(
+        tmp_path / "in.xlsx",
+        {"S": [["번호", "문장", "합계"], [1, "좋아요", "=A2*2"], [2, "싫어요", "=A3*2"]]},
+    )
+    with caplog.at_level(logging.WARNING, logger="pipeline.data"):
+        df = read_table(path, "문장")
+    assert df["문장"].tolist() == ["좋아요", "싫어요"]
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned == [
+        "in.xlsx, sheet 'S': 2 formula cell(s) in column(s) '합계' have no saved value (C2, C3): "
+        "the file was written by a program that does not calculate formulas, so they are empty "
+        "in the output; open it in Excel or LibreOffice and save it to keep their values"
+    ]

@@ -70,7 +70,7 @@ def read_table(
     if path.suffix.lower() == ".csv":
         options |= {"keep_default_na": False, "skip_blank_lines": False}
     try:
-        df, _ = sheets.read_table(path, read, sheet=sheet, encoding=encoding, **options)
+        df, _ = sheets.read_table(path, read, sheet=sheet, encoding=encoding, kept=True, **options)
     except PipelineError as exc:
         raise PipelineError(f"--input {exc}") from None
     for flag, name in (("--column", column), ("--pair-column", pair_column)):
@@ -154,13 +154,15 @@ def check_writable(out: Path) -> None:
 
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
+    """``df`` to ``path`` when complete (an .xlsx with a cell longer than Excel keeps is refused
+    first, nothing written: io.to_excel_as_text)."""
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False, engine="pyarrow")
         elif path.suffix.lower() == ".csv":
             to_csv_as_text(df, tmp, encoding="utf-8-sig")  # BOM: Excel reads it as UTF-8
         else:
-            to_excel_as_text(df, tmp)
+            to_excel_as_text(df, tmp, where=f"--output {path}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ def settle_sheet(
     merged: Iterable[Range] = (),
     uncalculated: Iterable[Cell] = (),
     letters: bool = True,
+    kept: bool = False,
 ) -> pd.DataFrame:
     """Check the cells of ``read`` columns that pandas shows wrongly, and fill merged ones.
 
@@ -56,7 +57,9 @@ def settle_sheet(
     (pandas would silently read the first) or holds formulas never calculated (they read as
     empty). A merged range in a ``fill`` column (a row's label, group or tag) gives its value to
     every row it covers, logged; one in another ``read`` column (a sentence) is read once, in its
-    first row, logged. Returns ``frame``, or a filled copy.
+    first row, logged. ``kept``: the caller writes every column back out (predict), so formulas
+    never calculated in the other columns (empty in its output) are logged as a warning.
+    Returns ``frame``, or a filled copy.
     """
     names = [header_text(v) if not is_blank(v) else "" for v in header]
     read, fill = set(read), set(fill)
@@ -71,7 +74,21 @@ def settle_sheet(
                 f"{where}: {len(at)} columns are headed {name!r} ({' and '.join(map(col, at))}): "
                 "rename all but one, so it is clear which to read"
             )
+    uncalculated = list(uncalculated)
     bad = [(r, c) for r, c in uncalculated if 0 < r and c < len(names) and names[c] in read]
+    others = [(r, c) for r, c in uncalculated if 0 < r and (r, c) not in bad]
+    if kept and others:
+        columns = ", ".join(
+            repr(names[c]) if c < len(names) and names[c] else col(c)
+            for c in dict.fromkeys(c for _, c in sorted(others, key=lambda rc: rc[1]))
+        )
+        cells = _some([cell_name(r, c) for r, c in sorted(others)])
+        logger.warning(
+            "%s: %d formula cell(s) in column(s) %s have no saved value (%s): the file was "
+            "written by a program that does not calculate formulas, so they are empty in the "
+            "output; open it in Excel or LibreOffice and save it to keep their values",
+            where, len(others), columns, cells,
+        )  # fmt: skip
     if bad:
         columns = ", ".join(repr(n) for n in dict.fromkeys(names[c] for _, c in bad))
         cells = ", ".join(cell_name(r, c) for r, c in sorted(bad)[:5]) + (" ..." * (len(bad) > 5))
@@ -112,13 +129,13 @@ def settle_sheet(
 
 def settle_workbook_sheet(
     frame: pd.DataFrame, path: Path, book: Any, sheet: str, where: str,
-    read: Iterable[str], fill: Iterable[str] = (),
+    read: Iterable[str], fill: Iterable[str] = (), kept: bool = False,
 ) -> pd.DataFrame:  # fmt: skip
     """``settle_sheet`` for ``sheet`` of the workbook at ``path`` (``book``: its calamine
     workbook), ``frame`` being that sheet as pandas read it."""
     merged, uncalculated = sheet_cells(path, sheet, book)
     header = written_header(frame.columns)
-    return settle_sheet(frame, header, where, read, fill, merged, uncalculated)
+    return settle_sheet(frame, header, where, read, fill, merged, uncalculated, kept=kept)
 
 
 _MANGLED = re.compile(r"^(.*)\.(\d+)$")
@@ -160,13 +177,15 @@ def read_table(
     fill: Iterable[str] = (),
     sheet: str | None = None,
     encoding: str = "auto",
+    kept: bool = False,
     **pandas_options: Any,
 ) -> tuple[pd.DataFrame, str]:
     """(the table, where: "file" or "file, sheet 'S'") of a .csv, .parquet or workbook file.
 
     ``read``: the columns the caller will read (checked by ``settle_sheet``, and renamed to
     the name given when their header is a number); ``fill``: those of them that fill down when
-    merged. ``pandas_options`` go to ``pd.read_csv`` / ``pd.read_excel``. Raises PipelineError
+    merged; ``kept``: every column is written back out (settle_sheet). ``pandas_options``
+    go to ``pd.read_csv`` / ``pd.read_excel``. Raises PipelineError
     naming the file (and sheet) for anything it cannot read as a table.
     """
     suffix = path.suffix.lower()
@@ -183,7 +202,9 @@ def read_table(
                 name = _chosen_sheet(book, path, sheet)
                 where = f"{path.name}, sheet {name!r}"
                 frame = pd.read_excel(book, sheet_name=name, **pandas_options)
-                frame = settle_workbook_sheet(frame, path, book.book, name, where, read, fill)
+                frame = settle_workbook_sheet(
+                    frame, path, book.book, name, where, read, fill, kept=kept
+                )
     except PipelineError:
         raise
     except Exception as exc:  # noqa: BLE001  (pandas/calamine raise many types for bad files)
