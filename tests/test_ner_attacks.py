@@ -207,3 +207,30 @@ def test_a_request_too_long_to_read_in_windows_is_refused_before_the_model() -> 
         parse_request({"inputs": [long[:100], long]}, 8)
     assert err.value.status == 413
     assert parse_request({"inputs": long[:MAX_REQUEST_CHARS]}, 8) == [long[:MAX_REQUEST_CHARS]]
+
+
+def test_a_request_that_grows_under_nfc_past_the_cap_is_refused() -> None:
+    """The cap counts what the model reads: U+FB2C is one character sent, three in NFC."""
+    from pipeline.inference.api import RequestError
+    from pipeline.tasks.ner.serve import MAX_REQUEST_CHARS, parse_request
+
+    assert MAX_REQUEST_CHARS == 5000
+    for n in (5000, 1700, 1667):  # 15,000, 5,100 and 5,001 characters in NFC
+        with pytest.raises(RequestError, match="grows under NFC normalisation") as err:
+            parse_request({"inputs": "\ufb2c" * n}, 8)
+        assert err.value.status == 413
+        assert f"{3 * n} characters" in err.value.message
+    with pytest.raises(RequestError, match="NFC"):
+        parse_request({"inputs": ["\ufb2c" * 1000, "\ufb2c" * 700]}, 8)  # the request in all
+    assert parse_request({"inputs": "\ufb2c" * 1666}, 8) == ["\ufb2c" * 1666]  # 4,998 in NFC
+
+
+def test_the_ner_page_takes_as_many_characters_as_the_api() -> None:
+    import re
+    from pathlib import Path
+
+    from pipeline.tasks.ner.serve import MAX_REQUEST_CHARS
+
+    static = Path(__file__).resolve().parents[1] / "pipeline" / "serve" / "static"
+    boxes = re.findall(r"<textarea[^>]*>", (static / "ner.html").read_text(encoding="utf-8"))
+    assert [re.search(r'maxlength="(\d+)"', b).group(1) for b in boxes] == [str(MAX_REQUEST_CHARS)]

@@ -155,3 +155,91 @@ def test_the_server_answers_a_short_request_between_the_turns_of_a_long_one(tagg
     assert [len(found) for found in short_answer] == [
         len(_pipeline_entities(model, tokenizer, t)) for t in ["서울", "이영희 서울"]
     ]
+
+
+def _server(predict):
+    from types import SimpleNamespace
+
+    from pipeline.inference.microbatcher import MicroBatcher
+    from pipeline.tasks.ner.serve import EntityServer
+
+    server = EntityServer.__new__(EntityServer)  # the model side only: no config, no loading
+    server.cfg = SimpleNamespace(serve=SimpleNamespace(max_inputs=8))
+    server.batcher = MicroBatcher(predict, max_batch_size=32, max_wait_ms=1)
+    return server
+
+
+def test_a_request_whose_client_is_gone_is_not_submitted_again(tagger) -> None:
+    import asyncio
+
+    from pipeline.inference.api import RequestError
+    from pipeline.tasks.ner.serve import predictor
+
+    model, tokenizer = tagger
+    predict = predictor(model, tokenizer, 64, batch=2, budget=2)
+    turns: list[int] = []
+
+    def counted(items: list) -> list:
+        turns.append(len(items))
+        return predict(items)
+
+    server = _server(counted)
+    polls: list[int] = []
+
+    async def disconnected() -> bool:
+        polls.append(len(turns))
+        return len(turns) >= 1  # gone once the first turn was read
+
+    async def run() -> tuple[object, object]:
+        try:
+            await server.answer({"inputs": LONG}, disconnected=disconnected)
+        except RequestError as exc:
+            gone = exc.status
+        else:
+            gone = None
+        return gone, (await server.answer({"inputs": ["서울", "이영희 서울"]}))[0]
+
+    server.batcher.start()
+    try:
+        gone, short_answer = asyncio.run(run())
+    finally:
+        server.batcher.stop()
+    assert gone == 499
+    assert turns == [1, 2]  # the long one's first turn, then the short request only
+    assert polls == [0, 1]
+    assert [len(found) for found in short_answer] == [
+        len(_pipeline_entities(model, tokenizer, t)) for t in ["서울", "이영희 서울"]
+    ]
+
+
+def test_a_turn_cuts_into_windows_only_the_long_texts_it_has_room_for(tagger) -> None:
+    from pipeline.tasks.ner.serve import predictor
+    from pipeline.tasks.ner.windows import Reading
+
+    model, tokenizer = tagger
+    turns = predictor(model, tokenizer, 64, batch=8, budget=8)
+    mid = LONG[:1000]
+    n = len(turns.tagger.read(mid).chunks)
+    assert 2 < n < 8
+    texts = [mid] * 12 + ["서울", "이영희 서울"]
+    cut: list[str] = []  # the texts cut into windows (the pipeline's preprocess)
+    read = turns.tagger.read
+    turns.tagger.read = lambda text: cut.append(text) or read(text)
+    fill = math.ceil(8 / n)  # the long texts that fill a turn's 8 windows
+    results: list = list(texts)
+    reads: list[int] = []
+    while pending := [i for i, r in enumerate(results) if isinstance(r, (str, Reading))]:
+        before = len(cut)
+        for i, r in zip(pending, turns([results[i] for i in pending]), strict=True):
+            results[i] = r
+        reads.append(len(cut) - before)
+        if len(reads) == 1:
+            # the long texts that fill the turn's 8 windows; the short ones are read and answered
+            assert reads == [fill + 2]
+            assert isinstance(results[fill], str) and results[-2:] == [
+                _pipeline_entities(model, tokenizer, t) for t in texts[-2:]
+            ]
+        assert turns.tagger.calls <= len(reads)  # one call (8 windows) a turn
+    assert sum(reads) == len(texts)  # each text cut into windows once
+    assert max(reads[1:]) <= fill
+    _same(results[0], _pipeline_entities(model, tokenizer, mid))

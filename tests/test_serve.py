@@ -425,3 +425,38 @@ def test_sigterm_stops_the_server_with_exit_code_130(config, untrained_run, caps
         signal.signal(signal.SIGTERM, previous)
     assert code == 130 and escaped == []
     assert "interrupted" in capsys.readouterr().err
+
+
+def test_a_server_that_watches_for_disconnects_is_told_when_the_client_is_gone(
+    config, untrained_run
+) -> None:
+    """The app hands ``request.is_disconnected`` to a server with ``watches_disconnect``: False
+    while the client waits, True once it has closed the connection (NER stops its turns)."""
+    from pipeline.inference.api import RequestError
+
+    service = run_service(config, untrained_run)
+    seen: list[bool] = []
+    gone = threading.Event()
+
+    async def answer(body, disconnected=None):
+        seen.append(await disconnected())
+        if body["inputs"] == "wait":
+            for _ in range(500):
+                if await disconnected():
+                    gone.set()
+                    raise RequestError(499, "the client closed the request")
+                await asyncio.sleep(0.01)
+        return [], {}
+
+    service.watches_disconnect = True
+    service.answer = answer
+    with live_server(service) as url:
+        assert post(url, {"inputs": "now"}).json() == []
+        port = int(url.rsplit(":", 1)[1])
+        body = json.dumps({"inputs": "wait"}).encode()
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            head = "POST /predict HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            sock.sendall(f"{head}content-length: {len(body)}\r\n\r\n".encode() + body)
+            threading.Event().wait(0.3)
+        assert gone.wait(5)
+    assert seen == [False, False]

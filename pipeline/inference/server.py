@@ -41,6 +41,9 @@ class Server(ABC):
     routes: tuple[str, ...] = ("/predict",)  # POST routes answered by ``answer``
     summary = "Answer one input or a list of them"
     page = "index.html"  # the page at /, under pipeline/serve/static/
+    # True: ``answer`` takes ``disconnected`` (an async callable, True once the client is
+    # gone) and stops its work then; the app passes Starlette's ``request.is_disconnected``.
+    watches_disconnect = False
 
     def __init__(self, cfg: Config, ref: ModelRef) -> None:
         self.cfg, self.ref = cfg, ref

@@ -20,7 +20,8 @@ anything else is a 422 naming it.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pandas as pd
@@ -31,8 +32,10 @@ from pipeline.inference.loaded import clean_text
 from pipeline.inference.server import BatchedServer
 from pipeline.tables.cells import cell_to_text, is_blank
 from pipeline.tasks.ner.markup import render_markup
-from pipeline.tasks.ner.view import View
+from pipeline.tasks.ner.view import View, model_view
 from pipeline.tasks.ner.windows import Tagger
+
+logger = logging.getLogger(__name__)
 
 PARAMETERS = ("aggregation_strategy", "ignore_labels", "stride")
 # Characters one request may send in all, a bound on one request's work. A long sentence is
@@ -70,6 +73,13 @@ def parse_request(body: Any, max_inputs: int) -> Inputs:
     if (n := sum(len(t) for t in texts)) > MAX_REQUEST_CHARS:
         raise RequestError(
             413, f'"inputs": {n} characters, at most {MAX_REQUEST_CHARS} per request (split it)'
+        )
+    # The model reads the NFC view, which can be longer: "\ufb2c" is three characters in NFC.
+    if (n := sum(len(model_view(t).text) for t in texts)) > MAX_REQUEST_CHARS:
+        raise RequestError(
+            413,
+            f'"inputs": {n} characters once NFC-normalised as the model reads them (the text '
+            f"grows under NFC normalisation), at most {MAX_REQUEST_CHARS} per request (split it)",
         )
     params = body.get("parameters")
     params = {} if params is None else params  # 0, false, "" or [] are not "no parameters"
@@ -134,12 +144,13 @@ def predictor(
     The model reads each text as ingest would have stored it (``view.model_view``: NFC, no
     zero-width characters); the offsets answered index the text as given. With ``budget``, a
     call reads at most that many windows of the texts longer than one window and answers, for
-    a text not read to its end, its ``Reading``: give it back in a later call to go on."""
+    a text not read to its end, its ``Reading`` (or the text itself, not cut into windows yet:
+    ``Tagger.step``): give it back in a later call to go on."""
     tagger = Tagger(model, tokenizer, max_len, batch)
 
     def predict(items: list[Any]) -> list[Any]:
         return [
-            r if r.left else shape(r.text, tagger.groups(r), r.view)
+            r if isinstance(r, str) or r.left else shape(r.text, tagger.groups(r), r.view)
             for r in tagger.step(items, budget)
         ]
 
@@ -227,12 +238,20 @@ class EntityServer(BatchedServer):
     sentence read whole would hold every other request for its 2-5 s. The predictor reads at
     most ``WINDOW_BATCH`` windows of the long sentences in a batch and hands back the
     unfinished ones (``Reading``); ``answer`` submits those again, behind the jobs that came
-    meanwhile, until every sentence has its entities."""
+    meanwhile, until every sentence has its entities, or until ``disconnected()`` (the app's
+    ``request.is_disconnected``) says the client is gone: then nothing more is submitted."""
 
-    async def answer(self, body: Any) -> tuple[Any, dict[str, str]]:
+    watches_disconnect = True
+
+    async def answer(
+        self, body: Any, disconnected: Callable[[], Awaitable[bool]] | None = None
+    ) -> tuple[Any, dict[str, str]]:
         texts = parse_request(body, self.cfg.serve.max_inputs)
         results: list[Any] = list(texts)
         while pending := [i for i, r in enumerate(results) if not isinstance(r, list)]:
+            if disconnected is not None and await disconnected():
+                logger.info("client gone: %d sentence(s) of its request left", len(pending))
+                raise RequestError(499, "the client closed the request")
             try:
                 done = await self.batcher.submit([results[i] for i in pending])
             except Exception as exc:  # noqa: BLE001  (the batcher logged it; this request only)
