@@ -67,7 +67,7 @@ def test_excel_output_keeps_formula_like_text_as_text(tmp_path: Path) -> None:
     import openpyxl
     import pandas as pd
 
-    from pipeline.io import to_excel_as_text
+    from pipeline.tables.outputs import to_excel_as_text
 
     evil = '=HYPERLINK("http://example.invalid/x","click")'
     df = pd.DataFrame({"text": [evil, "보통 문장", "+1 또는 -1"], "score": [0.5, 0.25, 1.0]})
@@ -85,7 +85,7 @@ def test_csv_output_keeps_formula_like_text_as_text(tmp_path: Path) -> None:
     """CSV has no cell types: text Excel would run (= + - @, tab, CR) gets a leading '."""
     import pandas as pd
 
-    from pipeline.io import to_csv_as_text
+    from pipeline.tables.outputs import to_csv_as_text
 
     df = pd.DataFrame(
         {"=label": ["=1+1", "+82 10", "-_-", "@me", "\r=x", "정상", "-3", "+1.5e3"],
@@ -108,7 +108,7 @@ def test_excel_output_refuses_a_cell_longer_than_excel_keeps(tmp_path: Path) -> 
     import pytest
 
     from pipeline.errors import PipelineError
-    from pipeline.io import excel_too_long, to_excel_as_text
+    from pipeline.tables.outputs import excel_too_long, to_excel_as_text
 
     long = "가" * 40_000
     df = pd.DataFrame(

@@ -37,9 +37,10 @@ from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import clean_text, column_texts, text_problem
-from pipeline.io import atomic_path, to_csv_as_text, to_excel_as_text
+from pipeline.io import atomic_path
 from pipeline.paths import Paths
 from pipeline.tables import sheets
+from pipeline.tables.outputs import to_csv_as_text, to_excel_as_text
 from pipeline.tables.spreadsheets import header_row, read_csv
 from pipeline.tasks import task_for
 
@@ -155,7 +156,7 @@ def check_writable(out: Path) -> None:
 
 def write_table(path: Path, df: pd.DataFrame) -> None:
     """``df`` to ``path`` when complete (an .xlsx with a cell longer than Excel keeps is refused
-    first, nothing written: io.to_excel_as_text)."""
+    first, nothing written: tables.outputs.to_excel_as_text)."""
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".parquet":
             df.to_parquet(tmp, index=False, engine="pyarrow")

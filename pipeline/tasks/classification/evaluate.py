@@ -20,18 +20,12 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.io import (
-    read_json,
-    sha256_file,
-    to_csv_as_text,
-    to_excel_as_text,
-    write_json,
-    write_parquet,
-)
+from pipeline.io import read_json, sha256_file, write_json, write_parquet
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import load_trained, resolve_base_model
 from pipeline.paths import Paths, RunDir
 from pipeline.tables.labels import majority_groups
+from pipeline.tables.outputs import to_csv_as_text, to_excel_as_text
 from pipeline.tasks.base import EvaluateRequest, Evaluation
 from pipeline.tasks.classification import report
 from pipeline.tasks.classification.baseline import CharNgramBaseline

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
-from pipeline.io import sha256_file, to_excel_as_text, write_parquet, write_text
+from pipeline.io import sha256_file, write_parquet, write_text
 from pipeline.model.loading import load_trained
 from pipeline.paths import Paths, RunDir
+from pipeline.tables.outputs import to_excel_as_text
 from pipeline.tasks.base import EvaluateRequest, Evaluation
 from pipeline.tasks.ner.markup import render_markup, spans_from_json, spans_to_json
 from pipeline.tasks.ner.metrics import (
