@@ -24,6 +24,11 @@ TEXTS = [
 ]
 
 
+async def still_here() -> bool:
+    """``disconnected`` of a client that waits for its answer."""
+    return False
+
+
 @pytest.fixture(scope="module")
 def tagger(tmp_path_factory: pytest.TempPathFactory):
     """A tiny random TF BERT token classifier (64 positions) whose labels vary piece by piece,
@@ -136,7 +141,7 @@ def test_the_server_answers_a_short_request_between_the_turns_of_a_long_one(tagg
     order: list[str] = []
 
     async def ask(name: str, inputs: object) -> object:
-        answer, _ = await server.answer({"inputs": inputs})
+        answer, _ = await server.answer({"inputs": inputs}, still_here)
         order.append(name)
         return answer
 
@@ -192,12 +197,12 @@ def test_a_request_whose_client_is_gone_is_not_submitted_again(tagger) -> None:
 
     async def run() -> tuple[object, object]:
         try:
-            await server.answer({"inputs": LONG}, disconnected=disconnected)
+            await server.answer({"inputs": LONG}, disconnected)
         except RequestError as exc:
             gone = exc.status
         else:
             gone = None
-        return gone, (await server.answer({"inputs": ["서울", "이영희 서울"]}))[0]
+        return gone, (await server.answer({"inputs": ["서울", "이영희 서울"]}, still_here))[0]
 
     server.batcher.start()
     try:

@@ -427,10 +427,8 @@ def test_sigterm_stops_the_server_with_exit_code_130(config, untrained_run, caps
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_a_server_that_watches_for_disconnects_is_told_when_the_client_is_gone(
-    config, untrained_run
-) -> None:
-    """The app hands ``request.is_disconnected`` to a server with ``watches_disconnect``: False
+def test_a_server_is_told_when_the_client_is_gone(config, untrained_run) -> None:
+    """The app hands ``request.is_disconnected`` to the server's ``answer``: False
     while the client waits, True once it has closed the connection (NER stops its turns)."""
     from pipeline.inference.api import RequestError
 
@@ -438,7 +436,7 @@ def test_a_server_that_watches_for_disconnects_is_told_when_the_client_is_gone(
     seen: list[bool] = []
     gone = threading.Event()
 
-    async def answer(body, disconnected=None):
+    async def answer(body, disconnected):
         seen.append(await disconnected())
         if body["inputs"] == "wait":
             for _ in range(500):
@@ -448,7 +446,6 @@ def test_a_server_that_watches_for_disconnects_is_told_when_the_client_is_gone(
                 await asyncio.sleep(0.01)
         return [], {}
 
-    service.watches_disconnect = True
     service.answer = answer
     with live_server(service) as url:
         assert post(url, {"inputs": "now"}).json() == []

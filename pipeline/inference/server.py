@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from pipeline.config import Config
@@ -35,15 +35,15 @@ LIMITS = ("max_inputs", "max_body_bytes", "top_k", "max_batch_size", "max_wait_m
 LIMITS += ("body_timeout_s", "keep_alive_s")
 
 
+Disconnected = Callable[[], Awaitable[bool]]  # True once the client has gone
+
+
 class Server(ABC):
     """A model behind the app: loaded in a thread, then answering decoded request bodies."""
 
     routes: tuple[str, ...] = ("/predict",)  # POST routes answered by ``answer``
     summary = "Answer one input or a list of them"
     page = "index.html"  # the page at /, under pipeline/serve/static/
-    # True: ``answer`` takes ``disconnected`` (an async callable, True once the client is
-    # gone) and stops its work then; the app passes Starlette's ``request.is_disconnected``.
-    watches_disconnect = False
 
     def __init__(self, cfg: Config, ref: ModelRef) -> None:
         self.cfg, self.ref = cfg, ref
@@ -71,8 +71,11 @@ class Server(ABC):
         """Load the model and run it once, so the first request traces no graph."""
 
     @abstractmethod
-    async def answer(self, body: Any) -> tuple[Any, dict[str, str]]:
-        """A decoded request body -> (the JSON answer, extra response headers)."""
+    async def answer(self, body: Any, disconnected: Disconnected) -> tuple[Any, dict[str, str]]:
+        """A decoded request body -> (the JSON answer, extra response headers).
+
+        ``disconnected()`` (Starlette's ``request.is_disconnected``) is True once the client
+        is gone: an answer that takes several turns stops there."""
 
     @abstractmethod
     def request_schema(self) -> dict[str, Any]:
@@ -155,13 +158,17 @@ class BatchedServer(Server):
         self.batcher.start()
         self.loaded = loaded
 
-    async def answer(self, body: Any) -> tuple[Any, dict[str, str]]:
+    async def answer(self, body: Any, disconnected: Disconnected) -> tuple[Any, dict[str, str]]:
         examples, options = self.answers.parse(body, self.cfg.serve, self.loaded)
+        results = await self.submit(examples)
+        return self.answers.answer(results, examples, self.loaded, options), {}
+
+    async def submit(self, examples: list[Any]) -> list[Any]:
+        """``examples`` through the micro-batcher; a failure is this request's 500 only."""
         try:
-            results = await self.batcher.submit(examples)
+            return await self.batcher.submit(examples)
         except Exception as exc:  # noqa: BLE001  (the batcher logged it; this request only)
             raise RequestError(500, f"prediction failed: {type(exc).__name__}: {exc}") from exc
-        return self.answers.answer(results, examples, self.loaded, options), {}
 
     def request_schema(self) -> dict[str, Any]:
         from pipeline.inference.api import PREDICT_SCHEMA

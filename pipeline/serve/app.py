@@ -132,10 +132,7 @@ def create_app(server: Server) -> FastAPI:
             body = load_json(raw)
             if not server.ready.is_set():
                 raise RequestError(503, server.error or "the model is still loading")
-            if server.watches_disconnect:  # it stops its work once the client is gone
-                answer, headers = await server.answer(body, disconnected=request.is_disconnected)
-            else:
-                answer, headers = await server.answer(body)
+            answer, headers = await server.answer(body, request.is_disconnected)
         except RequestError as exc:
             # A stalled body (408) is cut off with the connection. The rest of a body over the
             # limit (413) is read and dropped by uvicorn: closing while the client still sends

@@ -27,7 +27,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.api import RequestError
 from pipeline.inference.labeller import Labeller
-from pipeline.inference.server import Server
+from pipeline.inference.server import Disconnected, Server
 from pipeline.model.loading import ModelRef
 from pipeline.tasks.generation import sampling
 
@@ -84,7 +84,7 @@ class GenerationServer(Server):
             raise RequestError(422, str(exc)) from None
         return body["inputs"], settings
 
-    async def answer(self, body: Any) -> tuple[Any, dict[str, str]]:
+    async def answer(self, body: Any, disconnected: Disconnected) -> tuple[Any, dict[str, str]]:
         prompt, settings = self.parse(body)
         out = await self.submit(prompt, settings)
         seed = {} if out["seed"] is None else {"x-seed": str(out["seed"])}  # None: greedy

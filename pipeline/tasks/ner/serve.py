@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -29,7 +29,7 @@ import pandas as pd
 from pipeline.inference.api import RequestError, kind, parse_texts
 from pipeline.inference.labeller import Labeller
 from pipeline.inference.loaded import clean_text
-from pipeline.inference.server import BatchedServer
+from pipeline.inference.server import BatchedServer, Disconnected
 from pipeline.tables.cells import cell_to_text, is_blank
 from pipeline.tasks.ner.markup import render_markup
 from pipeline.tasks.ner.view import View, model_view
@@ -241,21 +241,14 @@ class EntityServer(BatchedServer):
     meanwhile, until every sentence has its entities, or until ``disconnected()`` (the app's
     ``request.is_disconnected``) says the client is gone: then nothing more is submitted."""
 
-    watches_disconnect = True
-
-    async def answer(
-        self, body: Any, disconnected: Callable[[], Awaitable[bool]] | None = None
-    ) -> tuple[Any, dict[str, str]]:
+    async def answer(self, body: Any, disconnected: Disconnected) -> tuple[Any, dict[str, str]]:
         texts = parse_request(body, self.cfg.serve.max_inputs)
         results: list[Any] = list(texts)
         while pending := [i for i, r in enumerate(results) if not isinstance(r, list)]:
-            if disconnected is not None and await disconnected():
+            if await disconnected():
                 logger.info("client gone: %d sentence(s) of its request left", len(pending))
                 raise RequestError(499, "the client closed the request")
-            try:
-                done = await self.batcher.submit([results[i] for i in pending])
-            except Exception as exc:  # noqa: BLE001  (the batcher logged it; this request only)
-                raise RequestError(500, f"prediction failed: {type(exc).__name__}: {exc}") from exc
+            done = await self.submit([results[i] for i in pending])
             for i, r in zip(pending, done, strict=True):
                 results[i] = r
         return answers(results, texts), {}
