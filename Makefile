@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate publish serve predict generate demo demo-nli demo-ner demo-gen test test-heavy test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate export publish serve predict generate demo demo-nli demo-ner demo-gen test test-heavy test-fast lint bench e2e clean docs tensorboard
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ sweep: data ## run the trials of SWEEP=configs/sweeps/<name>.yaml (base: the fil
 
 evaluate: | $(STAMP) ## test-set report for MODEL (default: the config's run; sweep:<name> for a sweep's best)
 	$(PY) -m pipeline.evaluate --config $(CONFIG) $(MODEL_ARG) $(ARGS)
+
+export: | $(STAMP) ## MODEL's ONNX files (fp32 + int8, checked against TF) into models/<run>/onnx/
+	$(PY) -m pipeline.export --config $(CONFIG) $(MODEL_ARG) $(ARGS)
 
 publish: | $(STAMP) ## push MODEL to the Hub repo REPO=user/name (ARGS=--dry-run to only show it)
 	$(PY) -m pipeline.publish --config $(CONFIG) $(MODEL_ARG) $(if $(REPO),--repo $(REPO),) $(ARGS)

@@ -91,7 +91,7 @@ def test_no_import_cycle_between_pipeline_modules() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-STAGES = ("data", "train", "sweep", "evaluate", "publish", "serve")
+STAGES = ("data", "train", "sweep", "evaluate", "export", "publish", "serve")
 TASKS = ("tasks",)
 
 

@@ -228,6 +228,10 @@ class ServeConfig:
     body_timeout_s: float = 10.0
     # Seconds an idle keep-alive connection stays open after its last response (uvicorn's).
     keep_alive_s: float = 5.0
+    # What runs the model for serve, predict and evaluate (--backend overrides it): tf
+    # (TensorFlow), onnx (the run's onnx/model.onnx, ONNX Runtime) or onnx-int8
+    # (onnx/model_quantized.onnx); `make export` writes both (docs/onnx.md).
+    backend: Literal["tf", "onnx", "onnx-int8"] = "tf"
 
     def __post_init__(self) -> None:
         for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
@@ -241,6 +245,11 @@ class ServeConfig:
         for key in ("body_timeout_s", "keep_alive_s"):
             if not 0 < getattr(self, key) <= 3600:
                 raise PipelineError(f"serve.{key} must be in (0, 3600], got {getattr(self, key)}")
+        if self.backend != "tf" and not self.batching:
+            raise PipelineError(
+                f"serve.batching false runs TensorFlow's pipeline per request: with serve.backend "
+                f"{self.backend} keep serve.batching true"
+            )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
   writer, the summary line) to the one evaluate skeleton;
 - **serve**: ``server`` (the answers behind the one web app, pipeline/inference/server.py) and
   ``labeller`` (predict's printed answers and table columns);
-- **card**: ``card`` (the model card and the report files published with the model).
+- **card**: ``card`` (the model card and the report files published with the model);
+- **export**: ``onnx_refusal`` (why the task's runs are not exported to ONNX, or None) and
+  ``export_score`` (the score the int8 quality gate compares, pipeline/export/).
 
 Each task is one package under pipeline/tasks/ (classification/, ner/, generation/); a new task
 is a new package and its name in the config schema's list (docs/tasks.md).
@@ -98,6 +100,9 @@ class Task(ABC):
     auto_model: ClassVar[str]
     # What train.early_stopping.monitor may watch: the history's validation metrics.
     monitors: ClassVar[tuple[str, ...]] = ("val_accuracy", "val_loss")
+    # Why ``python -m pipeline.export`` and the ONNX serve backends do not take this task's
+    # runs; None: they do (export_score says what the int8 gate compares).
+    onnx_refusal: ClassVar[str | None] = "its runs are not exported to ONNX"
 
     # --- config ---------------------------------------------------------------------------
 
@@ -108,6 +113,11 @@ class Task(ABC):
             raise PipelineError(
                 f"train.early_stopping.monitor {monitor} is not a metric of task {self.name} "
                 f"(it has {', '.join(self.monitors)})"
+            )
+        if cfg.serve.backend != "tf" and self.onnx_refusal:
+            raise PipelineError(
+                f"serve.backend {cfg.serve.backend}: task {self.name} {self.onnx_refusal}; "
+                "use serve.backend tf"
             )
 
     # --- data -----------------------------------------------------------------------------
@@ -190,3 +200,7 @@ class Task(ABC):
     def card(self, cfg: Config, ref: ModelRef, repo_id: str, record: dict[str, Any],
              force: bool) -> Card:  # fmt: skip
         """The model card, and the report files that go with it."""
+
+    def export_score(self, y_true: Sequence[int], logits: Any) -> tuple[str, float]:
+        """(name, value) of the score the export's int8 gate compares (TF against int8)."""
+        raise PipelineError(f"task {self.name} {self.onnx_refusal}")

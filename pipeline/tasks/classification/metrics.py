@@ -58,6 +58,17 @@ def score(
     return out
 
 
+def macro_f1(y_true: Any, scores: np.ndarray) -> float:
+    """Macro F1 of the argmax of ``scores`` (probabilities or logits, one column per label id)
+    over every label: what ``score`` reports as macro_f1."""
+    scores = np.asarray(scores)
+    ids = np.arange(scores.shape[1])
+    f1 = precision_recall_fscore_support(
+        y_true, scores.argmax(axis=1), labels=ids, average="macro", zero_division=0
+    )[2]
+    return round(float(f1), 6)
+
+
 def group_accuracy(
     y_true: np.ndarray, y_pred: np.ndarray, names: list[str], label2group: dict[str, str]
 ) -> float | None:

@@ -51,6 +51,7 @@ class TextClassification(Task):
         "친구가 약속을 어겨서 화가 나요. 정말 억울해요",
     )
     card_pieces: ClassVar[dict[str, Any]] = EMOTION  # the model card's words (card.py)
+    onnx_refusal = None  # python -m pipeline.export writes onnx/ (pipeline/export/)
 
     # --- config and data ------------------------------------------------------------------
 
@@ -125,6 +126,11 @@ class TextClassification(Task):
         from pipeline.tasks.classification.card import card
 
         return card(cfg, ref, repo_id, record, force, self.card_pieces)
+
+    def export_score(self, y_true: Sequence[int], logits: Any) -> tuple[str, float]:
+        from pipeline.tasks.classification.metrics import macro_f1
+
+        return "macro_f1", macro_f1(y_true, logits)
 
 
 class TextPairClassification(TextClassification):

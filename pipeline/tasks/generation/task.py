@@ -32,6 +32,10 @@ EXAMPLE = "[기쁨] 오늘"
 class TextGeneration(Task):
     name = "text-generation"
     auto_model = "TFAutoModelForCausalLM"
+    onnx_refusal = (
+        "is not exported to ONNX: a causal LM is worth it only with its past key/values in "
+        "the graph, which this export does not write (docs/onnx.md)"
+    )
 
     def check_config(self, cfg: Config) -> None:
         super().check_config(cfg)

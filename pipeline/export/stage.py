@@ -1,0 +1,199 @@
+"""Export: a trained run -> ONNX files ONNX Runtime, transformers.js and Optimum read, checked.
+
+    python -m pipeline.export --config configs/default.yaml [--model RUN|sweep:NAME|PATH]
+    make export [MODEL=...]
+
+Writes models/<run>/onnx/: ``model.onnx`` (fp32, ONNX Runtime's transformer fusions),
+``model_quantized.onnx`` (int8 weights, head and embeddings in float), the model's config.json
+and tokenizer files, and ``export.json`` (provenance and the checks below). The checks:
+
+- parity: the fp32 graph's logits against TensorFlow's on the validation split: the largest
+  absolute difference must stay within ``MAX_LOGIT_DIFF`` and every label must be the same,
+  else nothing is written (exit 2);
+- the int8 quality gate: the int8 graph's test-split score (the task's, macro F1 for a
+  classifier) at most ``MAX_INT8_DROP`` below TensorFlow's. A miss writes everything but the
+  int8 file, says by how much it missed (a warning, and ``int8.written: false`` in
+  export.json) and exits 0: the fp32 export stands on its own.
+
+Everything is written into a temporary folder that replaces onnx/ at the end, so a failure
+leaves the previous export as it was. Text classification and sentence pairs are exported;
+NER and generation are refused with the reason (their task's ``onnx_refusal``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
+from pipeline.config import Config
+from pipeline.errors import PipelineError
+from pipeline.io import atomic_dir, provenance, write_json
+from pipeline.model.loading import load_trained, resolve_model_ref
+from pipeline.model.onnx_classifier import EXPORT_RECORD, ONNX_DIR, OnnxClassifier
+from pipeline.paths import Paths, RunDir
+from pipeline.tasks import Task, check_split_task, task_for
+
+logger = logging.getLogger("pipeline.export")
+
+MAX_LOGIT_DIFF = 1e-3  # fp32 graph against TF, validation split
+MAX_INT8_DROP = 0.01  # int8 test score at most this much below TF's
+Quantizer = Callable[[Path, Path], dict[str, Any]]  # (fp32 file, int8 file) -> its settings
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    onnx_dir: Path
+    record: dict[str, Any]
+    summary: str
+
+
+def split_examples(task: Task, paths: Paths, split: str, label2id: dict[str, int]) -> Any:
+    """(examples, label ids) of a split, rows whose label the model knows."""
+    import pandas as pd
+
+    path = paths.split_file(split)
+    if not path.is_file():
+        raise PipelineError(f"{path} not found (run `make data` first)")
+    frame = pd.read_parquet(path)
+    frame = frame[frame["label"].isin(list(label2id))].reset_index(drop=True)
+    if frame.empty:
+        raise PipelineError(f"{path}: no sentence with a label the model knows")
+    return task.examples(frame), frame["label"].map(label2id).to_numpy(), path
+
+
+def run(
+    cfg: Config, model_ref: str | None = None, quantize: Quantizer | None = None
+) -> ExportResult:
+    """Export the run; ``quantize`` replaces ``convert.quantize_int8`` (the tests damage it)."""
+    from pipeline.export import convert
+    from pipeline.model.batched_classifier import BatchedClassifier
+
+    started = time.time()
+    task = task_for(cfg)
+    if task.onnx_refusal:
+        raise PipelineError(f"task {task.name} {task.onnx_refusal}")
+    paths = Paths.from_config(cfg)
+    ref = resolve_model_ref(paths, cfg.train.run_name, model_ref)
+    run_dir = RunDir(ref.run_dir)
+    check_split_task(cfg, paths)
+    model_cfg = run_dir.read(RunDir.RECORD).get("config", {}).get("model", {})
+    max_seq_len = int(model_cfg.get("max_seq_len") or cfg.model.max_seq_len)
+    batch_size = cfg.evaluate.batch_size
+    model, tokenizer = load_trained(ref, task.auto_model)
+    label2id = {name: int(i) for i, name in model.config.id2label.items()}
+    val_x, _, val_path = split_examples(task, paths, "validation", label2id)
+    test_x, test_y, test_path = split_examples(task, paths, "test", label2id)
+
+    tf_clf = BatchedClassifier(model, tokenizer, max_seq_len, batch_size, task.encode)
+    t0 = time.perf_counter()
+    tf_val, tf_test = tf_clf.predict_logits(val_x), tf_clf.predict_logits(test_x)
+    tf_s = time.perf_counter() - t0
+    out_dir = run_dir.path / ONNX_DIR
+    with atomic_dir(out_dir) as tmp:
+        fused = convert.to_onnx(model, tmp / "model.onnx", tmp / "raw.onnx")
+        (tmp / "raw.onnx").unlink()
+        model.config.save_pretrained(str(tmp))
+        tokenizer.save_pretrained(str(tmp))
+
+        onnx_val = _predict(tmp, "onnx", tokenizer, max_seq_len, batch_size, task, val_x)
+        parity = {
+            "split": "validation",
+            "n": len(val_x),
+            "max_abs_logit_diff": float(np.abs(onnx_val - tf_val).max()),
+            "labels_identical": bool((onnx_val.argmax(1) == tf_val.argmax(1)).all()),
+        }
+        logger.info("fp32 parity on validation: %s", parity)
+        if not parity["labels_identical"] or parity["max_abs_logit_diff"] > MAX_LOGIT_DIFF:
+            raise PipelineError(
+                f"the ONNX graph does not match TensorFlow on {val_path}: largest logit "
+                f"difference {parity['max_abs_logit_diff']:.2e} (at most {MAX_LOGIT_DIFF:.0e}), "
+                f"labels identical: {parity['labels_identical']}; nothing written"
+            )
+        settings = (quantize or convert.quantize_int8)(tmp / "model.onnx", tmp / "int8.onnx")
+        int8_test = _predict(tmp, "int8.onnx", tokenizer, max_seq_len, batch_size, task, test_x)
+        fp32_test = _predict(tmp, "onnx", tokenizer, max_seq_len, batch_size, task, test_x)
+        name, tf_score = task.export_score(test_y, tf_test)
+        int8_score = task.export_score(test_y, int8_test)[1]
+        drop = round(tf_score - int8_score, 6)
+        gate = {
+            "split": "test",
+            "n": len(test_x),
+            "metric": name,
+            "tf": tf_score,
+            "onnx": task.export_score(test_y, fp32_test)[1],
+            "onnx_int8": int8_score,
+            "drop": drop,
+            "max_drop": MAX_INT8_DROP,
+            "label_agreement": float((int8_test.argmax(1) == tf_test.argmax(1)).mean()),
+            **settings,
+        }
+        if drop <= MAX_INT8_DROP:
+            (tmp / "int8.onnx").rename(tmp / "model_quantized.onnx")
+            gate |= {"written": True}
+        else:
+            (tmp / "int8.onnx").unlink()
+            reason = (
+                f"its test {name} {int8_score:.4f} is {drop:.4f} below TensorFlow's "
+                f"{tf_score:.4f}, more than the {MAX_INT8_DROP} allowed"
+            )
+            logger.warning("int8 graph refused: %s; model_quantized.onnx not written", reason)
+            gate |= {"written": False, "reason": reason}
+        record = provenance(cfg.to_dict(), {"model": run_dir.weights, "test": test_path}, started)
+        record |= {
+            "model": ref.name,
+            "opset": convert.OPSET,
+            "fused_operators": fused,
+            "parity": parity,
+            "int8": gate,
+            "tf_predict_s": round(tf_s, 3),
+            "files": sorted(p.name for p in tmp.iterdir()) + [EXPORT_RECORD],
+        }
+        write_json(tmp / EXPORT_RECORD, record)
+    int8_line = (
+        f"int8 {name} {int8_score:.4f} (TF {tf_score:.4f}, drop {drop:+.4f})"
+        if gate["written"]
+        else f"int8 refused: {gate['reason']}"
+    )
+    summary = (
+        f"{ref.name}: onnx/model.onnx (max logit diff {parity['max_abs_logit_diff']:.1e}, "
+        f"labels identical); {int8_line}"
+    )
+    return ExportResult(out_dir, record, summary)
+
+
+def _predict(folder: Path, graph: str, tokenizer: Any, max_seq_len: int, batch_size: int,
+             task: Task, examples: Any) -> np.ndarray:  # fmt: skip
+    """Logits of an ONNX file in ``folder`` ("onnx": model.onnx; else a file name)."""
+    from transformers import AutoConfig
+
+    from pipeline.model.onnx_classifier import OnnxModel
+
+    path = folder / ("model.onnx" if graph == "onnx" else graph)
+    onnx_model = OnnxModel(path, AutoConfig.from_pretrained(str(folder)), graph)
+    clf = OnnxClassifier(onnx_model, tokenizer, max_seq_len, batch_size, task.encode)
+    return clf.predict_logits(examples)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_config_args(parser)
+    parser.add_argument("--model", help="run name, sweep:<name>, or run directory")
+
+    def work(args: argparse.Namespace, cfg: Config) -> None:
+        res = run(cfg, args.model)
+        print(f"{res.summary}\nfiles: {res.onnx_dir}")  # noqa: T201
+
+    with sigterm_as_interrupt():  # nothing half-written is left
+        return run_cli(parser, work, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

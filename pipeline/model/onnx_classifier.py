@@ -1,0 +1,115 @@
+"""ONNX Runtime inference for an exported run (``python -m pipeline.export``), without TensorFlow.
+
+    models/<run>/onnx/model.onnx            fp32, ONNX Runtime's transformer fusions: "onnx"
+    models/<run>/onnx/model_quantized.onnx  int8 weights, head and embeddings float: "onnx-int8"
+    models/<run>/onnx/config.json, tokenizer files, export.json (how the export was checked)
+
+    model, tokenizer = load_onnx(run_dir, "onnx")
+    clf = OnnxClassifier(model, tokenizer, max_seq_len=64, batch_size=32)
+    probs = clf.predict_proba(["오늘 너무 기뻐요"])     # the same answers as BatchedClassifier
+
+The batching (length-sorted, little padding) is ``PaddedClassifier``'s, shared with the TF path.
+This module imports neither TensorFlow nor anything that does: a serve install without
+TensorFlow (docs/onnx.md) runs it.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import PipelineError
+from pipeline.io import read_json
+from pipeline.model.batched_classifier import PaddedClassifier
+
+logger = logging.getLogger(__name__)
+
+ONNX_DIR = "onnx"  # the folder transformers.js and Optimum read
+EXPORT_RECORD = "export.json"
+BACKEND_FILES = {"onnx": "model.onnx", "onnx-int8": "model_quantized.onnx"}
+BACKENDS = ("tf", *BACKEND_FILES)
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+def onnx_file(run_dir: Path, backend: str) -> Path:
+    """The graph file of ``backend`` in a run's onnx/ folder; a missing one is one message that
+    says what to do (an int8 file the export's quality gate refused says by how much)."""
+    path = Path(run_dir) / ONNX_DIR / BACKEND_FILES[backend]
+    if path.is_file():
+        return path
+    record = path.parent / EXPORT_RECORD
+    int8 = read_json(record).get("int8", {}) if record.is_file() else {}
+    if backend == "onnx-int8" and int8.get("written") is False:
+        raise PipelineError(
+            f"{path} was not written: {int8.get('reason', 'the quality gate refused it')} "
+            f"(see {record}); serve backend onnx instead"
+        )
+    raise PipelineError(
+        f"{path} not found: export the run first (make export MODEL={Path(run_dir).name})"
+    )
+
+
+def session(path: Path) -> Any:
+    """An ONNX Runtime CPU session with every graph optimization on."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+class OnnxModel:
+    """An exported graph with the run's model config: what ``LoadedModel.model`` offers the
+    server and predict (``config.id2label``, ``num_labels``), plus the session."""
+
+    def __init__(self, path: Path, config: Any, backend: str) -> None:
+        self.path, self.config, self.backend = path, config, backend
+        self.session = session(path)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.config.id2label)
+
+    def logits(self, ids: np.ndarray, mask: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        feed = dict(zip(INPUTS, (ids, mask, segments), strict=True))
+        feed = {name: feed[name].astype(np.int32, copy=False) for name in self.input_names}
+        return self.session.run(None, feed)[0].astype(np.float32, copy=False)
+
+
+def load_onnx(run_dir: Path, backend: str) -> tuple[OnnxModel, Any]:
+    """(model, tokenizer) of a run's exported ``backend`` ("onnx" or "onnx-int8")."""
+    from transformers import AutoConfig
+
+    from pipeline.model.loading import load_tokenizer
+
+    path = onnx_file(run_dir, backend)
+    try:
+        config = AutoConfig.from_pretrained(str(path.parent))
+        tokenizer = load_tokenizer(path.parent)
+    except OSError as exc:
+        raise PipelineError(f"cannot load {path.parent}: {exc}") from exc
+    logger.info("ONNX Runtime %s: %s", backend, path)
+    return OnnxModel(path, config, backend), tokenizer
+
+
+class OnnxClassifier(PaddedClassifier):
+    """An exported sequence classifier behind ``PaddedClassifier`` (the TF path's batching)."""
+
+    def __init__(
+        self,
+        model: OnnxModel,
+        tokenizer: Any,
+        max_seq_len: int,
+        batch_size: int = 64,
+        encode: Any = None,
+    ) -> None:
+        id2label = {int(i): name for i, name in model.config.id2label.items()}
+        super().__init__(tokenizer, max_seq_len, batch_size, id2label, encode)
+        self.model = model
+
+    def _logits(self, ids: np.ndarray, mask: np.ndarray, segments: np.ndarray) -> np.ndarray:
+        return self.model.logits(ids, mask, segments)
