@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -33,6 +34,22 @@ def add_config_args(
         metavar="KEY=VALUE",
         help="override one config key, e.g. --set split.seed=1 (repeatable)",
     )
+
+
+def add_backend_arg(parser: argparse.ArgumentParser) -> None:
+    """``--backend tf | onnx | onnx-int8``: what runs the model (serve.backend; docs/onnx.md)."""
+    parser.add_argument(
+        "--backend",
+        choices=("tf", "onnx", "onnx-int8"),
+        help="run the model with TensorFlow or the run's ONNX export (default: serve.backend)",
+    )
+
+
+def with_backend(cfg: Config, backend: str | None) -> Config:
+    """``cfg`` with ``serve.backend`` set to ``--backend`` (when given)."""
+    if backend is None:
+        return cfg
+    return dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, backend=backend))
 
 
 def setup_logging(verbose: bool = False) -> None:

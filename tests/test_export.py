@@ -60,6 +60,79 @@ def test_onnx_backend_refused_for_other_tasks(exported: Path) -> None:
         load_config(exported, ["serve.backend=onnx-int8", "serve.batching=false"])
 
 
+SENTENCES = ["친구가 선물을 줬어. 고마워요", "팀장님이 약속을 어겼어. 화가 나요 정말 억울해요"]
+
+
+def tf_answers(config: Path, k: int = 3) -> list[list[dict]]:
+    from pipeline.inference.loaded import batched_classifier, load_model, resolve
+
+    cfg = load_config(config)
+    loaded = load_model(cfg, resolve(cfg, None), "TFAutoModelForSequenceClassification")
+    return batched_classifier(loaded, 8).top_k(SENTENCES, k)
+
+
+def assert_close(got: list[list[dict]], want: list[list[dict]], tol: float) -> None:
+    for g, w in zip(got, want, strict=True):
+        assert [a["label"] for a in g] == [a["label"] for a in w]
+        assert np.allclose([a["score"] for a in g], [a["score"] for a in w], atol=tol)
+
+
+@pytest.mark.parametrize(("backend", "tol"), [("onnx", 1e-5), ("onnx-int8", 0.05)])
+def test_serve_onnx_backend_answers_as_tf(exported: Path, backend: str, tol: float) -> None:
+    """The app on the ONNX graph: the Inference API's answers as the TF model's (fp32 within
+    1e-5; int8 the same labels), /info names the backend, the client library reads it."""
+    import httpx
+    import requests
+    from huggingface_hub import InferenceClient, configure_http_backend
+
+    from tests.live_server import live_server, run_service
+
+    cfg = load_config(exported, [f"serve.backend={backend}"])
+    service = run_service(cfg, exported.parent / "models/tiny")
+    with live_server(service) as url:
+        body = {"inputs": SENTENCES, "parameters": {"top_k": 3}}
+        answer = httpx.post(f"{url}/predict", json=body).json()
+        info = httpx.get(f"{url}/info").json()
+        configure_http_backend(requests.Session)
+        try:
+            one = InferenceClient(model=f"{url}/predict").text_classification(SENTENCES[0], top_k=3)
+        finally:
+            configure_http_backend()
+    assert info["serve"]["backend"] == backend and info["serve"]["batching"] is True
+    want = tf_answers(exported)
+    if backend == "onnx":
+        assert_close(answer, want, tol)
+    else:  # int8: the best label as TF's, scores near
+        assert [a[0]["label"] for a in answer] == [w[0]["label"] for w in want]
+        assert np.allclose([a[0]["score"] for a in answer], [w[0]["score"] for w in want], atol=tol)
+    assert [a.label for a in one] == [a["label"] for a in answer[0]]
+
+
+def test_predict_and_evaluate_take_backend(exported: Path, capsys: pytest.CaptureFixture) -> None:
+    """predict --backend onnx prints the TF lines; evaluate --backend onnx reports the ONNX
+    scores with TF, fp32 and int8 side by side."""
+    from pipeline.evaluate.stage import main as evaluate
+    from pipeline.serve.predict import main as predict
+
+    lines = {}
+    for backend in ("tf", "onnx"):
+        assert predict(["--config", str(exported), "--backend", backend, *SENTENCES]) == 0
+        lines[backend] = capsys.readouterr().out
+    assert lines["onnx"] == lines["tf"] and "1. " in lines["tf"]
+
+    assert evaluate(["--config", str(exported), "--backend", "onnx"]) == 0
+    report = exported.parent / "reports/tiny"
+    metrics = read_json(report / "metrics.json")
+    rows = {r["backend"]: r for r in metrics["backends"]}
+    assert list(rows) == ["tf", "onnx", "onnx-int8"]
+    assert rows["onnx"]["macro_f1"] == rows["tf"]["macro_f1"] == metrics["macro_f1"]
+    assert rows["onnx"]["label_agreement_with_tf"] == 1.0
+    assert abs(rows["onnx-int8"]["macro_f1"] - rows["tf"]["macro_f1"]) <= 0.01
+    assert read_json(report / "run.json")["backend"] == "onnx"
+    text = (report / "report.md").read_text(encoding="utf-8")
+    assert "## Backends" in text and "onnx (reported above)" in text
+
+
 # Last: it leaves the exported run without its int8 file.
 def test_damaged_int8_is_refused_and_fp32_kept(
     exported: Path, caplog: pytest.LogCaptureFixture

@@ -27,7 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
+from pipeline.cli import (
+    add_backend_arg,
+    add_config_args,
+    run_cli,
+    sigterm_as_interrupt,
+    with_backend,
+)
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir, provenance, write_json
@@ -124,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--text-column", help="column of --input holding the sentences")
     parser.add_argument("--label-column", help="column of --input holding the labels")
     parser.add_argument("--classifier", help="text-generation: a classifier run to check samples")
+    add_backend_arg(parser)
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        cfg = with_backend(cfg, args.backend)
         res = run(cfg, args.model, args.input, args.text_column, args.label_column, args.config,
                   args.classifier)  # fmt: skip
         print(f"{res.summary}\nreport: {res.report_dir / RunDir.REPORT}")  # noqa: T201

@@ -1,7 +1,8 @@
 """The model that the server and the predict command hold, and the answers they give.
 
 ``load_model`` loads a run directory or Hub id with its tokenizer, the max_seq_len it was
-trained with and its label groups; ``text_pipeline`` is the reference answerer
+trained with and its label groups (with ``serve.backend`` onnx or onnx-int8: the run's exported
+graph in ONNX Runtime, without TensorFlow); ``text_pipeline`` is the reference answerer
 (``TextClassificationPipeline``); ``top_answers`` shapes scores like the Inference API;
 ``clean_text``/``text_problem`` check one input sentence.
 """
@@ -16,9 +17,11 @@ from typing import Any
 import numpy as np
 
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.io import read_json
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
+from pipeline.model.onnx_classifier import OnnxClassifier, OnnxModel, load_onnx
 from pipeline.paths import Paths, RunDir
 from pipeline.text import normalize_text
 
@@ -46,9 +49,18 @@ def resolve(cfg: Config, model: str | None) -> ModelRef:
 
 
 def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
-    """Load the model (with the task's ``auto_class``) and tokenizer; max_seq_len as trained
-    (run.json), capped by the model."""
-    model, tokenizer = load_trained(ref, auto_class)
+    """Load the model (with the task's ``auto_class``; ``serve.backend`` onnx/onnx-int8: the
+    run's ONNX graph) and tokenizer; max_seq_len as trained (run.json), capped by the model."""
+    backend = cfg.serve.backend
+    if backend == "tf":
+        model, tokenizer = load_trained(ref, auto_class)
+    elif ref.run_dir is None:
+        raise PipelineError(
+            f"serve.backend {backend} runs a run directory's onnx/ export, not a Hub id "
+            f"({ref.hub_id}): download the repo and give its folder, or use serve.backend tf"
+        )
+    else:
+        model, tokenizer = load_onnx(ref.run_dir, backend)
     max_seq_len = cfg.model.max_seq_len
     label2group: dict[str, str] = {}
     if ref.run_dir is not None:
@@ -124,15 +136,15 @@ def text_problem(text: str) -> str | None:
 
 
 def batched_classifier(loaded: LoadedModel, batch_size: int, encode: Any = None) -> Any:
-    """The model in length-sorted batches; ``encode``: the task's (pairs), None: one text."""
-    return BatchedClassifier(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size, encode)
+    """The model in length-sorted batches; ``encode``: the task's (pairs), None: one text.
+    An ONNX graph runs in ``OnnxClassifier``, a TF model in ``BatchedClassifier``."""
+    kind = OnnxClassifier if isinstance(loaded.model, OnnxModel) else BatchedClassifier
+    return kind(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size, encode)
 
 
 def column_texts(df: Any, column: str) -> list[str]:
     """The cleaned cells of a table's ``column`` ("" for empty ones); unencodable text is a
     PipelineError naming the row."""
-    from pipeline.errors import PipelineError
-
     texts = [clean_text(str(v)) if _has_text(v) else "" for v in df[column]]
     for i, text in enumerate(texts):
         if problem := text_problem(text):

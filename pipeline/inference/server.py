@@ -107,7 +107,8 @@ class Server(ABC):
     def limits(self) -> dict[str, Any]:
         """The serve settings that apply to this server (/info's ``serve``)."""
         serve = self.cfg.serve
-        return {"batching": serve.batching, **{k: getattr(serve, k) for k in LIMITS}}
+        limits = {k: getattr(serve, k) for k in LIMITS}
+        return {"batching": serve.batching, "backend": serve.backend, **limits}
 
     def close(self) -> None:  # noqa: B027  (most servers start nothing that needs stopping)
         """Stop what ``load`` started."""

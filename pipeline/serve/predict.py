@@ -33,7 +33,13 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.cli import add_config_args, run_cli, sigterm_as_interrupt
+from pipeline.cli import (
+    add_backend_arg,
+    add_config_args,
+    run_cli,
+    sigterm_as_interrupt,
+    with_backend,
+)
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import clean_text, column_texts, text_problem
@@ -252,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output", help="where to write the labeled table (.xlsx, .csv or .parquet)"
     )
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per model call")
+    add_backend_arg(parser)
     parser.add_argument(
         "--ray", action="store_true", help="label --input with Ray Data (RAY_ADDRESS: a cluster)"
     )
@@ -266,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        cfg = with_backend(cfg, args.backend)
         for flag, value in (("--top-k", args.top_k), ("--batch-size", args.batch_size)):
             if value < 1:
                 raise PipelineError(f"{flag} must be at least 1, got {value}")

@@ -1,7 +1,7 @@
 """Serve a trained model: a web page and the Hugging Face Inference API's JSON shape.
 
     python -m pipeline.serve --config configs/default.yaml [--model RUN|sweep:NAME|PATH|HUB_ID]
-                             [--host 127.0.0.1] [--port 8000]
+                             [--host 127.0.0.1] [--port 8000] [--backend tf|onnx|onnx-int8]
 
 This module checks the ``serve:`` values, binds the socket before the model loads (a busy port
 fails at once) and runs uvicorn; SIGTERM exits 130 like Ctrl-C. The app itself (routes,
@@ -20,7 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from pipeline.cli import add_config_args, run_cli
+from pipeline.cli import add_backend_arg, add_config_args, run_cli, with_backend
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import resolve
@@ -66,8 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
     parser.add_argument("--host", help="address to bind (default: serve.host)")
     parser.add_argument("--port", type=int, help="port (default: serve.port)")
+    add_backend_arg(parser)
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
+        cfg = with_backend(cfg, args.backend)
         # the serve section's values were checked when the config loaded (ServeConfig)
         ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
         host = args.host or cfg.serve.host

@@ -1,7 +1,9 @@
 """A classifier's evaluation: the test split (or any workbook/CSV) -> metrics, figures, report.
 
 Predictions come from ``BatchedClassifier`` (length-sorted batches, few padded shapes), equal to
-``TextClassificationPipeline`` one sentence at a time. Beside the model, two baselines fitted on
+``TextClassificationPipeline`` one sentence at a time, or with ``serve.backend`` onnx/onnx-int8
+from the run's ONNX export; a run with an export is also scored on every backend it has
+(backends.py), side by side in the report. Beside the model, two baselines fitted on
 the same train split: TF-IDF character n-grams + logistic regression (baseline.py) and the
 frozen base encoder's mean embeddings + logistic regression, C chosen on validation
 (embedding_baseline.py); a model below either on macro F1 is flagged at the top of the report
@@ -21,13 +23,12 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.io import read_json, sha256_file, write_json, write_parquet
-from pipeline.model.batched_classifier import BatchedClassifier
-from pipeline.model.loading import load_trained, resolve_base_model
+from pipeline.model.loading import resolve_base_model
 from pipeline.paths import Paths, RunDir
 from pipeline.tables.labels import majority_groups
 from pipeline.tables.outputs import to_csv_as_text, to_excel_as_text
 from pipeline.tasks.base import EvaluateRequest, Evaluation
-from pipeline.tasks.classification import report
+from pipeline.tasks.classification import backends, report
 from pipeline.tasks.classification.baseline import CharNgramBaseline
 from pipeline.tasks.classification.embedding_baseline import EmbeddingBaseline, embedding_prefix
 from pipeline.tasks.classification.inputs import check_labels, read_input, read_split
@@ -79,19 +80,34 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         raise PipelineError(f"{data_path}: no sentence left after skipping unknown labels")
     y_true = data["label"].map(label2id).to_numpy()
 
-    model, tokenizer = load_trained(req.ref, task.auto_model)
     from tqdm import tqdm
 
     max_seq_len = req.run_info.get("config", {}).get("model", {}).get("max_seq_len")
     max_seq_len = int(max_seq_len or cfg.model.max_seq_len)
-    clf = BatchedClassifier(model, tokenizer, max_seq_len, cfg.evaluate.batch_size, task.encode)
+    backend, batch_size = cfg.serve.backend, cfg.evaluate.batch_size
+
+    def make(name: str) -> Any:
+        return backends.classifier(task, req.ref, name, max_seq_len, batch_size)
+
+    clf = make(backend)
     t0 = time.perf_counter()
     with tqdm(total=len(data), desc="predict", unit="sent", mininterval=2) as bar:
         probs = clf.predict_proba(task.examples(data), progress=bar.update)
     predict_s = time.perf_counter() - t0
-    logger.info("predicted %d sentences in %.1fs", len(data), predict_s)
+    logger.info("predicted %d sentences in %.1fs (%s)", len(data), predict_s, backend)
 
-    scores = score(y_true, probs, names, label2group)
+    def scored(p: Any) -> dict[str, Any]:
+        return score(y_true, p, names, label2group)
+
+    on_each = backends.exported_backends(req.ref)
+    side_by_side = (
+        backends.compare(
+            backend, probs, predict_s, make, task.examples(data), y_true, on_each, scored
+        )  # fmt: skip
+        if len(on_each) > 1
+        else []
+    )
+    scores = scored(probs)
     metrics: dict[str, Any] = {**where, "n": len(data)}
     metrics |= {k: scores[k] for k in SCORE_KEYS}  # the order of docs/contracts.md
     text_report, dict_report = class_report(y_true, probs.argmax(axis=1), names)
@@ -115,6 +131,8 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     if req.input_file is None:
         metrics["data"]["split_rule"] = (manifest or {}).get("rule", OLD_SPLIT_RULE)
     metrics["model"] = req.name
+    if side_by_side:  # the run has an ONNX export: every backend on the same sentences
+        metrics["backends"] = side_by_side
     preds = predictions_frame(data, probs, names)
     wrong = preds[~preds["correct"]]
     inputs = report.ReportInputs(
@@ -136,6 +154,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         sweep_results=sweep_results(paths, run.path),
         skipped_unknown=skipped,
         command=req.command,
+        run_backend=backend,
     )
 
     def write(out: Path) -> None:
@@ -157,6 +176,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         f"top-3 {m['top_k_accuracy']['3']:.4f} on {len(data)} sentences",
         record={
             "skipped_unknown_labels": skipped,
+            "backend": backend,
             "sentences_per_s": round(len(data) / predict_s, 1),
             "predict_s": predict_s,
         },

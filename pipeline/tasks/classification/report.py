@@ -29,6 +29,7 @@ from pipeline.reporting import (
     md_table,
     render_html,
 )
+from pipeline.tasks.classification.backends import backends_markdown
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class ReportInputs:
     sweep_results: str | None  # results.md of the sweep the run came from
     skipped_unknown: int
     command: str
+    run_backend: str = "tf"  # what produced the scores above (serve.backend)
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -198,6 +200,7 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
             f"{inp.skipped_unknown} sentence(s) with labels the model does not know skipped."
         )
     out += ["", "## Results", "", results_table(m, baselines), ""]
+    out += backends_markdown(m.get("backends") or [], inp.run_backend)
     if m["group_accuracy"] is None:
         out += ["No major-group accuracy: the data has no group column.", ""]
     if inp.baseline is None:

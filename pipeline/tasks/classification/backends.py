@@ -1,0 +1,93 @@
+"""The classifier of a run on each backend: TensorFlow, and the run's ONNX export (fp32, int8).
+
+Evaluate predicts with ``serve.backend`` (``--backend``) and, when the run has an onnx/ export,
+scores the same sentences on every backend it has, so the report shows TF, ONNX fp32 and int8
+side by side (accuracy, macro F1, labels that agree with TF, sentences/s).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from pipeline.model.batched_classifier import BatchedClassifier, PaddedClassifier
+from pipeline.model.loading import ModelRef, load_trained
+from pipeline.model.onnx_classifier import BACKEND_FILES, BACKENDS, ONNX_DIR
+from pipeline.reporting import md_table
+
+
+def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
+               batch_size: int) -> PaddedClassifier:  # fmt: skip
+    """The run's classifier on ``backend`` (tf, onnx or onnx-int8)."""
+    if backend == "tf":
+        model, tokenizer = load_trained(ref, task.auto_model)
+        return BatchedClassifier(model, tokenizer, max_seq_len, batch_size, task.encode)
+    from pipeline.model.onnx_classifier import OnnxClassifier, load_onnx
+
+    graph, tokenizer = load_onnx(ref.run_dir, backend)
+    return OnnxClassifier(graph, tokenizer, max_seq_len, batch_size, task.encode)
+
+
+def exported_backends(ref: ModelRef) -> list[str]:
+    """tf, and the ONNX backends whose file the run's onnx/ folder holds."""
+    folder = ref.run_dir / ONNX_DIR if ref.run_dir is not None else None
+    return ["tf"] + [
+        b for b in BACKEND_FILES if folder is not None and (folder / BACKEND_FILES[b]).is_file()
+    ]
+
+
+def compare(
+    main: str,
+    main_probs: np.ndarray,
+    main_s: float,
+    make: Callable[[str], PaddedClassifier],
+    examples: list[Any],
+    y_true: np.ndarray,
+    backends: list[str],
+    score: Callable[[np.ndarray], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per backend (in ``BACKENDS`` order): accuracy, macro F1, agreement with TF's
+    labels, sentences/s; ``main``'s probabilities are reused, the others predicted here."""
+    results: dict[str, tuple[np.ndarray, float]] = {main: (main_probs, main_s)}
+    for backend in backends:
+        if backend not in results:
+            clf = make(backend)
+            clf.predict_proba(examples[:2])  # warm-up: the first call builds the graph
+            t0 = time.perf_counter()
+            results[backend] = (clf.predict_proba(examples), time.perf_counter() - t0)
+    tf_labels = results["tf"][0].argmax(axis=1)
+    rows = []
+    for backend in (b for b in BACKENDS if b in results):
+        probs, secs = results[backend]
+        scores = score(probs)
+        rows.append({
+            "backend": backend,
+            "accuracy": scores["accuracy"],
+            "macro_f1": scores["macro_f1"],
+            "label_agreement_with_tf": round(float((probs.argmax(axis=1) == tf_labels).mean()), 6),
+            "sentences_per_s": round(len(examples) / secs, 1) if secs > 0 else None,
+        })  # fmt: skip
+    return rows
+
+
+def backends_markdown(rows: list[dict[str, Any]], main: str) -> list[str]:
+    """The report's "Backends" section (nothing without an ONNX export)."""
+    if len(rows) < 2:
+        return []
+    table = md_table(
+        [[r["backend"] + (" (reported above)" if r["backend"] == main else ""), r["accuracy"],
+          r["macro_f1"], r["label_agreement_with_tf"], r["sentences_per_s"]] for r in rows],
+        ["backend", "accuracy", "macro F1", "labels as TF", "sentences/s"],
+    )  # fmt: skip
+    return [
+        "## Backends",
+        "",
+        "The same sentences on TensorFlow and on the run's ONNX export "
+        "(`make export`, docs/onnx.md); sentences/s includes tokenizing.",
+        "",
+        table,
+        "",
+    ]
