@@ -129,15 +129,24 @@ def quantize_int8(fp32: Path, out: Path) -> dict[str, Any]:
         "weights_only": True,
         "float_nodes": len(keep),
     }
-    quantize_dynamic(
-        str(fp32),
-        str(out),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=keep,
-        # Only MatMuls by a weight: attention's activation x activation products stay float.
-        # The fused operators (com.microsoft) stop ONNX's type inference, hence the default.
-        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    level = root.level
+    # ONNX Runtime's quantizer logs a line per tensor on the root logger (and warns of the
+    # attention products it leaves alone, as asked): quiet while it runs.
+    root.setLevel(logging.ERROR)
+    try:
+        quantize_dynamic(
+            str(fp32),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep,
+            # Only MatMuls by a weight: attention's activation x activation products stay
+            # float. The fused operators (com.microsoft) stop ONNX's type inference, hence the
+            # default type.
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": TensorProto.FLOAT},
+        )
+    finally:
+        root.setLevel(level)
     return settings

@@ -1,9 +1,10 @@
 """What a publish uploads: the run's model files, and the card with the report files it shows.
 
 The model files are the same for every task (``RUN_FILES``: the save_pretrained files, the
-tokenizer, labels.json); the card and the report files beside it are the task's (its card role:
-a classifier's metrics and confusion matrix, generation's samples). Refuses a run that did not
-finish training, unless forced.
+tokenizer, labels.json; the onnx/ folder when the run was exported, named in the card); the
+card and the report files beside it are the task's (its card role: a classifier's metrics and
+confusion matrix, generation's samples). Refuses a run that did not finish training, unless
+forced.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pipeline.cards import read_json_object
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
+from pipeline.model.onnx_classifier import EXPORT_RECORD, ONNX_DIR
 from pipeline.paths import RunDir
 from pipeline.tasks import task_for
 
@@ -69,9 +71,49 @@ def collect(
     files = [UploadFile(name, run_dir / name) for name in RUN_FILES if (run_dir / name).is_file()]
     if not any(f.path_in_repo in ("tokenizer.json", "vocab.txt") for f in files):
         raise PipelineError(f"{run_dir} holds no tokenizer (tokenizer.json or vocab.txt)")
+    onnx_files, onnx_section = exported(run_dir)
+    files += onnx_files
     files += [UploadFile(name, path) for name, path in card.files]
-    files.append(UploadFile("README.md", content=card.text.encode("utf-8")))
-    return files, card.text, card.metrics
+    text = card.text + onnx_section
+    files.append(UploadFile("README.md", content=text.encode("utf-8")))
+    return files, text, card.metrics
+
+
+def exported(run_dir: Path) -> tuple[list[UploadFile], str]:
+    """The run's onnx/ folder (python -m pipeline.export) as it goes up, and the card's section
+    that names its files and the int8 file's measured score change. export.json stays home
+    (local paths), as run.json does."""
+    folder = run_dir / ONNX_DIR
+    record = folder / EXPORT_RECORD
+    if not record.is_file():
+        return [], ""
+    names = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name != EXPORT_RECORD)
+    files = [UploadFile(f"{ONNX_DIR}/{name}", folder / name) for name in names]
+    info = read_json_object(record)
+    parity, gate = info.get("parity") or {}, info.get("int8") or {}
+    lines = [
+        "",
+        "## ONNX",
+        "",
+        f"`onnx/` holds the model for ONNX Runtime, Optimum and transformers.js (opset "
+        f"{info.get('opset')}, with its config and tokenizer): `onnx/model.onnx` in fp32, whose "
+        f"logits differ from TensorFlow's by at most {parity.get('max_abs_logit_diff', 0):.1e} "
+        f"on the {parity.get('n')} validation sentences (labels identical)",
+    ]
+    metric = str(gate.get("metric", "macro_f1")).replace("_", " ")
+    if gate.get("written"):
+        lines[-1] += (
+            f", and `onnx/model_quantized.onnx` with int8 weights (dynamic, per channel; the "
+            f"classifier head and embeddings in float): test {metric} "
+            f"{gate['onnx_int8']:.4f} against TensorFlow's {gate['tf']:.4f} "
+            f"({-gate['drop']:+.4f}), {gate['label_agreement']:.1%} of the labels the same."
+        )
+    else:
+        lines[-1] += (
+            f". No int8 file: its test {metric} missed the quality gate "
+            f"({gate.get('reason', 'refused')})."
+        )
+    return files, "\n".join(lines) + "\n"
 
 
 def _check_architecture(run_dir: Path, auto_model: str) -> None:

@@ -1,0 +1,101 @@
+"""Serving an exported run from a venv without TensorFlow (docs/onnx.md): the install route
+requirements-serve.txt + ``pip install --no-deps .`` gives a server the Inference API client
+reads. Heavy: it creates a venv and pip-installs into it from the package index."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SENTENCE = "친구가 선물을 줬어. 고마워요"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def du_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+@pytest.mark.heavy
+def test_served_without_tensorflow(
+    trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import requests
+    from huggingface_hub import InferenceClient, configure_http_backend
+
+    from pipeline.config import load_config
+    from pipeline.export.stage import run as export
+    from pipeline.inference.loaded import batched_classifier, load_model, resolve
+
+    # An exported copy of the tiny run, in a project folder outside the repository.
+    root = tmp_path / "project"
+    shutil.copytree(trained_run.parent.parent, root)
+    config = root / "config.yaml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace(str(trained_run.parent.parent), str(root)), encoding="utf-8")
+    cfg = load_config(config)
+    export(cfg)
+    loaded = load_model(cfg, resolve(cfg, None), "TFAutoModelForSequenceClassification")
+    want = batched_classifier(loaded, 8).top_k([SENTENCE], 3)[0]
+
+    venv = tmp_path / "venv"
+    python = venv / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    subprocess.run([*pip, "-r", str(REPO / "requirements-serve.txt")], check=True)
+    source = tmp_path / "source"  # pip builds in the folder it is given: not the repository
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(REPO / "pipeline", source / "pipeline", ignore=skip)
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    subprocess.run([*pip, "--no-deps", str(source)], check=True)
+    no_tf = subprocess.run([str(python), "-c", "import tensorflow"], capture_output=True)
+    assert no_tf.returncode != 0 and b"No module named 'tensorflow'" in no_tf.stderr
+
+    port = free_port()
+    command = [str(python), "-m", "pipeline.serve", "--config", str(config), "--backend",
+               "onnx", "--port", str(port)]  # fmt: skip
+    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        configure_http_backend(requests.Session)
+        try:
+            answer = InferenceClient(model=f"{url}/predict").text_classification(SENTENCE, top_k=3)
+        finally:
+            configure_http_backend()
+        info = httpx.get(f"{url}/info").json()
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert [a.label for a in answer] == [w["label"] for w in want]
+    assert np.allclose([a.score for a in answer], [w["score"] for w in want], atol=1e-4)
+    assert info["serve"]["backend"] == "onnx" and "tensorflow" not in info["versions"]
+    with capsys.disabled():  # the installed sizes, for docs/onnx.md
+        sizes = {
+            "serve_venv_mb": round(du_mb(venv)),
+            "full_venv_mb": round(du_mb(Path(sys.prefix))),
+        }
+        print(f"\nvenv sizes: {json.dumps(sizes)}")  # noqa: T201
