@@ -100,6 +100,7 @@ demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample,
 	$(MAKE) --no-print-directory data CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory train CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory sweep CONFIG=configs/default.yaml SWEEP=configs/sweeps/demo.yaml
+	$(MAKE) --no-print-directory export CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory evaluate CONFIG=configs/default.yaml
 	$(MAKE) -s --no-print-directory publish CONFIG=configs/default.yaml ARGS=--dry-run > reports/demo/publish-dry-run.txt
 	@echo "demo done: report in reports/demo/report.md (and report.html); model card preview in reports/demo/publish-dry-run.txt"

@@ -200,7 +200,6 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
             f"{inp.skipped_unknown} sentence(s) with labels the model does not know skipped."
         )
     out += ["", "## Results", "", results_table(m, baselines), ""]
-    out += backends_markdown(m.get("backends") or [], inp.run_backend)
     if m["group_accuracy"] is None:
         out += ["No major-group accuracy: the data has no group column.", ""]
     if inp.baseline is None:
@@ -219,6 +218,7 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
             "No frozen-encoder baseline: the base model or the validation split is not at hand.",
             "",
         ]
+    out += backends_markdown(m.get("backends") or [], inp.run_backend)
     out += ["## Figures", ""] + [f"![{title}](figures/{f})\n" for title, f in figures]
     if info:
         keys = ("status", "epochs_run", "best_epoch", "best_metric", "stop_reason")
