@@ -2,7 +2,8 @@
 
 Evaluate predicts with ``serve.backend`` (``--backend``) and, when the run has an onnx/ export,
 scores the same sentences on every backend it has, so the report shows TF, ONNX fp32 and int8
-side by side (accuracy, macro F1, labels that agree with TF, sentences/s).
+side by side (accuracy, macro F1, labels that agree with TF; sentences/s of that one pass in
+metrics.json only: a single pass on a busy machine is no speed figure, benchmarks/onnx.py is).
 """
 
 from __future__ import annotations
@@ -77,15 +78,15 @@ def backends_markdown(rows: list[dict[str, Any]], main: str) -> list[str]:
         return []
     table = md_table(
         [[r["backend"] + (" (reported above)" if r["backend"] == main else ""), r["accuracy"],
-          r["macro_f1"], f"{r['label_agreement_with_tf']:.1%}", f"{r['sentences_per_s']:.1f}"]
-         for r in rows],
-        ["backend", "accuracy", "macro F1", "labels as TF", "sentences/s"],
+          r["macro_f1"], f"{r['label_agreement_with_tf']:.1%}"] for r in rows],
+        ["backend", "accuracy", "macro F1", "labels as TF"],
     )  # fmt: skip
     return [
         "## Backends",
         "",
-        "The same sentences on TensorFlow and on the run's ONNX export "
-        "(`make export`, docs/onnx.md); sentences/s includes tokenizing.",
+        "The same sentences on TensorFlow and on the run's ONNX export (`make export`, "
+        "docs/onnx.md). metrics.json's `backends` also holds each one's sentences/s in this "
+        "one pass; the speed comparison is `make bench`'s (reports/bench/onnx.json).",
         "",
         table,
         "",
