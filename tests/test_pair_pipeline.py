@@ -165,3 +165,25 @@ def test_the_model_card_shows_a_pair_widget_and_usage(project: Path) -> None:
     assert "natural language inference" in card and "nli" in card
     assert "widget:" in card and "[SEP]" in card
     assert '"text_pair":' in card  # the usage example passes a pair
+
+
+def test_export_keeps_pairs_and_their_segments(project: Path) -> None:
+    """Last (it adds onnx/ to the run): the exported pair model gets token_type_ids and
+    answers pairs as TF does, through the onnx backend of serve."""
+    from pipeline.export.stage import main as export
+    from pipeline.io import read_json
+
+    assert export(["--config", str(project)]) == 0
+    record = read_json(project.parent / "models/pairs/onnx/export.json")
+    assert record["parity"]["labels_identical"] and record["parity"]["max_abs_logit_diff"] < 1e-4
+    premise = "민수는 오늘 공원에서 시간을 보냈다."
+    hypotheses = ("민수는 오늘 공원에 갔다.", "민수는 오늘 공원에 가지 않았다.")
+    body = {"inputs": [{"text": premise, "text_pair": h} for h in hypotheses]}
+    answers = {}
+    for backend in ("tf", "onnx"):
+        cfg = load_config(project, [f"serve.backend={backend}"])
+        with live_server(run_service(cfg, project.parent / "models/pairs")) as url:
+            answers[backend] = httpx.post(f"{url}/predict", json=body, timeout=30).json()
+    for got, want in zip(answers["onnx"], answers["tf"], strict=True):
+        assert [a["label"] for a in got] == [a["label"] for a in want]
+        assert [a["score"] for a in got] == pytest.approx([a["score"] for a in want], abs=1e-5)
