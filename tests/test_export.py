@@ -149,6 +149,42 @@ def test_publish_pushes_the_onnx_folder_and_says_so(
     assert "## ONNX" in card and f"test macro f1 {gate['onnx_int8']:.4f}" in card
 
 
+NO_TF_SCRIPT = """
+import asyncio, sys
+from pathlib import Path
+from pipeline.config import load_config
+from pipeline.model.loading import ModelRef
+from pipeline.tasks import task_for
+import pipeline.serve.stage, pipeline.serve.predict
+cfg = load_config(sys.argv[1], ["serve.backend=onnx-int8"])
+server = task_for(cfg).server(cfg, ModelRef(name="tiny", run_dir=Path(sys.argv[2])))
+server.load()
+async def gone():
+    return False
+answer, _ = asyncio.run(server.answer({"inputs": "오늘 정말 고마워요"}, gone))
+server.close()
+assert len(answer[0]) == 4, answer
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
+assert not loaded, loaded[:5]
+"""
+
+
+def test_onnx_serve_path_imports_no_tensorflow(exported: Path) -> None:
+    """The fast guard of tests/test_serve_without_tf.py (heavy): in a fresh process the app's
+    modules, loading the exported model and answering never import TensorFlow."""
+    import subprocess
+    import sys
+
+    run_dir = exported.parent / "models/tiny"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TF_SCRIPT, str(exported), str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 # Last: it leaves the exported run without its int8 file.
 def test_damaged_int8_is_refused_and_fp32_kept(
     exported: Path, caplog: pytest.LogCaptureFixture
