@@ -137,16 +137,17 @@ def test_publish_pushes_the_onnx_folder_and_says_so(
     exported: Path, capsys: pytest.CaptureFixture
 ) -> None:
     """publish --dry-run lists onnx/ (not export.json, which holds local paths) and the card
-    names the files and the int8 file's measured F1 change (after evaluate wrote the report)."""
+    names the files and the int8 file's measured F1 change (--force: whether or not a
+    report was written by the tests before)."""
     from pipeline.publish.stage import main as publish
 
-    assert publish(["--config", str(exported), "--repo", "alice/tiny", "--dry-run"]) == 0
+    assert publish(["--config", str(exported), "--repo", "alice/tiny", "--dry-run", "--force"]) == 0
     out = capsys.readouterr().out
     assert "onnx/model.onnx" in out and "onnx/model_quantized.onnx" in out
     assert "onnx/tokenizer.json" in out and "onnx/export.json" not in out
     card = out.split("--- README.md ---\n", 1)[1]
     gate = read_json(exported.parent / "models/tiny/onnx/export.json")["int8"]
-    assert "## ONNX" in card and f"test macro f1 {gate['onnx_int8']:.4f}" in card
+    assert "## ONNX" in card and f"test macro F1 {gate['onnx_int8']:.4f}" in card
 
 
 NO_TF_SCRIPT = """

@@ -100,7 +100,7 @@ def exported(run_dir: Path) -> tuple[list[UploadFile], str]:
         f"logits differ from TensorFlow's by at most {parity.get('max_abs_logit_diff', 0):.1e} "
         f"on the {parity.get('n')} validation sentences (labels identical)",
     ]
-    metric = str(gate.get("metric", "macro_f1")).replace("_", " ")
+    metric = str(gate.get("metric", "macro_f1")).replace("_", " ").replace("f1", "F1")
     if gate.get("written"):
         lines[-1] += (
             f", and `onnx/model_quantized.onnx` with int8 weights (dynamic, per channel; the "
