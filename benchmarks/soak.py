@@ -112,7 +112,8 @@ def soak(
     seed: int = 0,
     idle: int = IDLE_CONNECTIONS,
 ) -> dict[str, Any]:
-    """Run the task's mix against ``base_url`` for ``seconds``; the tally as a JSON-ready dict.
+    """Run the task's mix against ``base_url`` for ``seconds`` (every hostile kind once first);
+    the tally as a JSON-ready dict.
 
     ``rss()`` gives the server's resident memory in MB; it is read before and after.
     """
@@ -120,27 +121,35 @@ def soak(
     mix = mix_for(info)
     tally = Tally()
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    alone_ms = None
+    if mix.long_text:  # the long text once on an idle server, then among the others
+        t0 = time.perf_counter()
+        httpx.post(f"{base_url}/predict", json={"inputs": mix.long_text}, timeout=120)
+        alone_ms = round((time.perf_counter() - t0) * 1000, 1)
     rss_start = rss()
     idlers = idle_connections(host, int(port), idle)
     until = time.monotonic() + seconds
+
+    def send_bad(http: httpx.Client, bad: Bad) -> None:
+        tally.seen(bad.name)
+        try:
+            r = http.request(bad.method, bad.path, content=bad.content, headers=bad.headers)
+        except httpx.TransportError as exc:
+            tally.add("bad", 0, None, f"{bad.name}: {type(exc).__name__}: {exc}")
+            return
+        tally.add("bad", r.status_code, None, check_bad(r, bad))
 
     def client(i: int) -> None:
         rng = random.Random(seed + i)
         sent = i * len(mix.bads) // clients  # each walks the bad kinds from its own place
         with httpx.Client(base_url=base_url, timeout=60) as http:
+            if i == 0:  # every kind at least once, however slow the server
+                for bad in mix.bads:
+                    send_bad(http, bad)
             while time.monotonic() < until:
                 if rng.random() < bad_share:
-                    bad = mix.bads[sent % len(mix.bads)]
+                    send_bad(http, mix.bads[sent % len(mix.bads)])
                     sent += 1
-                    tally.seen(bad.name)
-                    try:
-                        r = http.request(
-                            bad.method, bad.path, content=bad.content, headers=bad.headers
-                        )
-                    except httpx.TransportError as exc:
-                        tally.add("bad", 0, None, f"{bad.name}: {type(exc).__name__}: {exc}")
-                        continue
-                    tally.add("bad", r.status_code, None, check_bad(r, bad))
                 else:
                     body, check = mix.good(rng)
                     t0 = time.perf_counter()
@@ -164,8 +173,15 @@ def soak(
             problem = slow_body(host, int(port), body_timeout_s)
             tally.add("slow body", 408 if problem is None else 0, None, problem)
 
+    rss_samples: list[float] = []
+
+    def memory() -> None:  # the server's RSS in ten steps: growth that goes on is a leak
+        while time.monotonic() < until:
+            rss_samples.append(round(rss(), 1))
+            time.sleep(seconds / 10)
+
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    threads.append(threading.Thread(target=slow_client))
+    threads += [threading.Thread(target=slow_client), threading.Thread(target=memory)]
     if mix.long_text:
         threads.append(threading.Thread(target=long_client))
     started = time.monotonic()
@@ -195,12 +211,14 @@ def soak(
         "idle_closed": idle_closed,
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss(), 1),
+        "rss_samples_mb": rss_samples,
         "bad_kinds": {b.name: tally.bad_kinds[b.name] for b in mix.bads},
     }
     if mix.long_text:
         long_p50, _, long_max = _percentiles(tally.long_latencies)
         out |= {
             "long_text_chars": len(mix.long_text),
+            "long_alone_ms": alone_ms,
             "long_requests": tally.by_kind["long"],
             "long_p50_ms": long_p50,
             "long_max_ms": long_max,
@@ -294,7 +312,8 @@ def _line(r: dict[str, Any]) -> str:
         f"{len(r['unexpected'])}; good p50/p99 {r['good_p50_ms']}/{r['good_p99_ms']} ms; "
     )
     if "long_requests" in r:
-        line += f"{r['long_requests']} long texts, max {r['long_max_ms']} ms; "
+        line += f"a long text alone {r['long_alone_ms']} ms, {r['long_requests']} among them, "
+        line += f"p50/max {r['long_p50_ms']}/{r['long_max_ms']} ms; "
     return line + (
         f"idle closed {r['idle_closed']}/{r['idle_connections']}; RSS {r['rss_start_mb']} -> "
         f"{r['rss_end_mb']} MB; passed: {r['passed']}"

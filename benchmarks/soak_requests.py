@@ -5,7 +5,7 @@ that never send a byte.
 Most hostile requests are refused by the one web app before any task sees them (bad JSON,
 bounds, surrogates, sizes, paths) and are sent to every server; a few are the task's own.
 Generation's good requests include the settings that once answered 500 (whole-number
-``temperature`` and ``repetition_penalty``, the largest ``max_new_tokens`` with
+``temperature`` and ``repetition_penalty``, nearly the largest ``max_new_tokens`` with
 ``no_repeat_ngram_size`` 10, a temperature of 1e-300). NER adds one client that sends
 5,000-character texts back to back (``long_text``), so that the short requests' latency is
 measured with a long one in flight.
@@ -192,9 +192,11 @@ def _generated(response: httpx.Response) -> str | None:
 
 def generation(info: dict[str, Any]) -> Mix:
     limits, cap = info["serve"], info["limits"]["max_new_tokens"]
+    longest = max(1, cap - 16)  # the served cap less room for a prompt of 8 characters
     edges: list[dict[str, Any]] = [
         {"temperature": 2, "do_sample": True},  # the page's sliders at their maximum
-        {"repetition_penalty": 10, "no_repeat_ngram_size": 10, "max_new_tokens": cap},
+        # as many new tokens as the context leaves beside the longest prompt sent (8 characters)
+        {"repetition_penalty": 10, "no_repeat_ngram_size": 10, "max_new_tokens": longest},
         {"temperature": 1e-300, "do_sample": True},
         {"temperature": 0.7, "top_p": 0.9, "top_k": 20, "do_sample": True, "seed": 3},
         {},  # the config's defaults
