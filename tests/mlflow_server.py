@@ -5,13 +5,18 @@
     with Gate(server.port) as gate:            # a TCP forwarder on another free port
         gate.url; gate.close(); gate.open()    # closed: connections are refused
 
+``early`` starts one when pytest has collected a test that needs it (tests/conftest.py), so it
+boots while the tests before that one run; the session fixture then only waits for it.
+
 The server is the ``mlflow server`` command of the test environment (one uvicorn worker, no
 job runner: the least a test needs), in its own process group, so stopping it stops all of it.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -38,6 +43,13 @@ class MlflowServer:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> MlflowServer:
+        if self.proc is None:
+            self.start()
+        self.wait()
+        return self
+
+    def start(self) -> None:
+        """Start the server process (without waiting for it)."""
         mlflow = Path(sys.executable).with_name("mlflow")
         command = [
             str(mlflow), "server",
@@ -50,6 +62,11 @@ class MlflowServer:
         self.proc = subprocess.Popen(
             command, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
+        atexit.register(self.__exit__)  # also when the session ends before the fixture's end
+
+    def wait(self) -> None:
+        """Until /health answers; the server's log in the error when it never does."""
+        assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_S
         while not healthy(self.url):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -57,21 +74,21 @@ class MlflowServer:
                 log = (self.root / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"mlflow server did not start:\n{log}")
             time.sleep(0.2)
-        return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.proc and self.proc.poll() is None:
+        if self.proc is None or self.log.closed:
+            return
+        if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
-        if self.proc:  # the workers it started, if any outlived it
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        try:  # the workers it started, if any outlived it
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.log.close()
 
 
@@ -156,3 +173,19 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+
+
+_early: list[MlflowServer] = []
+
+
+def early(start: bool = False) -> MlflowServer | None:
+    """The session's server: started now (``start``), or the one started earlier, or None."""
+    if start and not _early:
+        import tempfile
+
+        root = Path(tempfile.mkdtemp(prefix="mlflow-server-"))
+        atexit.register(shutil.rmtree, root, True)  # runs after the server's stop (LIFO)
+        server = MlflowServer(root)
+        server.start()
+        _early.append(server)
+    return _early[0] if _early else None

@@ -21,7 +21,7 @@ from pipeline.io import read_json
 from pipeline.tracking import connect, flatten, numbers
 from pipeline.train.stage import run as train
 from tests import test_publish
-from tests.mlflow_server import Gate, MlflowServer, free_port
+from tests.mlflow_server import Gate, MlflowServer, early, free_port
 
 hub = test_publish.hub  # the local Hub of the publish tests
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
@@ -29,8 +29,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
 
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory: pytest.TempPathFactory):
-    """``mlflow server`` with a SQLite store and an artifact folder on a free port."""
-    with MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as server:
+    """``mlflow server`` with a SQLite store and an artifact folder on a free port (started when
+    the tests were collected, tests/conftest.py)."""
+    with early() or MlflowServer(tmp_path_factory.mktemp("mlflow-server")) as server:
         yield server
 
 
