@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,15 @@ def test_tracking_is_off_by_default(tiny_project: Path) -> None:
     assert not cfg.tracking.enabled and connect(cfg) is None
 
 
+def test_tracking_on_without_mlflow_installed_says_what_to_install(
+    tiny_project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "mlflow", None)  # what `import mlflow` meets uninstalled
+    cfg = load_config(tiny_project, ["tracking.enabled=true", "tracking.uri=http://127.0.0.1:1"])
+    with pytest.raises(PipelineError, match=r"needs MLflow: pip install -e '\.\[tracking\]'"):
+        connect(cfg)
+
+
 def test_flatten_and_numbers() -> None:
     tree = {"train": {"seed": 1, "early_stopping": {"patience": 0}}, "tags": {}, "x": [1, 2]}
     assert flatten(tree) == {"train.seed": 1, "train.early_stopping.patience": 0, "tags": {},
@@ -112,9 +122,11 @@ def test_flatten_and_numbers() -> None:
 
 
 def test_an_unreachable_server_is_one_line_naming_it_before_any_work(
-    tiny_project: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch
-) -> None:
+    tiny_project: Path, tmp_path: Path, untrained_run: Path, tiny_bert: Path,
+    capsys: pytest.CaptureFixture, monkeypatch,
+) -> None:  # fmt: skip
     from pipeline.evaluate.stage import main as evaluate_main
+    from pipeline.publish.stage import main as publish_main
     from pipeline.sweep.stage import main as sweep_main
     from pipeline.train.stage import main as train_main
     from tests.test_sweep import write_sweep
@@ -123,10 +135,13 @@ def test_an_unreachable_server_is_one_line_naming_it_before_any_work(
     on = ["--set", "tracking.enabled=true", "--set", f"tracking.uri={uri}"]
     sweep = write_sweep(tmp_path / "s.yaml", name="s", base=str(tiny_project),
                         grid={"train.epochs": [1]})  # fmt: skip
+    (tmp_path / "pub").mkdir()
+    published = test_publish.make_project(tmp_path / "pub", untrained_run, tiny_bert)
     for main, args in [
         (train_main, ["--config", str(tiny_project), *on]),
         (evaluate_main, ["--config", str(tiny_project), *on]),
         (sweep_main, ["--sweep", str(sweep), *on]),
+        (publish_main, ["--config", str(published), "--repo", "alice/x", *on]),  # before the push
     ]:
         assert main(args) == 2
         err = capsys.readouterr().err
