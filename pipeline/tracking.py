@@ -217,7 +217,7 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, Any]) -> None:
         from mlflow.entities import RunTag
 
-        values = [RunTag(k, str(v)) for k, v in tags.items()]
+        values = [RunTag(k, str(v)) for k, v in tags.items() if v is not None]
         self.attempt("set tags", lambda: self.client.log_batch(run_id, tags=values))
 
     # -- metrics and files ------------------------------------------------------------------

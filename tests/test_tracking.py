@@ -190,6 +190,8 @@ def test_training_evaluation_and_publish_land_on_one_run_and_the_registry(
     if record["git_commit"]:
         assert tags["mlflow.source.git.commit"] == record["git_commit"]
 
+    assert run.data.metrics["best_val_accuracy"] == pytest.approx(record["best_metric"]["value"])
+    assert run.data.metrics["best_epoch"] == record["best_epoch"]
     history = pd.read_csv(result.run_dir / "history.csv")
     names = {"loss": "loss", "val_accuracy": "val_accuracy", "seconds": "epoch_seconds"}
     for column, key in (names | {"learning_rate": "learning_rate"}).items():

@@ -8,7 +8,8 @@ history row (loss, accuracy, val_loss, val_accuracy, the task's own metric such 
 val_entity_f1, learning_rate, epoch_seconds) is sent at that epoch's end, at step = epoch.
 At the end, every epoch the server is still missing (it was away, or the process was killed
 between an epoch and its send) is sent from the history, then the run directory's small files
-(run.json, history.csv, curves.png, labels.json, config.json) and the run is marked finished.
+(run.json, history.csv, curves.png, labels.json, config.json), the best epoch and its value
+(``best_epoch``, ``best_val_accuracy``) and the run is marked finished.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def epoch_metrics(row: dict[str, Any]) -> dict[str, float]:
 class TrainTracking:
     """The MLflow run of one training: opened (or reopened) before fit, finished after save."""
 
-    def __init__(self, tracker: Tracker, run_id: str | None) -> None:
-        self.tracker, self.run_id = tracker, run_id
+    def __init__(self, tracker: Tracker, run_id: str | None, monitor: str) -> None:
+        self.tracker, self.run_id, self.monitor = tracker, run_id, monitor
 
     @classmethod
     def open(
@@ -49,7 +50,7 @@ class TrainTracking:
         if run_id:
             tracker.reopen(run_id)
             logger.info("continuing MLflow run %s", tracker.url(run_id))
-            return cls(tracker, run_id)
+            return cls(tracker, run_id, cfg.train.early_stopping.monitor)
         if state.mlflow_run_id:
             logger.warning("MLflow run %s is not on %s: starting a new one",
                            state.mlflow_run_id, tracker.uri)  # fmt: skip
@@ -64,7 +65,7 @@ class TrainTracking:
         if run_id:
             state.mlflow_run_id = run_id
             state.save(work)  # before the first epoch: a resume finds it even then
-        return cls(tracker, run_id)
+        return cls(tracker, run_id, cfg.train.early_stopping.monitor)
 
     def callback(self, state: TrainState) -> Any:
         """A Keras callback sending each finished epoch (placed after the checkpoint's)."""
@@ -100,7 +101,8 @@ class TrainTracking:
                 tracker.log_metrics(run_id, epoch_metrics(row), int(row["epoch"]))
             if missing:
                 logger.info("MLflow: sent %d epoch(s) it had missed", len(missing))
-        tracker.log_metrics(run_id, {"best_epoch": float(state.best_epoch or 0)})
+        best = {"best_epoch": state.best_epoch or 0, f"best_{self.monitor}": state.best_value}
+        tracker.log_metrics(run_id, {k: v for k, v in best.items() if v is not None})
         tracker.set_tags(run_id, {"stop_reason": state.stop_reason})
         tracker.log_files(run_id, [run_dir / name for name in ARTIFACTS])
         tracker.end_run(run_id)
