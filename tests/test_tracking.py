@@ -22,6 +22,7 @@ from pipeline.io import read_json
 from pipeline.tracking import connect, flatten, numbers
 from pipeline.train.stage import run as train
 from tests import test_publish
+from tests.conftest import tiny_config_dict, write_config
 from tests.mlflow_server import Gate, MlflowServer, early, free_port
 
 hub = test_publish.hub  # the local Hub of the publish tests
@@ -315,3 +316,66 @@ def test_a_sweep_is_a_parent_run_with_one_child_per_trial(
     for child in children:
         assert steps(client, child.info.run_id, "loss") == [1]
     assert {"results.csv", "results.md", "best.json", "figures"} <= artifacts(client, parent_id)
+
+
+# --- every task ---------------------------------------------------------------------------------
+
+
+def ner_config(root: Path) -> Path:
+    """A tiny NER project (test_ner_pipeline's corpus) with its data made; its config."""
+    from pipeline.data import ingest, prepare, split
+    from pipeline.tasks.ner.markup import parse_markup
+    from tests.test_ner_pipeline import corpus
+    from tests.tiny import make_tiny_bert
+
+    lines = corpus()
+    base = make_tiny_bert(root / "base", [parse_markup(x, None, "t")[0] for x in lines])
+    (root / "data/raw").mkdir(parents=True)
+    (root / "data/raw/ner.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = {
+        "root": str(root), "task": "token-classification",
+        "ingest": {"files": ["data/raw/ner.txt"], "entity_types": ["PS", "LC"]},
+        "model": {"name_or_path": str(base), "max_seq_len": 32},
+        "train": {"run_name": "ner", "epochs": 2, "batch_size": 8, "learning_rate": 3e-3,
+                  "early_stopping": {"monitor": "val_entity_f1", "patience": 6}},
+    }  # fmt: skip
+    config = write_config(root / "ner.yaml", cfg)
+    for stage in (ingest, prepare, split):
+        assert stage.main(["--config", str(config)]) == 0
+    return config
+
+
+def generation_config(root: Path) -> Path:
+    """A tiny text-generation project (test_gen_pipeline's); its config."""
+    from pipeline.tasks.generation import tiny
+    from tests.tiny import write_processed
+
+    write_processed(root)
+    cfg = tiny_config_dict(root, Path("unused"), train={"run_name": "gen", "epochs": 2,
+                           "learning_rate": 3e-3}, generate={"prompts": ["나는"], "seeds": [0],
+                           "max_new_tokens": 4})  # fmt: skip
+    cfg["task"], cfg["model"]["name_or_path"] = "text-generation", tiny.SCHEME
+    return write_config(root / "gen.yaml", cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.heavy
+@pytest.mark.parametrize(
+    ("make", "epoch_metric", "test_metric"),
+    [(ner_config, "val_entity_f1", "test_entity_f1"),
+     (generation_config, "val_loss", "test_perplexity.test")],
+)  # fmt: skip
+def test_every_task_is_tracked_with_its_own_metrics(
+    mlflow_server: MlflowServer, client: Any, tmp_path: Path, make: Any, epoch_metric: str,
+    test_metric: str,
+) -> None:  # fmt: skip
+    from pipeline.evaluate.stage import run as evaluate
+
+    cfg = tracked(make(tmp_path), mlflow_server.url)
+    result = train(cfg)
+    run_id = read_json(result.run_dir / "run.json")["mlflow"]["run_id"]
+    assert steps(client, run_id, epoch_metric) == [1, 2]
+    assert client.get_run(run_id).data.tags["task"] == cfg.task
+    evaluate(cfg)
+    assert test_metric in client.get_run(run_id).data.metrics
+    assert "report/report.md" in artifacts(client, run_id, "report")
