@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate export publish serve predict generate demo demo-nli demo-ner demo-gen test test-heavy test-fast lint bench e2e clean docs tensorboard
+.PHONY: help setup data train sweep evaluate export publish serve predict generate demo demo-nli demo-ner demo-gen test test-heavy test-fast lint bench e2e clean docs tensorboard mlflow
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -84,6 +84,13 @@ generate: | $(STAMP) ## text-generation runs: continue ARGS='"[기쁨] 오늘" -
 
 tensorboard: | $(STAMP) ## TensorBoard on http://localhost:6006 for LOGDIR (default models; or reports/sweeps/<name>)
 	.venv/bin/tensorboard --logdir $(LOGDIR) --port 6006
+
+MLFLOW_PORT ?= 5000
+mlflow: | $(STAMP) ## local MLflow tracking server on http://127.0.0.1:5000 (SQLite + artifacts in mlruns/)
+	@mkdir -p mlruns/artifacts
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false .venv/bin/mlflow server --host 127.0.0.1 \
+	  --port $(MLFLOW_PORT) --workers 2 --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db \
+	  --artifacts-destination $(CURDIR)/mlruns/artifacts
 
 docs: | $(STAMP) ## regenerate docs/config.md (every config key) from pipeline/config/schema.py
 	$(PY) scripts/config_reference.py

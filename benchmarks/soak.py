@@ -1,29 +1,32 @@
 """Soak: many clients send good and hostile requests at once; nothing may fail that should not.
 
-    python -m benchmarks.soak [--config configs/default.yaml] [--seconds 20] [--clients 8]
+    python -m benchmarks.soak [CONFIG ...] [--seconds 20] [--clients 8]
 
-Serves the config's trained run (models/<train.run_name>, the demo model after ``make demo``;
-without one, MiniLM with an untrained 58-label head as ``benchmarks.serve`` builds it) with
-``python -m pipeline.serve`` in a subprocess on 127.0.0.1. Several client threads then send,
-for ``--seconds``, a mix of good requests and every kind of bad one the service refuses
-(``BAD_REQUESTS``: lone surrogates in text and in field names, 5000-digit numbers, JSON nested
-20,000 deep, zero-width and NUL-only text, non-object parameters, unknown paths and methods,
-...), and one more client sends request bodies too slowly. Checks: every good request answered
-200 with one list of ``top_k`` labels per input, every bad one its 4xx with ``{"error"}``, no
-5xx, the slow client cut off with 408. Writes reports/bench/soak.json: requests, answers by
-status, unexpected answers, p50/p99 of the good ones, server RSS at start and end.
+For each config (default: the four demos', configs/{default,nli-demo,ner-demo,gen-demo}.yaml)
+serves its trained run (models/<train.run_name>: run the demos first; the emotion config falls
+back to MiniLM with an untrained 58-label head, the others are skipped with a line saying which
+demo to run) with ``python -m pipeline.serve`` in a subprocess on 127.0.0.1. Client threads
+then send, for ``--seconds``, the task's mix of good requests and every kind of hostile one
+the service refuses (benchmarks/soak_requests.py: lone surrogates, 5000-digit numbers, JSON nested
+20,000 deep, zero-width text, bodies over the limit, unknown paths and methods, ..., and the
+task's own), while one more client sends request bodies too slowly, NER's server also gets
+5,000-character texts back to back, and a few connections are opened and never used.
 
-``tests/test_soak.py`` runs the same ``soak()`` against the tiny model in-process.
+Checks: every good request answered 200 with the task's answer shape, every bad one its 4xx
+with ``{"error"}``, no 5xx, the slow client cut off with 408, the idle connections closed by the
+server. Writes reports/bench/soak.json: per server, requests, answers by status, unexpected
+answers, p50/p99 of the good ones (and of the long texts), idle connections closed, server RSS
+at start and end.
+
+``tests/test_soak.py`` runs the same ``soak()`` against tiny models in-process.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,68 +42,24 @@ import httpx
 import numpy as np
 
 from benchmarks.common import stop
+from benchmarks.soak_requests import (
+    Bad,
+    bad_requests,
+    check_bad,
+    closed_by_server,
+    idle_connections,
+    mix_for,
+    slow_body,
+)
+
+__all__ = ["Bad", "bad_requests", "rss_mb", "slow_body", "soak"]
 
 logger = logging.getLogger("benchmarks.soak")
 
-JSON = {"content-type": "application/json"}
-
-
-@dataclass(frozen=True)
-class Bad:
-    """One hostile request and the 4xx it must get."""
-
-    name: str
-    status: int
-    content: bytes = b""
-    method: str = "POST"
-    path: str = "/predict"
-    headers: dict[str, str] = field(default_factory=lambda: dict(JSON))
-
-
-def bad_requests(max_body_bytes: int) -> list[Bad]:
-    """Every refused request kind; the big ones sized to fit ``max_body_bytes`` (or not)."""
-    digits = b"1" * 5000
-    depth = min(20_000, (max_body_bytes - 20) // 2)
-    return [
-        Bad("invalid JSON", 400, b'{"inputs": "abc'),
-        Bad("wrong content type", 415, b'{"inputs": "a"}', headers={"content-type": "text/plain"}),
-        Bad("lone surrogate in inputs", 422, '{"inputs": ["좋아요", "\\ud800"]}'.encode()),
-        Bad("lone surrogate in a field name", 422, b'{"\\udc80": 1, "inputs": "a"}'),
-        Bad("lone surrogate in a parameter", 422, b'{"inputs": "a", "parameters": {"\\ud800": 1}}'),
-        Bad("5000-digit top_k", 400, b'{"inputs": "a", "parameters": {"top_k": ' + digits + b"}}"),
-        Bad("5000-digit input", 400, b'{"inputs": [' + digits + b"]}"),
-        Bad(f"JSON nested {depth} deep", 400, b"[" * depth + b"]" * depth),
-        Bad("JSON nested 40 deep in inputs", 400, b'{"inputs": ' + b"[" * 40 + b"]" * 40 + b"}"),
-        Bad("NaN top_k", 400, b'{"inputs": "a", "parameters": {"top_k": NaN}}'),
-        Bad("zero-width only", 422, '{"inputs": "\u200b\u200d\ufeff"}'.encode()),
-        Bad("NUL only", 422, b'{"inputs": ["\\u0000", "a"]}'),
-        Bad("parameters 0", 422, b'{"inputs": "a", "parameters": 0}'),
-        Bad('parameters ""', 422, b'{"inputs": "a", "parameters": ""}'),
-        Bad("empty text", 422, b'{"inputs": " "}'),
-        Bad("missing inputs", 422, b'{"parameters": {}}'),
-        Bad("top_k zero", 422, b'{"inputs": "a", "parameters": {"top_k": 0}}'),
-        Bad("body over the limit", 413, b'{"inputs": "' + b"a" * max_body_bytes + b'"}'),
-        Bad("unknown path", 404, method="GET", path="/nope"),
-        Bad("wrong method", 405, method="GET", path="/predict"),
-    ]
-
-
-GOOD_TEXTS = [
-    "친구가 선물을 줬어. 고마워요",
-    "오늘 약속을 어겼어. 화가 나요 정말 열받아요",
-    "시험 결과를 알려줬어. 걱정돼요",
-    "여행을 가자고 했어. 신나요",
-    "회사에서 갑자기 혼이 났어",
-]
-
-
-def good_request(rng: random.Random, max_inputs: int, num_labels: int) -> tuple[dict, int, int]:
-    """A good body, the number of answers it must get and the top_k each must have."""
-    n = rng.randint(1, max(1, min(3, max_inputs)))
-    texts = [f"{rng.choice(GOOD_TEXTS)} {rng.randint(0, 999)}" for _ in range(n)]
-    k = rng.randint(1, num_labels)
-    body: dict[str, Any] = {"inputs": texts if n > 1 else texts[0], "parameters": {"top_k": k}}
-    return body, n, k
+DEMOS = ["configs/default.yaml", "configs/nli-demo.yaml", "configs/ner-demo.yaml"]
+DEMOS += ["configs/gen-demo.yaml"]
+DEMO_OF = {"nli-demo": "make demo-nli", "ner-demo": "make demo-ner", "gen-demo": "make demo-gen"}
+IDLE_CONNECTIONS = 20
 
 
 def rss_mb(pid: int) -> float:
@@ -111,26 +70,6 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
-def slow_body(host: str, port: int, body_timeout_s: float) -> str | None:
-    """Send headers and a body that stalls half-way; None if the server answers 408 and closes
-    the connection, else what went wrong."""
-    with socket.create_connection((host, port), timeout=body_timeout_s + 10) as sock:
-        head = (
-            "POST /predict HTTP/1.1\r\nHost: soak\r\nContent-Type: application/json\r\n"
-            "Content-Length: 100\r\n\r\n"
-        )
-        sock.sendall(head.encode() + b'{"inputs": "')
-        received = b""
-        try:
-            while chunk := sock.recv(4096):
-                received += chunk
-        except TimeoutError:
-            return f"the connection was still open {body_timeout_s + 10:g} s later"
-    if not received.startswith(b"HTTP/1.1 408"):
-        return f"slow body got {received[:60]!r}, not 408"
-    return None
-
-
 @dataclass
 class Tally:
     """What the clients saw, under a lock."""
@@ -138,6 +77,7 @@ class Tally:
     statuses: Counter = field(default_factory=Counter)
     by_kind: Counter = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    long_latencies: list[float] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     bad_kinds: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -151,32 +91,15 @@ class Tally:
             self.statuses[str(status)] += 1
             self.by_kind[kind] += 1
             if latency is not None:
-                self.latencies.append(latency)
+                (self.long_latencies if kind == "long" else self.latencies).append(latency)
             if problem and len(self.unexpected) < 50:
                 self.unexpected.append(problem)
 
 
-def _check_good(response: httpx.Response, n: int, k: int, labels: set[str]) -> str | None:
-    if response.status_code != 200:
-        return f"good request got {response.status_code}: {response.text[:200]}"
-    body = response.json()
-    if not (isinstance(body, list) and len(body) == n and all(len(a) == k for a in body)):
-        return f"good request: wrong shape {str(body)[:200]}"
-    for answer in body:
-        scores = [a["score"] for a in answer]
-        if scores != sorted(scores, reverse=True) or not {a["label"] for a in answer} <= labels:
-            return f"good request: unsorted or unknown labels {answer}"
-    return None
-
-
-def _check_bad(response: httpx.Response, bad: Bad) -> str | None:
-    if response.status_code != bad.status:
-        return f"{bad.name}: got {response.status_code}, not {bad.status}: {response.text[:200]}"
-    try:
-        error = response.json()["error"]
-    except (ValueError, KeyError, TypeError):
-        return f"{bad.name}: the answer has no JSON error field: {response.text[:200]}"
-    return None if isinstance(error, str) and error else f"{bad.name}: empty error"
+def _percentiles(seconds: list[float]) -> tuple[float, float, float]:
+    ms = np.array(seconds) * 1000 if seconds else np.zeros(1)
+    p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
+    return round(float(p50), 1), round(float(p99), 1), round(float(ms.max()), 1)
 
 
 def soak(
@@ -187,63 +110,92 @@ def soak(
     body_timeout_s: float,
     bad_share: float = 0.4,
     seed: int = 0,
+    idle: int = IDLE_CONNECTIONS,
 ) -> dict[str, Any]:
-    """Run the mix against ``base_url`` for ``seconds``; the tally as a JSON-ready dict.
+    """Run the task's mix against ``base_url`` for ``seconds`` (every hostile kind once first);
+    the tally as a JSON-ready dict.
 
     ``rss()`` gives the server's resident memory in MB; it is read before and after.
     """
     info = httpx.get(f"{base_url}/info", timeout=30).json()
-    labels = set(info["labels"])
-    limits = info["serve"]
-    bads = bad_requests(limits["max_body_bytes"])
+    mix = mix_for(info)
     tally = Tally()
+    host, port = base_url.removeprefix("http://").rsplit(":", 1)
+    alone_ms = None
+    if mix.long_text:  # the long text once on an idle server, then among the others
+        t0 = time.perf_counter()
+        httpx.post(f"{base_url}/predict", json={"inputs": mix.long_text}, timeout=120)
+        alone_ms = round((time.perf_counter() - t0) * 1000, 1)
     rss_start = rss()
+    idlers = idle_connections(host, int(port), idle)
     until = time.monotonic() + seconds
+
+    def send_bad(http: httpx.Client, bad: Bad) -> None:
+        tally.seen(bad.name)
+        try:
+            r = http.request(bad.method, bad.path, content=bad.content, headers=bad.headers)
+        except httpx.TransportError as exc:
+            tally.add("bad", 0, None, f"{bad.name}: {type(exc).__name__}: {exc}")
+            return
+        tally.add("bad", r.status_code, None, check_bad(r, bad))
 
     def client(i: int) -> None:
         rng = random.Random(seed + i)
-        sent = i  # each client walks the bad kinds in turn, from its own place
+        sent = i * len(mix.bads) // clients  # each walks the bad kinds from its own place
         with httpx.Client(base_url=base_url, timeout=60) as http:
+            if i == 0:  # every kind at least once, however slow the server
+                for bad in mix.bads:
+                    send_bad(http, bad)
             while time.monotonic() < until:
                 if rng.random() < bad_share:
-                    bad = bads[sent % len(bads)]
+                    send_bad(http, mix.bads[sent % len(mix.bads)])
                     sent += 1
-                    tally.seen(bad.name)
-                    try:
-                        r = http.request(
-                            bad.method, bad.path, content=bad.content, headers=bad.headers
-                        )
-                    except httpx.TransportError as exc:
-                        tally.add("bad", 0, None, f"{bad.name}: {type(exc).__name__}: {exc}")
-                        continue
-                    tally.add("bad", r.status_code, None, _check_bad(r, bad))
                 else:
-                    body, n, k = good_request(rng, limits["max_inputs"], len(labels))
+                    body, check = mix.good(rng)
                     t0 = time.perf_counter()
                     try:
                         r = http.post("/predict", json=body)
                     except httpx.TransportError as exc:
                         tally.add("good", 0, None, f"good request: {type(exc).__name__}: {exc}")
                         continue
-                    problem = _check_good(r, n, k, labels)
-                    tally.add("good", r.status_code, time.perf_counter() - t0, problem)
+                    tally.add("good", r.status_code, time.perf_counter() - t0, check(r))
+
+    def long_client() -> None:
+        with httpx.Client(base_url=base_url, timeout=120) as http:
+            while time.monotonic() < until:
+                t0 = time.perf_counter()
+                r = http.post("/predict", json={"inputs": mix.long_text})
+                problem = None if r.status_code == 200 else f"long text got {r.status_code}"
+                tally.add("long", r.status_code, time.perf_counter() - t0, problem)
 
     def slow_client() -> None:
-        host, port = base_url.removeprefix("http://").rsplit(":", 1)
         while time.monotonic() < until:
             problem = slow_body(host, int(port), body_timeout_s)
             tally.add("slow body", 408 if problem is None else 0, None, problem)
 
+    rss_samples: list[float] = []
+
+    def memory() -> None:  # the server's RSS in ten steps: growth that goes on is a leak
+        while time.monotonic() < until:
+            rss_samples.append(round(rss(), 1))
+            time.sleep(seconds / 10)
+
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-    threads.append(threading.Thread(target=slow_client))
+    threads += [threading.Thread(target=slow_client), threading.Thread(target=memory)]
+    if mix.long_text:
+        threads.append(threading.Thread(target=long_client))
     started = time.monotonic()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
-    ms = np.array(tally.latencies) * 1000 if tally.latencies else np.zeros(1)
-    return {
+    idle_closed = closed_by_server(idlers, info["serve"]["keep_alive_s"] + 10)
+    if idle_closed < idle:
+        tally.unexpected.append(f"{idle - idle_closed} of {idle} idle connections still open")
+    p50, p99, _ = _percentiles(tally.latencies)
+    out = {
+        "task": info["task"],
         "seconds": round(elapsed, 1),
         "clients": clients,
         "requests": sum(tally.statuses.values()),
@@ -253,42 +205,80 @@ def soak(
         "by_status": dict(sorted(tally.statuses.items())),
         "errors_5xx": sum(n for s, n in tally.statuses.items() if s.startswith("5")),
         "unexpected": tally.unexpected,
-        "good_p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "good_p99_ms": round(float(np.percentile(ms, 99)), 1),
+        "good_p50_ms": p50,
+        "good_p99_ms": p99,
+        "idle_connections": idle,
+        "idle_closed": idle_closed,
         "rss_start_mb": round(rss_start, 1),
         "rss_end_mb": round(rss(), 1),
-        "bad_kinds": {b.name: tally.bad_kinds[b.name] for b in bads},
+        "rss_samples_mb": rss_samples,
+        "bad_kinds": {b.name: tally.bad_kinds[b.name] for b in mix.bads},
     }
+    if mix.long_text:
+        long_p50, _, long_max = _percentiles(tally.long_latencies)
+        out |= {
+            "long_text_chars": len(mix.long_text),
+            "long_alone_ms": alone_ms,
+            "long_requests": tally.by_kind["long"],
+            "long_p50_ms": long_p50,
+            "long_max_ms": long_max,
+        }
+    return out
 
 
 # --------------------------------------------------------------------------------------------
-# make bench: the demo model in a subprocess
+# make bench: the demo models, one server subprocess each
 # --------------------------------------------------------------------------------------------
 
 
-def _model_dir(cfg: Any, tmp: Path) -> Path:
+def _model_dir(cfg: Any, tmp: Path) -> Path | None:
+    """The config's trained run; MiniLM with an untrained head for a classifier without one;
+    None for the other tasks (their demo trains one)."""
     from pipeline.paths import Paths
 
     paths = Paths.from_config(cfg)
     run_dir = paths.run_dir(cfg.train.run_name)
     if (run_dir / "config.json").is_file():
         return run_dir
+    if cfg.task != "text-classification":
+        return None
     from benchmarks.serve import make_run
 
     logger.info("no trained run at %s: serving MiniLM with an untrained head", run_dir)
     return make_run(paths, tmp / "minilm-58")
 
 
-def run(cfg: Any, cli: list[str], seconds: float, clients: int) -> dict[str, Any]:
-    from benchmarks.serve import first_answer, free_port
-    from pipeline.io import package_versions, write_json
+def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with code {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=10).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} was not ready within {timeout:g} s")
+
+
+def soak_config(config: str, seconds: float, clients: int) -> dict[str, Any]:
+    """Serve ``config``'s run in a subprocess and soak it: its part of soak.json."""
+    from benchmarks.serve import free_port
+    from pipeline.config import load_config
     from pipeline.paths import Paths
 
+    cfg = load_config(config)
     body_timeout_s = 2.0
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         model = _model_dir(cfg, Path(tmp))
+        if model is None:
+            run_name = cfg.train.run_name
+            how = DEMO_OF.get(run_name, f"make train CONFIG={config}")
+            logger.warning("%s: no run models/%s: skipped (%s first)", config, run_name, how)
+            return {"config": config, "skipped": f"no trained run models/{run_name} ({how})"}
         port = free_port()
-        cmd = [sys.executable, "-m", "pipeline.serve", *cli, "--model", str(model)]
+        cmd = [sys.executable, "-m", "pipeline.serve", "--config", config, "--model", str(model)]
         cmd += ["--port", str(port), "--set", f"serve.body_timeout_s={body_timeout_s}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
         log = Path(tmp) / "log"
@@ -296,7 +286,7 @@ def run(cfg: Any, cli: list[str], seconds: float, clients: int) -> dict[str, Any
         with open(log, "w") as log_file:
             proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
             try:
-                asyncio.run(first_answer(f"{url}/predict", proc))
+                _wait_ready(url, proc)
                 result = soak(url, seconds, clients, lambda: rss_mb(proc.pid), body_timeout_s)
             except Exception:
                 logger.error("server log:\n%s", log.read_text()[-3000:])
@@ -305,38 +295,63 @@ def run(cfg: Any, cli: list[str], seconds: float, clients: int) -> dict[str, Any
                 stop(proc)
         result["server_exit_code"] = proc.returncode
     trained = model.parent == Paths.from_config(cfg).models
-    report = {
+    return {
+        "config": config,
         "model": model.name if trained else "MiniLM + untrained 58-label head",
         **result,
         "passed": not result["unexpected"] and result["errors_5xx"] == 0,
-        "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()[0]},
-        "versions": package_versions(),
     }
-    write_json(Paths.from_config(cfg).bench / "soak.json", report)
-    return report
+
+
+def _line(r: dict[str, Any]) -> str:
+    if "skipped" in r:
+        return f"{r['config']}: skipped: {r['skipped']}"
+    line = (
+        f"{r['task']}: {r['requests']} requests ({r['good']} good, {r['bad']} bad, "
+        f"{r['slow_bodies']} slow) by status {r['by_status']}; unexpected "
+        f"{len(r['unexpected'])}; good p50/p99 {r['good_p50_ms']}/{r['good_p99_ms']} ms; "
+    )
+    if "long_requests" in r:
+        line += f"a long text alone {r['long_alone_ms']} ms, {r['long_requests']} among them, "
+        line += f"p50/max {r['long_p50_ms']}/{r['long_max_ms']} ms; "
+    return line + (
+        f"idle closed {r['idle_closed']}/{r['idle_connections']}; RSS {r['rss_start_mb']} -> "
+        f"{r['rss_end_mb']} MB; passed: {r['passed']}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    from pipeline.cli import add_config_args, run_cli
+    from pipeline.cli import setup_logging
+    from pipeline.config import load_config
+    from pipeline.errors import PipelineError
+    from pipeline.io import package_versions, write_json
+    from pipeline.paths import Paths
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    add_config_args(parser)
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long to soak")
+    parser.add_argument("configs", nargs="*", default=DEMOS, help="configs whose runs to serve")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long to soak each")
     parser.add_argument("--clients", type=int, default=8, help="client threads")
-
-    def work(args: argparse.Namespace, cfg: Any) -> None:
-        cli = ["--config", args.config, *(f"--set={o}" for o in args.overrides)]
-        r = run(cfg, cli, args.seconds, args.clients)
-        print(  # noqa: T201
-            f"{r['requests']} requests ({r['good']} good, {r['bad']} bad, {r['slow_bodies']} "
-            f"slow) by status {r['by_status']}; unexpected {len(r['unexpected'])}; good p50/p99 "
-            f"{r['good_p50_ms']}/{r['good_p99_ms']} ms; RSS {r['rss_start_mb']} -> "
-            f"{r['rss_end_mb']} MB; passed: {r['passed']}"
-        )
-        for problem in r["unexpected"][:10]:
+    args = parser.parse_args(argv)
+    setup_logging()
+    load_start = os.getloadavg()[0]
+    try:
+        servers = [soak_config(c, args.seconds, args.clients) for c in args.configs]
+        bench = Paths.from_config(load_config(args.configs[0])).bench
+    except PipelineError as exc:
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return exc.exit_code
+    report = {
+        "servers": servers,
+        "passed": all(s.get("passed", True) for s in servers),
+        "machine": {"cpus": os.cpu_count(), "load_avg_at_start": load_start},
+        "versions": package_versions(),
+    }
+    write_json(bench / "soak.json", report)
+    for r in servers:
+        print(_line(r))  # noqa: T201
+        for problem in r.get("unexpected", [])[:10]:
             logger.error("unexpected: %s", problem)
-
-    return run_cli(parser, work, argv)
+    return 0 if report["passed"] else 1
 
 
 if __name__ == "__main__":

@@ -16,6 +16,14 @@ os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
 from tests.tiny import TINY_LABELS, make_tiny_bert, tiny_corpus, write_processed  # noqa: E402
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Boot the MLflow server (seconds) while the first tests run, if a test will need it."""
+    if any("mlflow_server" in getattr(item, "fixturenames", ()) for item in session.items):
+        from tests.mlflow_server import early
+
+        early(start=True)
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT base checkpoint (tf_model.h5 + WordPiece tokenizer)."""

@@ -179,6 +179,7 @@ def finish(launched: dict, name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # with the two others: three training processes and a Ray instance at once
 def test_mirrored_on_two_logical_cpus_repeats_the_one_device_run(
     launched: dict, baseline: Path
 ) -> None:
@@ -187,6 +188,7 @@ def test_mirrored_on_two_logical_cpus_repeats_the_one_device_run(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_two_tf_config_workers_repeat_the_one_device_run(launched: dict, baseline: Path) -> None:
     finish(launched, "two-workers")
     assert_same_run(baseline.with_name("two-workers"), baseline, "MultiWorkerMirroredStrategy", 2)

@@ -26,6 +26,7 @@ from pipeline.config.schema import (
     PublishConfig,
     ServeConfig,
     SplitConfig,
+    TrackingConfig,
     TrainConfig,
 )
 
@@ -39,6 +40,7 @@ __all__ = [
     "PublishConfig",
     "ServeConfig",
     "SplitConfig",
+    "TrackingConfig",
     "TrainConfig",
     "check_training_values",
     "from_dict",

@@ -253,6 +253,23 @@ class ServeConfig:
 
 
 @dataclass(frozen=True)
+class TrackingConfig:
+    # Record every train, sweep and evaluate on an MLflow tracking server and register what
+    # publish pushes (docs/tracking.md; needs the tracking extra, which `make setup` installs).
+    enabled: bool = False
+    # Tracking server, e.g. http://127.0.0.1:5000 (`make mlflow`); null: the
+    # MLFLOW_TRACKING_URI environment variable.
+    uri: str | None = None
+    # MLflow experiment of the runs (created when missing); null: the config's task.
+    experiment: str | None = None
+    # Tags set on every run, e.g. {team: nlp, corpus: aihub}.
+    tags: dict[str, str] = field(default_factory=dict)
+    # Registry name of the model versions publish registers; null: the Hub repo with its "/"
+    # as "-" (alice/ko-emotion -> alice-ko-emotion; the registry allows no "/").
+    registered_model: str | None = None
+
+
+@dataclass(frozen=True)
 class Config:
     model: ModelConfig
     ingest: IngestConfig
@@ -273,6 +290,8 @@ class Config:
     serve: ServeConfig = field(default_factory=ServeConfig)
     # task text-generation: condition prefix, sample prompts, decoding defaults, serve limits.
     generate: GenerateConfig = field(default_factory=GenerateConfig)
+    # Experiment tracking on MLflow (off unless tracking.enabled).
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
     # Checks between sections that depend on the task (text_pair_columns for pairs, the
     # early-stopping metric, ...) are the task's own: pipeline.tasks.task_for(cfg).

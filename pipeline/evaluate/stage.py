@@ -40,6 +40,7 @@ from pipeline.io import atomic_dir, provenance, write_json
 from pipeline.model.loading import resolve_model_ref
 from pipeline.paths import Paths, RunDir
 from pipeline.tasks import EvaluateRequest, check_split_task, task_for
+from pipeline.tracking import Tracker, connect, metric_name, numbers
 
 logger = logging.getLogger("pipeline.evaluate")
 
@@ -85,6 +86,7 @@ def run(
     if (batch_size := cfg.evaluate.batch_size) < 1:
         raise PipelineError(f"evaluate.batch_size must be at least 1, got {batch_size}")
     paths = Paths.from_config(cfg)
+    tracker = connect(cfg)  # tracking.enabled: an unreachable server stops here
     ref = resolve_model_ref(paths, cfg.train.run_name, model_ref)
     run_dir = RunDir(ref.run_dir)
     name = run_name_of(paths, run_dir.path, ref.name)
@@ -119,7 +121,31 @@ def run(
         if data_path is None and (out_dir / "adhoc").is_dir():  # keep the ad-hoc reports
             shutil.copytree(out_dir / "adhoc", tmp / "adhoc", copy_function=os.link)
     logger.info("report written to %s", out_dir / RunDir.REPORT)
+    if tracker:
+        where = cfg.evaluate.split if data_path is None else metric_name(data_path.stem)
+        artifacts = "report" if data_path is None else f"report/adhoc/{where}"
+        track(tracker, request.run_info, name, out_dir, numbers(evaluation.metrics, f"{where}_"),
+              artifacts)  # fmt: skip
     return EvaluateResult(out_dir, evaluation.metrics, evaluation.n, evaluation.summary)
+
+
+def track(tracker: Tracker, run_info: dict[str, Any], name: str, out_dir: Path,
+          metrics: dict[str, float], artifacts: str) -> None:  # fmt: skip
+    """The report on the MLflow run that trained the model (run.json's), else on a new run."""
+    run_id = tracker.find_run(run_info.get("mlflow", {}).get("run_id"))
+    new = run_id is None
+    if new:
+        logger.warning("%s has no MLflow run on %s (trained without tracking?): the report "
+                       "goes to a new run", name, tracker.uri)  # fmt: skip
+        run_id = tracker.start_run(f"evaluate {name}", tags={"model": name})
+        if run_id is None:
+            return
+    tracker.log_metrics(run_id, metrics)
+    report = ("report.md", "report.html", RunDir.METRICS, RunDir.RECORD, "figures")
+    tracker.log_files(run_id, [out_dir / f for f in report], artifacts)
+    if new:
+        tracker.end_run(run_id)
+    logger.info("report and %d metrics logged to MLflow run %s", len(metrics), tracker.url(run_id))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -131,6 +131,7 @@ class TrainState:
     best_ckpt: str | None = None
     train_seconds: float = 0.0
     head_probe: dict[str, Any] | None = None  # train.head_init probe: C, validation scores
+    mlflow_run_id: str | None = None  # tracking.enabled: the MLflow run this training logs to
 
     @staticmethod
     def path(work_dir: Path) -> Path:

@@ -29,6 +29,8 @@ from pipeline.model.loading import HUB_ID, ModelRef, resolve_model_ref
 from pipeline.paths import Paths
 from pipeline.publish.files import UploadFile, collect
 from pipeline.publish.hub import hub_token, push
+from pipeline.publish.registry import model_name, register
+from pipeline.tracking import connect
 
 logger = logging.getLogger("pipeline.publish")
 
@@ -46,6 +48,8 @@ class PublishResult:
     commit_url: str | None = None
     # False when the repo already held exactly these files (the client then makes no commit).
     changed: bool = True
+    # tracking.enabled: the MLflow registered model and the version of this push.
+    registered: tuple[str, str] | None = None
 
 
 def run(
@@ -88,6 +92,8 @@ def run(
     if dry_run:
         logger.info("dry run: %d files for %s, nothing sent", len(files), repo_id)
         return result
+    tracker = connect(cfg)  # tracking.enabled: checked before anything is pushed
+    registry_name = model_name(cfg, repo_id) if tracker else ""
     from huggingface_hub import constants
 
     endpoint = constants.ENDPOINT  # HF_ENDPOINT, as huggingface_hub read it
@@ -104,8 +110,13 @@ def run(
     if not changed:
         logger.warning("%s@%s already held these files: no new commit", repo_id, revision)
     logger.info("pushed %s to %s@%s: commit %s", ref.name, repo_id, revision, oid)
+    registered = None
+    if tracker:
+        hub = {"hub_repo": repo_id, "hub_revision": revision, "hub_commit": oid, "hub_url": url}
+        version = register(tracker, registry_name, ref, hub, card, f"{message} ({commit_url})")
+        registered = (registry_name, version) if version else None
     return PublishResult(
-        repo_id, revision, files, card, False, private, url, oid, commit_url, changed
+        repo_id, revision, files, card, False, private, url, oid, commit_url, changed, registered
     )
 
 
@@ -168,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             state = "" if result.changed else " (unchanged: no new commit)"
             print(f"{result.url}\ncommit {result.commit_id}{state}\n{result.commit_url}")  # noqa: T201
+            if result.registered:
+                print("MLflow registry: {} version {}".format(*result.registered))  # noqa: T201
 
     return run_cli(parser, work, argv)
 

@@ -119,7 +119,9 @@ def create_app(server: Server) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> JSONResponse:
-        return _error(500, f"internal error: {type(exc).__name__}")
+        # Starlette answers this outside every middleware: the security headers come here.
+        headers = {"x-content-type-options": "nosniff", "content-security-policy": PAGE_CSP}
+        return _error(500, f"internal error: {type(exc).__name__}", headers)
 
     async def predict(request: Request) -> JSONResponse:
         try:

@@ -24,7 +24,8 @@ from pipeline.cli import add_backend_arg, add_config_args, run_cli, with_backend
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import resolve
-from pipeline.serve.app import create_app
+from pipeline.serve.app import PAGE_CSP, create_app
+from pipeline.serve.protocol import bounded_h11
 from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.serve")
@@ -47,11 +48,14 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 
 def server_config(app: FastAPI, cfg: Config, **kwargs: Any) -> Any:
-    """uvicorn's config for ``app``: no logging setup of its own, idle connections closed after
-    ``serve.keep_alive_s`` (a slow request body is cut by ``serve.body_timeout_s`` in the app)."""
+    """uvicorn's config for ``app``: no logging setup of its own; a connection idle for
+    ``serve.keep_alive_s`` is closed (before its first request too), a request head or body
+    slower than ``serve.body_timeout_s`` gets 408 (pipeline/serve/protocol.py, the app)."""
     import uvicorn
 
-    return uvicorn.Config(app, log_config=None, timeout_keep_alive=cfg.serve.keep_alive_s, **kwargs)
+    http = bounded_h11(PAGE_CSP, cfg.serve.body_timeout_s)
+    keep_alive = cfg.serve.keep_alive_s
+    return uvicorn.Config(app, log_config=None, timeout_keep_alive=keep_alive, http=http, **kwargs)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -52,7 +52,9 @@ from pipeline.sweep.report import (
 )
 from pipeline.sweep.runner import Job, Runner
 from pipeline.sweep.spec import SweepConfig, Trial, expand, load_sweep, trial_name
+from pipeline.sweep.tracking import close_parent, open_parent, trial_args
 from pipeline.tensorboard import logdir_of
+from pipeline.tracking import connect
 
 __all__ = ["SweepConfig", "Trial", "expand", "load_sweep", "main", "run", "trial_key", "trial_name"]
 
@@ -134,6 +136,7 @@ def run(
     """Run the trials that are not finished; write the results. Returns the results table."""
     started = time.time()
     paths = Paths.from_config(base)
+    tracker = connect(base)  # tracking.enabled: an unreachable server stops the sweep here
     trials = expand(sweep, base, where)
     data = data_hashes(paths)
     out = paths.sweep_dir(sweep.name)
@@ -147,6 +150,7 @@ def run(
     logger.info("sweep %s: %d trials from %s, metric %s", sweep.name, n, base_config, sweep.metric)
 
     jobs = plan(trials, state, data, paths, overwrite)
+    parent = open_parent(tracker, state, sweep, base) if tracker else None
     write_json(out / "trials.json", state)
     write_tensorboard_config(out, trials)
     for t in trials:  # finished earlier: its TensorBoard folder, if it has none yet
@@ -160,6 +164,7 @@ def run(
         *(f"{k}={json.dumps(v)}" for k, v in sweep.overrides.items()),
     ]:
         command += ["--set", item]
+    command += trial_args(base, parent) if tracker else []
     best: list[Any] = []
 
     def on_change(job: Job, rc: int | None, error: str | None, stopped: bool = False) -> None:
@@ -186,6 +191,8 @@ def run(
         runner.run(jobs, command, on_change)
     finally:  # interrupted too: the table shows what is done so far
         table = write_results(sweep, trials, state, paths, started, done=runner.completed)
+        if tracker:
+            close_parent(tracker, parent, out, table, paths, sweep.metric, runner.completed)
     if not (table["status"] == "finished").any():
         raise PipelineError(f"no trial of sweep {sweep.name} finished: see {out / 'results.md'}")
     return table

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline import tensorboard
+from pipeline import tensorboard, tracking
 from pipeline.config import Config, check_training_values
 from pipeline.errors import PipelineError
 from pipeline.fitting import distributed, length_buckets
@@ -53,6 +53,7 @@ from pipeline.model.vocab_trim import trimmed_checkpoint
 from pipeline.paths import Paths, RunDir
 from pipeline.reporting import plot_curves
 from pipeline.tasks import check_split_task, task_for
+from pipeline.train.tracking import TrainTracking
 
 logger = logging.getLogger("pipeline.train")
 
@@ -104,11 +105,18 @@ def load_inputs(
 # --------------------------------------------------------------------------------------------
 
 
-def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> TrainResult:
-    """Train into models/<run>/; ``callbacks`` (Keras) join the fit loop's own."""
+def run(
+    cfg: Config,
+    force: bool = False,
+    callbacks: Sequence[Any] = (),
+    mlflow_parent: str | None = None,
+) -> TrainResult:
+    """Train into models/<run>/; ``callbacks`` (Keras) join the fit loop's own; the MLflow run
+    (tracking.enabled) nests under ``mlflow_parent`` when given (a sweep's run)."""
     started = time.time()
     check_training_values(cfg)
     role = distributed.role(cfg.train.distribute)  # TF_CONFIG: which worker this process is
+    tracker = tracking.connect(cfg) if role.chief else None  # an unreachable server stops here
     paths = Paths.from_config(cfg)
     run_dir, es = paths.run_dir(cfg.train.run_name), cfg.train.early_stopping
     work = work_dir_for(run_dir)
@@ -171,7 +179,14 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         logger.info("worker %d done: the chief writes %s", role.index, run_dir)
         best = (state.best_epoch or 0, state.best_value or 0.0, state.stop_reason or "")
         return TrainResult(run_dir, *best, state.epochs_done)
-    model, placement = fit(cfg, spec, state, work, None, callbacks)
+    tracked = TrainTracking.open(tracker, cfg, state, work, mlflow_parent) if tracker else None
+    try:
+        send = [tracked.callback(state)] if tracked else []
+        model, placement = fit(cfg, spec, state, work, None, [*send, *callbacks])
+    except BaseException as exc:
+        if tracked:
+            tracked.fail("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
 
     record = provenance(
         cfg.to_dict(),
@@ -198,6 +213,7 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
         device=placement.device,
         distribute=placement.record(),
         **task.run_record(cfg, model, tokenizer, val_df),
+        **({"mlflow": tracked.record()} if tracked else {}),
     )
     history = pd.DataFrame(state.history)
 
@@ -214,6 +230,8 @@ def run(cfg: Config, force: bool = False, callbacks: Sequence[Any] = ()) -> Trai
 
     save_run(run_dir, work, write)
     shutil.rmtree(work, ignore_errors=True)
+    if tracked:
+        tracked.finish(run_dir, state)
     logger.info(
         "wrote %s: best epoch %d, %s %.4f (%s)",
         *(run_dir, state.best_epoch, es.monitor, state.best_value, state.stop_reason),
@@ -232,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ray", action="store_true", help="train on Ray Train workers")
     parser.add_argument("--workers", type=int, help="Ray workers (with --ray; default 2)")
     parser.add_argument("--gpus-per-worker", type=float, help="GPUs of each Ray worker (--ray)")
+    parser.add_argument("--mlflow-parent", help="MLflow run id to nest this run under (sweeps)")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
         if not args.ray and (args.workers, args.gpus_per_worker) != (None, None):
@@ -244,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
             fields = ray_train.run(cfg, run, args.force, workers, gpus)
             result = TrainResult(**fields)
         else:
-            result = run(cfg, force=args.force)
+            result = run(cfg, force=args.force, mlflow_parent=args.mlflow_parent)
         verb = "already trained" if result.skipped else "trained"
         print(  # noqa: T201
             f"{verb}: {result.run_dir} (best epoch {result.best_epoch}, "
