@@ -332,17 +332,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to soak each")
     parser.add_argument("--clients", type=int, default=8, help="client threads")
     args = parser.parse_args(argv)
+    if not args.seconds > 0 or args.clients < 1:
+        parser.error("--seconds must be above 0 and --clients at least 1")
     setup_logging()
     load_start = os.getloadavg()[0]
     try:
-        servers = [soak_config(c, args.seconds, args.clients) for c in args.configs]
         bench = Paths.from_config(load_config(args.configs[0])).bench
+        for config in args.configs[1:]:  # every config is checked before the first soak
+            load_config(config)
+        servers = [soak_config(c, args.seconds, args.clients) for c in args.configs]
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return exc.exit_code
     report = {
         "servers": servers,
         "passed": all(s.get("passed", True) for s in servers),
+        "skipped": [s["config"] for s in servers if "skipped" in s],
         "machine": {"cpus": os.cpu_count(), "load_avg_at_start": load_start},
         "versions": package_versions(),
     }

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -77,9 +78,8 @@ def run_cli(
     try:
         cfg = load_config(args.config, args.overrides)
         if not quiet:
-            logger.info(
-                "config %s%s", args.config, f" with {args.overrides}" if args.overrides else ""
-            )
+            shown = [re.sub(r"://[^/@\s]*@", "://***@", o) for o in args.overrides]  # no passwords
+            logger.info("config %s%s", args.config, f" with {shown}" if shown else "")
         work(args, cfg)
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201

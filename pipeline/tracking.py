@@ -27,6 +27,7 @@ import os
 import re
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -93,19 +94,41 @@ def connect(cfg: Config) -> Tracker | None:
         ) from None
     for key, value in CLIENT_ENV.items():
         os.environ.setdefault(key, value)
-    if uri.startswith(("http://", "https://")):
-        check_server(uri)
-    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    check_uri(uri)
+    check_server(uri)
     name = cfg.tracking.experiment or cfg.task
     try:
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         experiment = client.get_experiment_by_name(name)
         experiment_id = experiment.experiment_id if experiment else client.create_experiment(name)
     except Exception as exc:  # MlflowException, a refused or broken connection
         raise PipelineError(
             f"MLflow at {uri}: cannot open experiment {name!r}: {reason(exc)}"
         ) from None
+    if experiment and experiment.lifecycle_stage != "active":
+        raise PipelineError(
+            f"MLflow at {uri}: experiment {name!r} is deleted: restore it in the MLflow UI, or "
+            "choose another tracking.experiment"
+        )
     logger.info("tracking on MLflow %s, experiment %r", uri, name)
     return Tracker(client, uri, experiment_id, dict(cfg.tracking.tags))
+
+
+def check_uri(uri: str) -> None:
+    """A tracking server's address: http(s), without a password in it (it would be logged)."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise PipelineError(
+            f"tracking.uri / {URI_ENV} must be a tracking server's http(s) address such as "
+            f"http://127.0.0.1:5000, got {parts.scheme or 'no scheme'}: (a file store is not "
+            "supported: start a server with `make mlflow`)"
+        )
+    if parts.username or parts.password:
+        raise PipelineError(
+            "tracking.uri / MLFLOW_TRACKING_URI must not hold a user name or password: set "
+            "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or MLFLOW_TRACKING_TOKEN) "
+            "in the environment instead"
+        )
 
 
 def check_server(uri: str) -> None:

@@ -8,7 +8,9 @@ with raw sockets where a client library would not send such a request.
 from __future__ import annotations
 
 import json
+import logging
 import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -103,3 +105,60 @@ def test_a_kept_alive_connection_still_serves_several_requests(server) -> None:
     with httpx.Client(base_url=server) as client:
         for _ in range(3):
             assert client.get("/health").status_code == 200
+
+
+def _read_answer(sock: socket.socket) -> bytes:
+    """One whole answer (head and a Content-Length body), leaving the connection open."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(_parse(head + b"\r\n\r\n{}")[1]["content-length"])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return data
+
+
+def _trickle_until_closed(sock: socket.socket) -> bool:
+    """Send a byte every 0.2 s; True once the server has closed the connection."""
+    deadline = time.monotonic() + PATIENCE_S
+    sock.settimeout(0.2)
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(b"a")
+            if sock.recv(65536) == b"":
+                return True
+        except TimeoutError:
+            continue
+        except OSError:  # reset or broken pipe: closed
+            return True
+    return False
+
+
+def test_a_body_trickled_after_its_answer_is_cut_off(server) -> None:
+    """A 404 does not read the body: the client may not keep the connection by trickling it."""
+    with _connect(server) as sock:
+        sock.sendall(b"POST /nope HTTP/1.1\r\nHost: t\r\nContent-Length: 1000\r\n\r\n0123456789")
+        assert _read_answer(sock).startswith(b"HTTP/1.1 404")
+        assert _trickle_until_closed(sock)
+
+
+def test_a_connection_idle_after_a_body_that_ended_late_is_closed(server) -> None:
+    """The answer went out before the body's last byte; then the client says nothing."""
+    with _connect(server) as sock:
+        sock.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\n")
+        assert _read_answer(sock).startswith(b"HTTP/1.1 200")
+        sock.sendall(b"a")  # the body, after its answer: the connection waits for a request
+        assert _read_all(sock) == b""  # closed after keep_alive_s
+
+
+def test_a_malformed_chunked_body_gets_400_without_a_traceback(server, caplog) -> None:
+    caplog.set_level(logging.WARNING)
+    with _connect(server) as sock:
+        head = b"POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        sock.sendall(head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n")
+        status, _, body = _parse(_read_all(sock))
+    assert status == 400 and "could not be parsed" in body["error"]
+    time.sleep(0.5)  # the app's own answer, had it been written, would fail by now
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert httpx.get(f"{server}/health").status_code == 200

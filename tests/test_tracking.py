@@ -162,6 +162,45 @@ def test_an_unreachable_server_is_one_line_naming_it_before_any_work(
         connect(load_config(tiny_project, ["tracking.enabled=true"]))
 
 
+@pytest.mark.parametrize(
+    ("uri", "words"),
+    [
+        ("ftp://127.0.0.1/x", "must be a tracking server's http(s) address"),
+        ("file:///tmp/mlruns", "a file store is not supported"),
+        ("/tmp/mlruns", "got no scheme"),
+        ("http://alice:s3cret@127.0.0.1:5000", "must not hold a user name or password"),
+    ],
+)
+def test_a_uri_that_is_not_a_servers_address_is_one_line(
+    tiny_project: Path, uri: str, words: str, capsys: pytest.CaptureFixture
+) -> None:
+    from pipeline.train.stage import main as train_main
+
+    on = ["--set", "tracking.enabled=true", "--set", f"tracking.uri={uri}"]
+    assert train_main(["--config", str(tiny_project), *on]) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert "s3cret" not in err  # neither in the error nor in the config line
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("tracking.tags", {"k" * 201: "v"}, "a key must be 1 to 200 characters"),
+        ("tracking.registered_model", "it's", "without quotes"),
+        ("tracking.experiment", " ", "without quotes"),
+    ],
+)
+def test_tracking_names_mlflow_would_refuse_are_config_errors(
+    tiny_project: Path, key: str, value: Any, words: str
+) -> None:
+    import yaml
+
+    shown = yaml.safe_dump(value, default_flow_style=True).strip()
+    with pytest.raises(PipelineError, match=words):
+        load_config(tiny_project, [f"{key}={shown}"])
+
+
 # --- against the server -------------------------------------------------------------------------
 
 

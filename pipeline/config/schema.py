@@ -268,6 +268,19 @@ class TrackingConfig:
     # as "-" (alice/ko-emotion -> alice-ko-emotion; the registry allows no "/").
     registered_model: str | None = None
 
+    def __post_init__(self) -> None:
+        # MLflow keeps keys up to 250 characters; a tag is also a param "tracking.tags.<key>"
+        for key in self.tags:
+            if not key.strip() or len(key) > 200:
+                raise PipelineError(
+                    f"tracking.tags: a key must be 1 to 200 characters, got {key[:40]!r}"
+                    f"{'...' if len(key) > 40 else ''} ({len(key)} characters)"
+                )
+        for name in ("experiment", "registered_model"):
+            value = getattr(self, name)
+            if value is not None and (not value.strip() or "'" in value or '"' in value):
+                raise PipelineError(f"tracking.{name} must be a name without quotes, got {value!r}")
+
 
 @dataclass(frozen=True)
 class Config:

@@ -39,6 +39,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.inference.api import RequestError, load_json, read_body
@@ -135,6 +136,8 @@ def create_app(server: Server) -> FastAPI:
             if not server.ready.is_set():
                 raise RequestError(503, server.error or "the model is still loading")
             answer, headers = await server.answer(body, request.is_disconnected)
+        except ClientDisconnect:  # gone while its body was read: nobody to answer, no traceback
+            return _error(499, "the client closed the connection before its body arrived")
         except RequestError as exc:
             # A stalled body (408) is cut off with the connection. The rest of a body over the
             # limit (413) is read and dropped by uvicorn: closing while the client still sends
