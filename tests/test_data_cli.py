@@ -89,6 +89,7 @@ def test_outputs_get_the_usual_file_modes(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.heavy  # the data verb twice, in subprocesses (split hashes: test_split.py)
 @pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 def test_make_data_twice_gives_identical_hashes(tmp_path: Path) -> None:
     root = sample_root(tmp_path)

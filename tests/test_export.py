@@ -78,6 +78,7 @@ def assert_close(got: list[list[dict]], want: list[list[dict]], tol: float) -> N
 
 
 @pytest.mark.parametrize(("backend", "tol"), [("onnx", 1e-5), ("onnx-int8", 0.05)])
+@pytest.mark.heavy
 def test_serve_onnx_backend_answers_as_tf(exported: Path, backend: str, tol: float) -> None:
     """The app on the ONNX graph: the Inference API's answers as the TF model's (fp32 within
     1e-5; int8 the same labels), /info names the backend, the client library reads it."""
@@ -108,6 +109,7 @@ def test_serve_onnx_backend_answers_as_tf(exported: Path, backend: str, tol: flo
     assert [a.label for a in one] == [a["label"] for a in answer[0]]
 
 
+@pytest.mark.heavy
 def test_predict_and_evaluate_take_backend(exported: Path, capsys: pytest.CaptureFixture) -> None:
     """predict --backend onnx prints the TF lines; evaluate --backend onnx reports the ONNX
     scores with TF, fp32 and int8 side by side."""
@@ -133,6 +135,7 @@ def test_predict_and_evaluate_take_backend(exported: Path, capsys: pytest.Captur
     assert "## Backends" in text and "onnx (reported above)" in text
 
 
+@pytest.mark.heavy
 def test_publish_pushes_the_onnx_folder_and_says_so(
     exported: Path, capsys: pytest.CaptureFixture
 ) -> None:

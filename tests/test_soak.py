@@ -76,8 +76,11 @@ def _service(task: str, root: Path, tiny_bert: Path, untrained_run: Path):
     return GenerationServer(cfg, ModelRef(name="tiny", run_dir=gpt2))
 
 
-TASKS = ["text-classification", "text-pair-classification", "token-classification"]
-TASKS += ["text-generation"]
+# make test soaks the classifier's server; the other three tasks' servers are heavy
+HEAVY = pytest.mark.heavy
+TASKS = ["text-classification", pytest.param("text-pair-classification", marks=HEAVY)]
+TASKS += [pytest.param("token-classification", marks=HEAVY)]
+TASKS += [pytest.param("text-generation", marks=HEAVY)]
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -205,6 +205,7 @@ def test_tracking_names_mlflow_would_refuse_are_config_errors(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_training_evaluation_and_publish_land_on_one_run_and_the_registry(
     mlflow_server: MlflowServer, client: Any, hub: Any, tiny_project: Path
 ) -> None:
@@ -260,6 +261,7 @@ def test_training_evaluation_and_publish_land_on_one_run_and_the_registry(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_a_resumed_training_continues_its_run_and_loses_no_epoch(
     mlflow_server: MlflowServer, client: Any, tiny_project: Path, monkeypatch
 ) -> None:
@@ -292,6 +294,7 @@ def test_a_resumed_training_continues_its_run_and_loses_no_epoch(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_a_server_that_vanishes_never_stops_the_training_and_gets_the_buffer_when_back(
     mlflow_server: MlflowServer, client: Any, tiny_project: Path, caplog
 ) -> None:
