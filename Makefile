@@ -103,7 +103,7 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 	  tests/test_gen_e2e.py
 
 # --- the whole thing -----------------------------------------------------------------------
-demo: $(STAMP) ## fresh machine: set up, then every stage on the bundled sample, offline
+demo: $(STAMP) ## fresh machine: set up, then every stage (ONNX export included) on the bundled sample, offline
 	$(MAKE) --no-print-directory data CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory train CONFIG=configs/default.yaml
 	$(MAKE) --no-print-directory sweep CONFIG=configs/default.yaml SWEEP=configs/sweeps/demo.yaml

@@ -87,12 +87,23 @@ def test_served_without_tensorflow(
         finally:
             configure_http_backend()
         info = httpx.get(f"{url}/info").json()
+        font = httpx.get(f"{url}/fonts/NanumGothic.ttf")  # no koreanize-matplotlib here
+        page = httpx.get(url)
     finally:
         server.terminate()
         server.wait(30)
     assert [a.label for a in answer] == [w["label"] for w in want]
     assert np.allclose([a.score for a in answer], [w["score"] for w in want], atol=1e-4)
     assert info["serve"]["backend"] == "onnx" and "tensorflow" not in info["versions"]
+    assert font.status_code == 404 and "koreanize-matplotlib" in font.json()["error"]
+    assert page.status_code == 200  # the page, in the browser's own fonts
+    # the default backend (tf) names the way out in one line
+    tf_predict = subprocess.run(
+        [str(python), "-m", "pipeline.serve.predict", "--config", str(config), SENTENCE],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert tf_predict.returncode == 2, tf_predict.stderr
+    assert "needs TensorFlow" in tf_predict.stderr and "Traceback" not in tf_predict.stderr
     with capsys.disabled():  # the installed sizes, for docs/onnx.md
         sizes = {
             "serve_venv_mb": round(du_mb(venv)),

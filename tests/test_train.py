@@ -437,7 +437,7 @@ def test_head_lr_multiplier_moves_the_head_at_its_own_rate(
 @pytest.mark.parametrize(
     "recipe",
     [
-        (),
+        pytest.param((), marks=pytest.mark.heavy),  # plain Adam: the recipe's resume covers it
         ("train.optimizer=adamw", "train.warmup_ratio=0.3", "train.weight_decay=0.01",
          "train.head_lr_multiplier=5", "train.label_smoothing=0.1",
          "train.class_weights=balanced"),
@@ -518,6 +518,7 @@ def test_too_little_free_space_is_refused_before_training(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_disk_full_while_checkpointing_keeps_the_last_good_epoch(
     tiny_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

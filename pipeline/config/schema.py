@@ -2,6 +2,9 @@
 
 Each stage reads only its own section. Loading and overrides: pipeline/config/loading.py;
 the generated reference of every key: docs/config.md (``make docs``).
+
+Long because: every key of every section is here with its comment and its check, so that one
+file is the whole reference (docs/config.md is generated from it).
 """
 
 from __future__ import annotations

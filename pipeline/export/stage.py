@@ -158,7 +158,7 @@ def run(
         }
         write_json(tmp / EXPORT_RECORD, record)
     int8_line = (
-        f"int8 {name} {int8_score:.4f} (TF {tf_score:.4f}, drop {drop:+.4f})"
+        f"int8 {name} {int8_score:.4f} (TF {tf_score:.4f}, change {-drop:+.4f})"
         if gate["written"]
         else f"int8 refused: {gate['reason']}"
     )

@@ -9,6 +9,7 @@ graph in ONNX Runtime, without TensorFlow); ``text_pipeline`` is the reference a
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,11 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
     run's ONNX graph) and tokenizer; max_seq_len as trained (run.json), capped by the model."""
     backend = cfg.serve.backend
     if backend == "tf":
+        if importlib.util.find_spec("tensorflow") is None:
+            raise PipelineError(
+                "serve.backend tf needs TensorFlow, which is not installed here: use --backend "
+                "onnx or onnx-int8 (serve.backend) with a run exported by `make export`"
+            )
         model, tokenizer = load_trained(ref, auto_class)
     elif ref.run_dir is None:
         raise PipelineError(

@@ -173,8 +173,12 @@ def create_app(server: Server) -> FastAPI:
 
     @app.get("/fonts/NanumGothic.ttf", include_in_schema=False)
     async def font() -> Response:
+        try:
+            data = korean_font()
+        except ImportError:  # a serve-only install (requirements-serve.txt): system fonts
+            return _error(404, "the Korean web font needs koreanize-matplotlib and fonttools")
         headers = {"cache-control": "public, max-age=86400"}
-        return Response(korean_font(), media_type="font/ttf", headers=headers)
+        return Response(data, media_type="font/ttf", headers=headers)
 
     _mount_docs(app)
     return app
