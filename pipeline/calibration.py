@@ -1,0 +1,149 @@
+"""Scores people can act on: temperature scaling, calibration error, abstaining, thresholds.
+
+Pure functions over arrays (no TensorFlow, no files), shared by every classification task:
+
+    t = fit_temperature(val_logits, val_y)                # softmax: one scalar, min val NLL
+    probs = scaled_probs(test_logits, t)                  # argmax unchanged: t > 0
+    ece(confidence(probs), correct(probs, test_y))        # 15 equal-width bins
+    coverage_curve(confidence(probs), correct(probs, y))  # answered share and accuracy per cut
+
+    t = fit_temperature(val_logits, val_Y, kind="sigmoid")  # multi-label: one scalar, min BCE
+    cuts = tune_thresholds(scaled_probs(val_logits, t, "sigmoid"), val_Y)  # per label, max F1
+
+Temperature scaling (Guo et al., 2017) divides the logits by one positive scalar, so it changes
+how sure the scores look and never which label ranks first (or which side of a threshold tuned
+after it a score falls). The temperature is searched on log scale within [0.05, 20].
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax
+
+Kind = Literal["softmax", "sigmoid"]
+BINS = 15
+LOG_T_BOUNDS = (float(np.log(0.05)), float(np.log(20.0)))
+
+
+def scaled_probs(
+    logits: np.ndarray, temperature: float = 1.0, kind: Kind = "softmax"
+) -> np.ndarray:
+    """Probabilities of ``logits / temperature``: row-wise softmax, or a sigmoid per label."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    if kind == "sigmoid":
+        return expit(z)
+    return np.exp(log_softmax(z, axis=-1))
+
+
+def nll(
+    logits: np.ndarray, y: np.ndarray, temperature: float = 1.0, kind: Kind = "softmax"
+) -> float:
+    """Mean negative log-likelihood of the true labels (softmax: ids (n,); sigmoid: 0/1 (n, k),
+    averaged over every (example, label) cell, i.e. binary cross-entropy)."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    if kind == "sigmoid":
+        t = np.asarray(y, dtype=np.float64)
+        # -[t log s(z) + (1-t) log(1-s(z))] = softplus(z) - t z, written to stay finite.
+        return float(np.mean(np.logaddexp(0.0, z) - t * z))
+    logp = log_softmax(z, axis=-1)
+    return float(-np.mean(logp[np.arange(len(z)), np.asarray(y, dtype=int)]))
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray, kind: Kind = "softmax") -> float:
+    """The temperature minimising ``nll`` on (validation) logits and labels; 1.0 without data."""
+    if len(logits) == 0:
+        return 1.0
+    result = minimize_scalar(
+        lambda log_t: nll(logits, y, float(np.exp(log_t)), kind),
+        bounds=LOG_T_BOUNDS,
+        method="bounded",
+        options={"xatol": 1e-4},
+    )
+    best = float(np.exp(result.x))
+    # The bounded search may stop a hair away from 1.0 on data it cannot improve: keep 1.0 then.
+    return best if nll(logits, y, best, kind) < nll(logits, y, 1.0, kind) else 1.0
+
+
+def confidence(probs: np.ndarray) -> np.ndarray:
+    """The top score of each row (what a single-label answer is as sure as)."""
+    return np.asarray(probs).max(axis=-1)
+
+
+def correct(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """1.0 where the top label is the true one, else 0.0."""
+    return (np.asarray(probs).argmax(axis=-1) == np.asarray(y)).astype(np.float64)
+
+
+def reliability(conf: np.ndarray, outcome: np.ndarray, bins: int = BINS) -> dict[str, list]:
+    """Equal-width bins over [0, 1]: each bin's mean confidence, mean outcome (accuracy, or the
+    positive rate for per-label scores) and count; empty bins are kept with count 0."""
+    conf = np.asarray(conf, dtype=np.float64).ravel()
+    outcome = np.asarray(outcome, dtype=np.float64).ravel()
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, bins - 1)
+    count = np.bincount(which, minlength=bins)
+    safe = np.maximum(count, 1)
+    mean_conf = np.bincount(which, weights=conf, minlength=bins) / safe
+    mean_out = np.bincount(which, weights=outcome, minlength=bins) / safe
+    return {
+        "edges": edges.tolist(),
+        "confidence": mean_conf.tolist(),
+        "accuracy": mean_out.tolist(),
+        "count": count.astype(int).tolist(),
+    }
+
+
+def ece(conf: np.ndarray, outcome: np.ndarray, bins: int = BINS) -> float:
+    """Expected calibration error: the count-weighted mean |accuracy - confidence| over bins."""
+    table = reliability(conf, outcome, bins)
+    count = np.asarray(table["count"], dtype=np.float64)
+    if count.sum() == 0:
+        return 0.0
+    gap = np.abs(np.asarray(table["accuracy"]) - np.asarray(table["confidence"]))
+    return float((gap * count).sum() / count.sum())
+
+
+def coverage_curve(conf: np.ndarray, outcome: np.ndarray, thresholds: np.ndarray | None = None
+                   ) -> list[dict[str, float]]:  # fmt: skip
+    """For each minimum score: the share of examples answered (top score >= it) and the
+    accuracy of those answers (None when none is answered), to choose ``serve.min_score``."""
+    conf = np.asarray(conf, dtype=np.float64)
+    outcome = np.asarray(outcome, dtype=np.float64)
+    cuts = np.round(np.linspace(0.0, 0.95, 20), 2) if thresholds is None else thresholds
+    rows = []
+    for cut in cuts:
+        answered = conf >= cut
+        n = int(answered.sum())
+        rows.append(
+            {
+                "min_score": float(cut),
+                "coverage": n / len(conf) if len(conf) else 0.0,
+                "accuracy": float(outcome[answered].mean()) if n else None,
+            }
+        )
+    return rows
+
+
+def tune_thresholds(probs: np.ndarray, y: np.ndarray, min_positives: int = 3,
+                    default: float = 0.5) -> np.ndarray:  # fmt: skip
+    """One threshold per label maximising that label's F1 on (validation) scores ``probs``
+    (n, k) against 0/1 truth ``y``; a label with fewer than ``min_positives`` positives keeps
+    ``default`` (too rare to tune). Candidates are the scores themselves; ties go to the
+    threshold nearest ``default``."""
+    probs = np.asarray(probs, dtype=np.float64)
+    y = np.asarray(y).astype(bool)
+    cuts = np.full(probs.shape[1], float(default))
+    for j in range(probs.shape[1]):
+        positives = int(y[:, j].sum())
+        if positives < min_positives:
+            continue
+        candidates = np.unique(np.concatenate([probs[:, j], [default]]))
+        predicted = probs[:, j][None, :] >= candidates[:, None]  # (candidates, n)
+        tp = (predicted & y[:, j][None, :]).sum(axis=1)
+        f1 = 2 * tp / np.maximum(predicted.sum(axis=1) + positives, 1)
+        best = np.flatnonzero(f1 == f1.max())
+        cuts[j] = float(candidates[best[np.argmin(np.abs(candidates[best] - default))]])
+    return cuts
