@@ -17,7 +17,8 @@ after it a score falls). The temperature is searched on log scale within [0.05, 
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -26,6 +27,37 @@ from scipy.special import expit, log_softmax
 Kind = Literal["softmax", "sigmoid"]
 BINS = 15
 LOG_T_BOUNDS = (float(np.log(0.05)), float(np.log(20.0)))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What a run's calibration.json holds (RunDir.CALIBRATION, published with the model):
+    the temperature fitted on the validation split, the validation NLL before and after it,
+    and for multi-label runs one threshold per label (by label name)."""
+
+    temperature: float
+    kind: Kind = "softmax"
+    fit_on: str = "validation"
+    n: int = 0
+    nll_raw: float | None = None
+    nll_calibrated: float | None = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": "temperature", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str) -> Calibration:
+        """Parse a calibration.json; ``where`` names the file in the error."""
+        from pipeline.errors import PipelineError
+
+        temperature = data.get("temperature")
+        if not isinstance(temperature, int | float) or not 0 < temperature < float("inf"):
+            raise PipelineError(
+                f"{where}: temperature must be a positive number, got {temperature!r}"
+            )
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "temperature": float(temperature)})
 
 
 def scaled_probs(

@@ -110,6 +110,9 @@ class RunDir:
     RECORD = "run.json"  # provenance: config, data hashes, versions, the best epoch
     CONFIG = "config.json"  # the model's config, id2label included
     LABELS = "labels.json"  # id2label and label2group (NER: tags and entity types)
+    # The temperature (and multi-label thresholds) fitted on the validation split after training,
+    # published with the model: pipeline/calibration.py.
+    CALIBRATION = "calibration.json"
     HISTORY = "history.csv"  # one row per epoch
     CURVES = "curves.png"
     WEIGHTS = "tf_model.h5"
@@ -127,6 +130,10 @@ class RunDir:
     @property
     def labels(self) -> Path:
         return self.path / self.LABELS
+
+    @property
+    def calibration(self) -> Path:
+        return self.path / self.CALIBRATION
 
     @property
     def history(self) -> Path:

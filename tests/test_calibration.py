@@ -72,3 +72,12 @@ def test_thresholds_maximise_each_labels_f1_and_rare_labels_keep_the_default() -
     assert cuts[0] == pytest.approx(0.20)  # both positives above, F1 1.0 (0.5 would give 0)
     assert cuts[1] == 0.5  # one positive: too rare to tune
     assert (probs[:, 0] >= cuts[0]).tolist() == [True, True, False, False]
+
+
+def test_the_record_round_trips_and_refuses_a_bad_temperature() -> None:
+    from pipeline.errors import PipelineError
+
+    rec = cal.Calibration(1.7, n=10, nll_raw=2.0, nll_calibrated=1.5)
+    assert cal.Calibration.from_dict(rec.to_dict(), "x.json") == rec
+    with pytest.raises(PipelineError, match="x.json: temperature"):
+        cal.Calibration.from_dict({"temperature": 0}, "x.json")

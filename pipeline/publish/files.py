@@ -35,6 +35,7 @@ RUN_FILES = (
     "vocab.txt",
     "added_tokens.json",
     RunDir.LABELS,
+    RunDir.CALIBRATION,
     "generation_config.json",
 )
 
