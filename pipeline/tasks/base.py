@@ -8,7 +8,8 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
   reads it);
 - **fit**: ``base_checkpoint``, ``load_tokenizer``, ``fit_spec`` (model, targets, loss, metrics
   and callbacks for the one fit loop, pipeline/fitting/), ``run_labels`` and ``run_record``
-  (what the run directory keeps);
+  (what the run directory keeps), ``calibrate`` (the temperature, and thresholds, fitted on the
+  validation split after training: the run's calibration.json, pipeline/calibration.py);
 - **evaluate**: ``evaluate`` scores a run and returns an ``Evaluation`` (metrics, the report's
   writer, the summary line) to the one evaluate skeleton;
 - **serve**: ``server`` (the answers behind the one web app, pipeline/inference/server.py) and
@@ -31,6 +32,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from pipeline.calibration import Calibration
 from pipeline.config import Config, IngestConfig, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
@@ -180,6 +182,12 @@ class Task(ABC):
     def run_record(self, cfg: Config, model: Any, tokenizer: Any, val_df: pd.DataFrame) -> dict:
         """run.json fields measured on the trained model."""
         return {}
+
+    def calibrate(self, cfg: Config, model: Any, tokenizer: Any, val_df: pd.DataFrame,
+                  labels: dict[str, Any]) -> Calibration | None:  # fmt: skip
+        """The trained model's calibration fitted on the validation split (the run's
+        calibration.json), or None: the task's scores are not calibrated."""
+        return None
 
     # --- evaluate, serve, publish ---------------------------------------------------------
 

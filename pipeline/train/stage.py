@@ -195,6 +195,7 @@ def run(
         started,
     )
     manifest = read_json(paths.manifest) if paths.manifest.is_file() else {}
+    calibration = task.calibrate(cfg, model, tokenizer, val_df, labels)
     record.update(
         status="finished",
         run_name=cfg.train.run_name,
@@ -213,6 +214,7 @@ def run(
         device=placement.device,
         distribute=placement.record(),
         **task.run_record(cfg, model, tokenizer, val_df),
+        **({"calibration": calibration.to_dict()} if calibration else {}),
         **({"mlflow": tracked.record()} if tracked else {}),
     )
     history = pd.DataFrame(state.history)
@@ -223,6 +225,8 @@ def run(
         tokenizer.save_pretrained(str(tmp))
         run = RunDir(tmp)
         write_json(run.labels, task.run_labels(labels))  # NER: the tags the model predicts
+        if calibration:
+            write_json(run.calibration, calibration.to_dict())
         history.to_csv(run.history, index=False)
         tensorboard.write_history(tensorboard.logdir_of(tmp), state.history)
         plot_curves(history, state.best_epoch, run.curves, cfg.train.run_name)
