@@ -44,6 +44,13 @@ def test_export_writes_checked_files(exported: Path) -> None:
     assert gate["written"] is True and gate["metric"] == "macro_f1"
     assert gate["drop"] <= gate["max_drop"] == 0.01
     assert record["config"]["task"] == "text-classification" and record["git_commit"] is not None
+    # Every layer's attention and exact GELU fused (pipeline/export/rewrite.py), as ONNX
+    # Runtime fuses a PyTorch BERT; LayerNorm + residual into SkipLayerNormalization.
+    layers = read_json(exported.parent / "models/tiny/config.json")["num_hidden_layers"]
+    fused = record["fused_operators"]
+    assert fused.get("Attention") == layers
+    assert fused.get("Gelu", 0) + fused.get("BiasGelu", 0) == layers
+    assert fused.get("SkipLayerNormalization", 0) >= layers
     assert not list(onnx_dir.parent.glob(".onnx*"))  # no temporary folder left
 
 

@@ -1,9 +1,10 @@
 """A trained TF sequence classifier -> ONNX: tf2onnx, ONNX Runtime's fusions, int8 weights.
 
 - ``to_onnx``: tf2onnx converts the model's forward pass (int32 ``input_ids``,
-  ``attention_mask``, ``token_type_ids`` of any batch and length -> ``logits``), then ONNX
-  Runtime's transformer optimizer (``model_type="bert"`` with the model's heads and hidden
-  size) fuses what it recognises (LayerNorm + residual into SkipLayerNormalization, ...).
+  ``attention_mask``, ``token_type_ids`` of any batch and length -> ``logits``), rewrite.py
+  puts Keras's subgraphs in the shapes ONNX Runtime's transformer optimizer matches, and the
+  optimizer (``model_type="bert"`` with the model's heads and hidden size) fuses attention,
+  GELU (with its bias) and LayerNorm + residual.
 - ``quantize_int8``: ONNX Runtime's dynamic quantization, per channel, of the encoder's weight
   MatMuls only: attention's products, the classifier head and the pooler stay float, and so
   do the embeddings (Gather is not quantized), which keeps the answers (whole-graph int8
@@ -11,9 +12,9 @@
 
 Two things tf2onnx 1.17 needs under TensorFlow 2.21, both through its own extension points:
 TF's exact GELU is ``0.5 x erfc(-x/sqrt 2)`` and tf2onnx has no ``Erfc`` handler (one is
-registered: ``erfc(x) = 1 - erf(x)``); and its ``global_pool_optimizer`` turns LayerNorm's
-ReduceMean into GlobalAveragePool, which hides the LayerNorm pattern from ONNX Runtime's
-fusions, so it is left out of the optimizers tf2onnx runs.
+registered: ``erfc(x) = 1 - erf(x)``); and its
+``global_pool_optimizer`` turns LayerNorm's ReduceMean into GlobalAveragePool, which hides the
+LayerNorm pattern from ONNX Runtime's fusions, so it is left out of the optimizers tf2onnx runs.
 """
 
 from __future__ import annotations
@@ -90,6 +91,14 @@ def to_onnx(model: Any, out: Path, raw: Path) -> dict[str, int]:
         )
     finally:
         tf2onnx_optimizer._optimizers = every
+    import onnx
+
+    from pipeline.export.rewrite import for_fusion
+
+    proto = onnx.load(str(raw))
+    rewritten = for_fusion(proto.graph)  # the subgraphs ONNX Runtime's fusions match
+    onnx.save(proto, str(raw))
+    logger.info("rewritten for ONNX Runtime's fusions: %s", rewritten)
     config = model.config
     # opt_level 0: only the fusions (ONNX Runtime applies its own graph optimizations when a
     # session loads the file; its offline pass imports torch).
