@@ -6,9 +6,9 @@
   optimizer (``model_type="bert"`` with the model's heads and hidden size) fuses attention,
   GELU (with its bias) and LayerNorm + residual.
 - ``quantize_int8``: ONNX Runtime's dynamic quantization, per channel, of the encoder's weight
-  MatMuls only: attention's products, the classifier head and the pooler stay float, and so
-  do the embeddings (Gather is not quantized), which keeps the answers (whole-graph int8
-  changed 4.5% of the demo's labels).
+  MatMuls (and the fused attention's Q/K/V weights) only: attention's products, the classifier
+  head and the pooler stay float, and so do the embeddings (Gather is not quantized), which
+  keeps the answers (whole-graph int8 changed 4.5% of the demo's labels).
 
 Two things tf2onnx 1.17 needs under TensorFlow 2.21, both through its own extension points:
 TF's exact GELU is ``0.5 x erfc(-x/sqrt 2)`` and tf2onnx has no ``Erfc`` handler (one is
@@ -29,6 +29,8 @@ logger = logging.getLogger("pipeline.export")
 
 OPSET = 17
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+# The weight MatMuls, and the fused Attention's Q/K/V weights (QAttention).
+OP_TYPES = ("MatMul", "Attention")
 FLOAT_SCOPES = ("/classifier/", "/pooler/")  # the head's nodes, kept in float by quantize_int8
 _registered = False
 
@@ -124,8 +126,8 @@ def head_nodes(path: Path) -> list[str]:
 
 
 def quantize_int8(fp32: Path, out: Path) -> dict[str, Any]:
-    """Dynamic int8 of the encoder's MatMul weights, per channel; head, pooler and embeddings
-    stay float. Returns the settings (export.json records them)."""
+    """Dynamic int8 of the encoder's weights (``OP_TYPES``), per channel; head, pooler and
+    embeddings stay float. Returns the settings (export.json records them)."""
     from onnx import TensorProto
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -134,7 +136,7 @@ def quantize_int8(fp32: Path, out: Path) -> dict[str, Any]:
         "method": "dynamic",
         "weight_type": "QInt8",
         "per_channel": True,
-        "op_types": ["MatMul"],
+        "op_types": list(OP_TYPES),
         "weights_only": True,
         "float_nodes": len(keep),
     }
@@ -149,7 +151,7 @@ def quantize_int8(fp32: Path, out: Path) -> dict[str, Any]:
             str(out),
             weight_type=QuantType.QInt8,
             per_channel=True,
-            op_types_to_quantize=["MatMul"],
+            op_types_to_quantize=list(OP_TYPES),
             nodes_to_exclude=keep,
             # Only MatMuls by a weight: attention's activation x activation products stay
             # float. The fused operators (com.microsoft) stop ONNX's type inference, hence the
