@@ -20,7 +20,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from pipeline.cli import add_backend_arg, add_config_args, run_cli, with_backend
+from pipeline.cli import (
+    add_backend_arg,
+    add_calibration_arg,
+    add_config_args,
+    run_cli,
+    with_backend,
+    with_calibration,
+)
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import resolve
@@ -71,9 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="address to bind (default: serve.host)")
     parser.add_argument("--port", type=int, help="port (default: serve.port)")
     add_backend_arg(parser)
+    add_calibration_arg(parser)
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        cfg = with_backend(cfg, args.backend)
+        cfg = with_calibration(with_backend(cfg, args.backend), args.no_calibration)
         # the serve section's values were checked when the config loaded (ServeConfig)
         ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
         host = args.host or cfg.serve.host
