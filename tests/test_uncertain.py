@@ -7,6 +7,7 @@ fitted; the min_score is chosen between the inputs' best scores, so some answers
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -216,3 +217,29 @@ def test_a_bad_calibration_file_stops_predict_and_serve_naming_it(
     assert not service.ready.is_set() and f"{broken / 'calibration.json'}: temperature" in (
         service.error or ""
     )
+
+
+def test_a_hub_models_calibration_is_read_beside_it(
+    tmp_path: Path, tiny_bert: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A published repo's calibration.json, fetched as labels.json is (here from the cache, the
+    tests being offline); a repo without one is served raw."""
+    from huggingface_hub import constants
+
+    from pipeline.inference.loaded import model_calibration
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--alice--tiny-emotion"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit, encoding="utf-8")
+    (repo / "snapshots" / commit).mkdir(parents=True)
+    saved = {"method": "temperature", "temperature": 1.7, "n": 12}
+    (repo / "snapshots" / commit / "calibration.json").write_text(json.dumps(saved))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    cfg = config(tmp_path, tiny_bert)
+    hub = ModelRef(name="alice/tiny-emotion", hub_id="alice/tiny-emotion")
+    assert model_calibration(cfg, hub).temperature == 1.7
+    other = ModelRef(name="bob/raw", hub_id="bob/raw")
+    assert model_calibration(cfg, other) is None
+    off = config(tmp_path, tiny_bert, calibration=False)
+    assert model_calibration(off, hub) is None

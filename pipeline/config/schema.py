@@ -235,12 +235,14 @@ class ServeConfig:
     # (TensorFlow), onnx (the run's onnx/model.onnx, ONNX Runtime) or onnx-int8
     # (onnx/model_quantized.onnx); `make export` writes both (docs/onnx.md).
     backend: Literal["tf", "onnx", "onnx-int8"] = "tf"
-    # Scores through the run's calibration.json (a temperature fitted on the validation split
-    # after training) in serve, predict and evaluate; false (--no-calibration): the raw softmax.
-    # A model without the file (older runs, Hub models) is shown raw either way.
+    # Scores through the model's calibration.json (a temperature fitted on the validation split
+    # after training, published with the model) in serve, predict and evaluate; false
+    # (--no-calibration): the raw softmax. A model without the file (older runs, other Hub
+    # models) is shown raw either way.
     calibration: bool = True
     # An answer whose best score is below this is marked unsure ("uncertain": true, a note on the
-    # page, predict's "unsure"); 0: never. The evaluate report's coverage table helps choose it.
+    # page, predict's "unsure"; predict --min-score overrides it); 0: never. The evaluate
+    # report's coverage table helps choose it (docs/evaluate.md).
     min_score: float = 0.0
 
     def __post_init__(self) -> None:

@@ -88,7 +88,6 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
         model, tokenizer = load_onnx(ref.run_dir, backend)
     max_seq_len = cfg.model.max_seq_len
     label2group: dict[str, str] = {}
-    calibration = None
     if ref.run_dir is not None:
         run_json = RunDir(ref.run_dir).record
         if run_json.is_file():
@@ -96,12 +95,9 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
             max_seq_len = int(trained or max_seq_len)
         if RunDir(ref.run_dir).labels.is_file():
             label2group = read_json(RunDir(ref.run_dir).labels).get("label2group") or {}
-        if cfg.serve.calibration and RunDir(ref.run_dir).calibration.is_file():
-            calibration = read_calibration(RunDir(ref.run_dir).calibration)
     else:
         label2group = _hub_label_groups(str(ref.hub_id))
-        if cfg.serve.calibration and (found := _hub_file(str(ref.hub_id), RunDir.CALIBRATION)):
-            calibration = read_calibration(found)
+    calibration = model_calibration(cfg, ref)
     max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))
     logger.info("loaded %s (%d labels, max_seq_len %d)", ref.source, model.num_labels, max_seq_len)
     if calibration:
@@ -112,6 +108,19 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
         why = "serve.calibration is off" if not cfg.serve.calibration else "no calibration.json"
         logger.info("scores raw (%s)", why)
     return LoadedModel(ref, model, tokenizer, max_seq_len, label2group, calibration)
+
+
+def model_calibration(cfg: Config, ref: ModelRef) -> Calibration | None:
+    """The calibration.json beside the model: a run directory's, or a Hub repo's (cached or
+    reachable, fetched as labels.json is); None when serve.calibration is off or the model has
+    none (older runs, other people's models): its scores are served raw."""
+    if not cfg.serve.calibration:
+        return None
+    if ref.run_dir is not None:
+        path = RunDir(ref.run_dir).calibration
+        return read_calibration(path) if path.is_file() else None
+    found = _hub_file(str(ref.hub_id), RunDir.CALIBRATION)
+    return read_calibration(found) if found else None
 
 
 def read_calibration(path: Path) -> Calibration:
