@@ -2,6 +2,7 @@
 
     python -m pipeline.serve --config configs/default.yaml [--model RUN|sweep:NAME|PATH|HUB_ID]
                              [--host 127.0.0.1] [--port 8000] [--backend tf|onnx|onnx-int8]
+                             [--no-calibration] [--set serve.min_score=0.5]
 
 This module checks the ``serve:`` values, binds the socket before the model loads (a busy port
 fails at once) and runs uvicorn; SIGTERM exits 130 like Ctrl-C. The app itself (routes,
