@@ -237,8 +237,16 @@ def markdown(metrics: dict[str, Any], n: int, min_score: float = 0.0) -> list[st
     if m["temperature"] is None:
         rows, header = [r[:2] for r in rows], header[:2]
     out += [md_table(rows, header), ""]
+    if m["nll_calibrated"] is not None and m["nll_calibrated"] > m["nll_raw"]:
+        out += [
+            "On these sentences the temperature did not lower the NLL: the model was already "
+            "about as well calibrated as the validation split can tell (or that split is too "
+            "small to fit T). Compare on a larger labelled file (`--input`); "
+            "`serve.calibration: false` keeps the raw scores.",
+            "",
+        ]
     coverage = [
-        [r["min_score"], round(r["coverage"] * n), f"{r['coverage']:.1%}", r["accuracy"]]
+        [f"{r['min_score']:g}", round(r["coverage"] * n), f"{r['coverage']:.1%}", r["accuracy"]]
         for r in m["coverage"]
     ]
     out += [
