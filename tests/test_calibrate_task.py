@@ -142,3 +142,26 @@ def test_a_bad_calibration_file_is_one_error_naming_it(
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"error: {path}") and match in err[-1], err[-1]
     assert not (project.parent / "reports/tiny").exists()
+
+
+def test_multi_label_scores_are_measured_per_label_without_a_coverage_curve(tmp_path: Path) -> None:
+    """The section a multi-label task reuses: sigmoid scores, 0/1 truth per label."""
+    from pipeline.calibration import Calibration
+    from pipeline.tasks.classification import calibrated
+
+    rng = np.random.default_rng(0)
+    y = (rng.random((60, 3)) < 0.3).astype(int)
+    logits = np.where(y == 1, 3.0, -3.0) + rng.normal(0, 2, y.shape)  # over-sure
+    t = cal.fit_temperature(logits, y, kind="sigmoid")
+    result = calibrated.evaluated(logits, y, Calibration(t, kind="sigmoid"), applied=True)
+    m = result.metrics
+    assert m["kind"] == "sigmoid" and m["coverage"] == []
+    assert np.allclose(result.probs, cal.scaled_probs(logits, t, "sigmoid"))
+    assert m["nll_calibrated"] < m["nll_raw"]
+    assert sum(m["reliability"]["raw"]["count"]) == y.size  # every (sentence, label) score
+    figures = calibrated.write_figures(tmp_path, m, "ml")
+    assert [f for _, f in figures] == ["reliability.png"] and (
+        tmp_path / "reliability.png"
+    ).is_file()
+    md = "\n".join(calibrated.markdown(m, len(y)))
+    assert "mean score" in md and "Coverage" not in md

@@ -11,8 +11,8 @@
   coverage/accuracy curve and the report's "Calibration" section.
 
 Dividing the logits by a positive temperature keeps each row's order: no label, accuracy or
-F1 changes. A multi-label task can reuse ``evaluated`` and the figures with its sigmoid
-calibration: the reliability tables then pool every (sentence, label) score.
+F1 changes. A multi-label task can reuse ``evaluated``, ``write_figures`` and ``markdown`` with
+its sigmoid calibration: the reliability tables then pool every (sentence, label) score.
 """
 
 from __future__ import annotations
@@ -75,29 +75,44 @@ class Evaluated:
 
 
 def evaluated(logits: np.ndarray, y_true: np.ndarray, calibration: Calibration | None,
-              applied: bool) -> Evaluated:  # fmt: skip
-    """The shown scores and the calibration metrics of ``logits`` against label ids ``y_true``.
+              applied: bool, kind: cal.Kind = "softmax") -> Evaluated:  # fmt: skip
+    """The shown scores and the calibration metrics of ``logits`` against ``y_true``.
 
     ``calibration``: the run's (None: it has none, the scores are raw); ``applied``:
-    serve.calibration (false: the report shows the raw scores and still measures both)."""
+    serve.calibration (false: the report shows the raw scores and still measures both).
+    ``kind`` (a run's calibration says its own): softmax, ``y_true`` label ids, each top score
+    against right or wrong, and the coverage curve; sigmoid (multi-label), ``y_true`` 0/1 rows,
+    every (sentence, label) score against its truth, no coverage curve."""
     logits = np.asarray(logits, dtype=np.float32)
+    kind = calibration.kind if calibration else kind
     t = calibration.temperature if calibration else 1.0
-    raw, scaled = softmax(logits), softmax(logits / np.float32(t))
+    if kind == "sigmoid":
+        raw, scaled = cal.scaled_probs(logits, 1.0, kind), cal.scaled_probs(logits, t, kind)
+    else:
+        raw, scaled = softmax(logits), softmax(logits / np.float32(t))
     shown = scaled if applied else raw
 
     def measured(probs: np.ndarray, temperature: float) -> dict[str, Any]:
-        conf, ok = cal.confidence(probs), cal.correct(probs, y_true)
+        if kind == "sigmoid":
+            conf, ok = probs.ravel(), np.asarray(y_true, dtype=np.float64).ravel()
+        else:
+            conf, ok = cal.confidence(probs), cal.correct(probs, y_true)
         return {
             "ece": round(cal.ece(conf, ok), 6),
-            "nll": round(cal.nll(logits, y_true, temperature), 6),
+            "nll": round(cal.nll(logits, y_true, temperature, kind), 6),
             "mean_confidence": round(float(conf.mean()), 6),
             "reliability": _rounded(cal.reliability(conf, ok)),
         }
 
     before = measured(raw, 1.0)
     after = measured(scaled, t) if calibration else None
-    coverage = cal.coverage_curve(cal.confidence(shown), cal.correct(shown, y_true))
+    coverage = (
+        []
+        if kind == "sigmoid"
+        else cal.coverage_curve(cal.confidence(shown), cal.correct(shown, y_true))
+    )
     metrics = {
+        "kind": kind,
         "temperature": t if calibration else None,
         "fit_on": calibration.fit_on if calibration else None,
         "applied": bool(calibration and applied),
@@ -134,13 +149,14 @@ def smallest_min_score(coverage: list[dict[str, Any]], target: float) -> dict[st
 
 def write_figures(fig_dir: Path, metrics: dict[str, Any], model: str,
                   min_score: float = 0.0) -> list[tuple[str, str]]:  # fmt: skip
-    """reliability.png and coverage.png under ``fig_dir``; their (title, file) for the report."""
+    """reliability.png and (softmax) coverage.png under ``fig_dir``; their (title, file) for the
+    report."""
     plot_reliability(fig_dir / RELIABILITY_PNG, metrics, model)
-    plot_coverage(fig_dir / COVERAGE_PNG, metrics, model, min_score)
-    return [
-        ("reliability diagram, before and after calibration", RELIABILITY_PNG),
-        ("coverage and accuracy by min_score", COVERAGE_PNG),
-    ]
+    figures = [("reliability diagram, before and after calibration", RELIABILITY_PNG)]
+    if metrics["coverage"]:
+        plot_coverage(fig_dir / COVERAGE_PNG, metrics, model, min_score)
+        figures.append(("coverage and accuracy by min_score", COVERAGE_PNG))
+    return figures
 
 
 def plot_reliability(path: Path, metrics: dict[str, Any], model: str) -> None:
@@ -165,8 +181,9 @@ def plot_reliability(path: Path, metrics: dict[str, Any], model: str) -> None:
         ax.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=0.8)
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
-        ax.set_xlabel("confidence (top score)")
-        ax.set_ylabel("accuracy")
+        sigmoid = metrics["kind"] == "sigmoid"  # every label's score against its truth
+        ax.set_xlabel("score" if sigmoid else "confidence (top score)")
+        ax.set_ylabel("share true" if sigmoid else "accuracy")
         ax.set_title(f"{title}: ECE {ece:.3f}")
         share = ax.twinx()  # how many answers each bin holds
         share.plot((edges[:-1] + edges[1:]) / 2, count / max(count.sum(), 1), color="tab:green",
@@ -231,7 +248,11 @@ def markdown(metrics: dict[str, Any], n: int, min_score: float = 0.0) -> list[st
     rows = [
         [f"ECE ({m['bins']} bins)", m["ece_raw"], m["ece_calibrated"]],
         ["NLL", m["nll_raw"], m["nll_calibrated"]],
-        ["mean top score", m["mean_confidence_raw"], m["mean_confidence_calibrated"]],
+        [
+            "mean score" if m["kind"] == "sigmoid" else "mean top score",
+            m["mean_confidence_raw"],
+            m["mean_confidence_calibrated"],
+        ],
     ]
     header = ["on these sentences", "raw", "calibrated"]
     if m["temperature"] is None:
@@ -245,6 +266,8 @@ def markdown(metrics: dict[str, Any], n: int, min_score: float = 0.0) -> list[st
             "`serve.calibration: false` keeps the raw scores.",
             "",
         ]
+    if not m["coverage"]:
+        return out
     coverage = [
         [f"{r['min_score']:g}", round(r["coverage"] * n), f"{r['coverage']:.1%}", r["accuracy"]]
         for r in m["coverage"]
