@@ -54,10 +54,13 @@ class Calibration:
         from pipeline.errors import PipelineError
 
         temperature = data.get("temperature")
-        if not isinstance(temperature, int | float) or not 0 < temperature < float("inf"):
+        number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+        if not number or not 0 < temperature < float("inf"):
             raise PipelineError(
                 f"{where}: temperature must be a positive number, got {temperature!r}"
             )
+        if data.get("kind", "softmax") not in ("softmax", "sigmoid"):
+            raise PipelineError(f"{where}: kind must be softmax or sigmoid, got {data['kind']!r}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**{**known, "temperature": float(temperature)})
 

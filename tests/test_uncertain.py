@@ -200,6 +200,24 @@ def test_a_min_score_outside_0_1_is_refused(
     assert match in capsys.readouterr().err.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"temperature": True}, "temperature must be a positive number, got True"),
+        ({"temperature": float("nan")}, "temperature must be a positive number, got nan"),
+        ({"temperature": 1.2, "kind": "tanh"}, "kind must be softmax or sigmoid, got 'tanh'"),
+    ],
+)
+def test_the_calibration_record_refuses_odd_values(tmp_path: Path, data: dict, match: str) -> None:
+    from pipeline.errors import PipelineError
+    from pipeline.inference.loaded import read_calibration
+
+    path = tmp_path / "calibration.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(PipelineError, match=f"^{path}: {match}"):
+        read_calibration(path)
+
+
 def test_a_bad_calibration_file_stops_predict_and_serve_naming_it(
     predict_config: str, run_dir: Path, tmp_path: Path, tiny_bert: Path, capsys
 ) -> None:
