@@ -10,6 +10,10 @@ Pure functions over arrays (no TensorFlow, no files), shared by every classifica
     t = fit_temperature(val_logits, val_Y, kind="sigmoid")  # multi-label: one scalar, min BCE
     cuts = tune_thresholds(scaled_probs(val_logits, t, "sigmoid"), val_Y)  # per label, max F1
 
+SciPy is imported inside the functions that need it: a serve-only install (requirements-serve.txt,
+no SciPy) applies a calibration.json with NumPy only (``rescaled`` for probabilities;
+pipeline/model/batched_classifier.py divides the logits).
+
 Temperature scaling (Guo et al., 2017) divides the logits by one positive scalar, so it changes
 how sure the scores look and never which label ranks first (or which side of a threshold tuned
 after it a score falls). The temperature is searched on log scale within [0.05, 20].
@@ -21,8 +25,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_softmax
 
 Kind = Literal["softmax", "sigmoid"]
 BINS = 15
@@ -52,10 +54,13 @@ class Calibration:
         from pipeline.errors import PipelineError
 
         temperature = data.get("temperature")
-        if not isinstance(temperature, int | float) or not 0 < temperature < float("inf"):
+        number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
+        if not number or not 0 < temperature < float("inf"):
             raise PipelineError(
                 f"{where}: temperature must be a positive number, got {temperature!r}"
             )
+        if data.get("kind", "softmax") not in ("softmax", "sigmoid"):
+            raise PipelineError(f"{where}: kind must be softmax or sigmoid, got {data['kind']!r}")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**{**known, "temperature": float(temperature)})
 
@@ -64,10 +69,26 @@ def scaled_probs(
     logits: np.ndarray, temperature: float = 1.0, kind: Kind = "softmax"
 ) -> np.ndarray:
     """Probabilities of ``logits / temperature``: row-wise softmax, or a sigmoid per label."""
+    from scipy.special import expit, log_softmax
+
     z = np.asarray(logits, dtype=np.float64) / float(temperature)
     if kind == "sigmoid":
         return expit(z)
     return np.exp(log_softmax(z, axis=-1))
+
+
+def rescaled(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax scores ``probs`` as ``softmax(logits / temperature)`` gives them (float32): the
+    log of a softmax differs from the logits by one constant per row, so softmax(log p / T)
+    equals softmax(logits / T). For answerers that return probabilities, not logits
+    (transformers' TextClassificationPipeline); NumPy only."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if temperature == 1.0:
+        return probs.astype(np.float32)
+    with np.errstate(divide="ignore"):  # a score that underflowed to 0 stays 0
+        z = np.log(probs) / float(temperature)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def nll(
@@ -75,6 +96,8 @@ def nll(
 ) -> float:
     """Mean negative log-likelihood of the true labels (softmax: ids (n,); sigmoid: 0/1 (n, k),
     averaged over every (example, label) cell, i.e. binary cross-entropy)."""
+    from scipy.special import log_softmax
+
     z = np.asarray(logits, dtype=np.float64) / float(temperature)
     if kind == "sigmoid":
         t = np.asarray(y, dtype=np.float64)
@@ -86,6 +109,8 @@ def nll(
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray, kind: Kind = "softmax") -> float:
     """The temperature minimising ``nll`` on (validation) logits and labels; 1.0 without data."""
+    from scipy.optimize import minimize_scalar
+
     if len(logits) == 0:
         return 1.0
     result = minimize_scalar(

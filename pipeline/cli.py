@@ -53,6 +53,23 @@ def with_backend(cfg: Config, backend: str | None) -> Config:
     return dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, backend=backend))
 
 
+def add_calibration_arg(parser: argparse.ArgumentParser) -> None:
+    """``--no-calibration``: the raw softmax scores, not the run's calibrated ones."""
+    parser.add_argument(
+        "--no-calibration",
+        action="store_true",
+        help="show the raw softmax scores, not those of the run's calibration.json "
+        "(serve.calibration false)",
+    )
+
+
+def with_calibration(cfg: Config, no_calibration: bool) -> Config:
+    """``cfg`` with ``serve.calibration`` false when ``--no-calibration`` was given."""
+    if not no_calibration:
+        return cfg
+    return dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, calibration=False))
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,

@@ -39,6 +39,7 @@ CONTRACT_KEYS = [
     "below_baseline",
     "data",
     "model",
+    "calibration",
 ]
 
 
@@ -164,7 +165,8 @@ def test_evaluate_end_to_end_is_reproducible(trained_project: Path, capsys) -> N
     assert "## Environment" in md and "## Config" in md and "figures/curves.png" in md
     assert f"make evaluate CONFIG={project} MODEL=tiny" in md
     html = (out / "report.html").read_text(encoding="utf-8")
-    assert html.count("data:image/png;base64,") == 3 and 'src="figures/' not in html
+    # confusion, F1, curves, reliability, coverage
+    assert html.count("data:image/png;base64,") == 5 and 'src="figures/' not in html
 
     first = {n: (out / n).read_bytes() for n in ("metrics.json", "report.md")}
     assert main(["--config", str(project)]) == 0

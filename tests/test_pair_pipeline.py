@@ -66,6 +66,26 @@ def test_train_and_evaluate_write_the_report_with_the_pair_baseline(project: Pat
     assert preds["text_pair"].tolist() == test["text_pair"].tolist()
 
 
+def test_the_pair_run_is_calibrated_on_its_validation_pairs(project: Path) -> None:
+    from pipeline import calibration as cal
+    from pipeline.model.batched_classifier import BatchedClassifier
+    from pipeline.tasks import get_task
+
+    root, task = project.parent, get_task("text-pair-classification")
+    saved = json.loads((root / "models/pairs/calibration.json").read_text(encoding="utf-8"))
+    val = pd.read_parquet(root / "data/processed/validation.parquet")
+    model, tokenizer = load_trained(ModelRef(name="pairs", run_dir=root / "models/pairs"))
+    logits = BatchedClassifier(model, tokenizer, 32, 8, task.encode).predict_logits(
+        task.examples(val)
+    )  # both sentences of each pair, as train read them
+    y = val["label_id"].to_numpy()
+    assert saved["n"] == len(val) and saved["nll_calibrated"] <= saved["nll_raw"]
+    assert saved["nll_raw"] == pytest.approx(cal.nll(logits, y), abs=1e-4)
+    assert saved["temperature"] == pytest.approx(cal.fit_temperature(logits, y), rel=1e-3)
+    metrics = json.loads((root / "reports/pairs/metrics.json").read_text(encoding="utf-8"))
+    assert metrics["calibration"]["temperature"] == saved["temperature"]
+
+
 def test_the_batched_model_answers_as_the_transformers_pipeline_on_pairs(project: Path) -> None:
     """token_type_ids reach the model: the pipeline's pair answers are matched exactly."""
     from transformers import TextClassificationPipeline

@@ -134,6 +134,8 @@ def test_publish_trained_run_end_to_end(
     assert results == {"accuracy": METRICS["accuracy"], "f1": METRICS["macro_f1"]}
     record = json.loads((tmp_path / "models" / RUN / "run.json").read_text())
     assert f"| best epoch (weights kept) | {record['best_epoch']} |" in card.text
+    t = json.loads(remote["calibration.json"])["temperature"]  # published, and the card says so
+    assert f"temperature T = {t:.4g}" in card.text and "logits / T" in card.text
     assert_no_token(out, err, caplog.text, "".join(map(str, hub.requests)), root=tmp_path)
     assert all(TOKEN.encode() not in body for body in hub.bodies)
 

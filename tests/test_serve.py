@@ -133,6 +133,7 @@ def test_health_info_page_and_offline_docs(server, untrained_run) -> None:
     assert info["labels"] == LABELS
     assert info["label2group"] == {label: group for label, group, _ in TINY_LABELS}
     assert info["max_seq_len"] == 32
+    assert info["calibration"] == "none"  # a run without calibration.json is served raw
     assert info["versions"]["transformers"]
     page = httpx.get(server)
     assert page.status_code == 200 and "감정" in page.text

@@ -235,8 +235,21 @@ class ServeConfig:
     # (TensorFlow), onnx (the run's onnx/model.onnx, ONNX Runtime) or onnx-int8
     # (onnx/model_quantized.onnx); `make export` writes both (docs/onnx.md).
     backend: Literal["tf", "onnx", "onnx-int8"] = "tf"
+    # Scores through the model's calibration.json (a temperature fitted on the validation split
+    # after training, published with the model) in serve, predict and evaluate; false
+    # (--no-calibration): the raw softmax. A model without the file (older runs, other Hub
+    # models) is shown raw either way.
+    calibration: bool = True
+    # An answer whose best score is below this is marked unsure ("uncertain": true, a note on the
+    # page, predict's "unsure"; predict --min-score overrides it); 0: never. The evaluate
+    # report's coverage table helps choose it (docs/evaluate.md).
+    min_score: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0 <= self.min_score <= 1:
+            raise PipelineError(
+                f"serve.min_score must be in [0, 1] (a probability), got {self.min_score}"
+            )
         for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):
             if getattr(self, key) < 1:
                 raise PipelineError(f"serve.{key} must be at least 1, got {getattr(self, key)}")

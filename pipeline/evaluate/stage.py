@@ -29,10 +29,12 @@ from typing import Any
 
 from pipeline.cli import (
     add_backend_arg,
+    add_calibration_arg,
     add_config_args,
     run_cli,
     sigterm_as_interrupt,
     with_backend,
+    with_calibration,
 )
 from pipeline.config import Config
 from pipeline.errors import PipelineError
@@ -157,9 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-column", help="column of --input holding the labels")
     parser.add_argument("--classifier", help="text-generation: a classifier run to check samples")
     add_backend_arg(parser)
+    add_calibration_arg(parser)
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        cfg = with_backend(cfg, args.backend)
+        cfg = with_calibration(with_backend(cfg, args.backend), args.no_calibration)
         res = run(cfg, args.model, args.input, args.text_column, args.label_column, args.config,
                   args.classifier)  # fmt: skip
         print(f"{res.summary}\nreport: {res.report_dir / RunDir.REPORT}")  # noqa: T201

@@ -44,7 +44,15 @@ ANSWER_SCHEMA = {
         "type": "array",
         "items": {
             "type": "object",
-            "properties": {"label": {"type": "string"}, "score": {"type": "number"}},
+            "properties": {
+                "label": {"type": "string"},
+                "score": {"type": "number"},
+                "uncertain": {
+                    "type": "boolean",
+                    "description": "on an input's best entry only, when its score is below "
+                    "serve.min_score",
+                },
+            },
         },
     },
 }

@@ -1,10 +1,12 @@
 """The model that the server and the predict command hold, and the answers they give.
 
 ``load_model`` loads a run directory or Hub id with its tokenizer, the max_seq_len it was
-trained with and its label groups (with ``serve.backend`` onnx or onnx-int8: the run's exported
-graph in ONNX Runtime, without TensorFlow); ``text_pipeline`` is the reference answerer
-(``TextClassificationPipeline``); ``top_answers`` shapes scores like the Inference API;
-``clean_text``/``text_problem`` check one input sentence.
+trained with, its label groups and its calibration (the run's calibration.json, with
+``serve.calibration``; with ``serve.backend`` onnx or onnx-int8: the run's exported graph in
+ONNX Runtime, without TensorFlow); ``text_pipeline`` is the reference answerer
+(``TextClassificationPipeline``); ``top_answers`` shapes scores like the Inference API and
+``mark_uncertain`` flags those below serve.min_score; ``clean_text``/``text_problem`` check
+one input sentence.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.calibration import Calibration
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json
@@ -38,10 +41,26 @@ class LoadedModel:
     tokenizer: Any
     max_seq_len: int
     label2group: dict[str, str]
+    # The run's calibration.json when serve.calibration is on and the model has one; None: the
+    # scores are shown raw.
+    calibration: Calibration | None = None
 
     @property
     def id2label(self) -> dict[int, str]:
         return {int(i): name for i, name in self.model.config.id2label.items()}
+
+    @property
+    def temperature(self) -> float:
+        """What the logits are divided by before the softmax (1.0: raw scores)."""
+        return self.calibration.temperature if self.calibration else 1.0
+
+    def calibration_info(self) -> dict[str, Any] | str:
+        """/info's ``calibration``: the temperature applied and what it was fitted on, or
+        "none" (the scores are the raw softmax)."""
+        if self.calibration is None:
+            return "none"
+        c = self.calibration
+        return {"method": "temperature", "temperature": c.temperature, "fit_on": c.fit_on, "n": c.n}
 
 
 def resolve(cfg: Config, model: str | None) -> ModelRef:
@@ -78,9 +97,57 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
             label2group = read_json(RunDir(ref.run_dir).labels).get("label2group") or {}
     else:
         label2group = _hub_label_groups(str(ref.hub_id))
+    calibration = model_calibration(cfg, ref)
     max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))
     logger.info("loaded %s (%d labels, max_seq_len %d)", ref.source, model.num_labels, max_seq_len)
-    return LoadedModel(ref, model, tokenizer, max_seq_len, label2group)
+    if calibration:
+        logger.info(
+            "scores calibrated: temperature %.4f (calibration.json)", calibration.temperature
+        )
+    else:
+        why = "serve.calibration is off" if not cfg.serve.calibration else "no calibration.json"
+        logger.info("scores raw (%s)", why)
+    return LoadedModel(ref, model, tokenizer, max_seq_len, label2group, calibration)
+
+
+def model_calibration(cfg: Config, ref: ModelRef) -> Calibration | None:
+    """The calibration.json beside the model: a run directory's, or a Hub repo's (cached or
+    reachable, fetched as labels.json is); None when serve.calibration is off or the model has
+    none (older runs, other people's models): its scores are served raw."""
+    if not cfg.serve.calibration:
+        return None
+    if ref.run_dir is not None:
+        path = RunDir(ref.run_dir).calibration
+        return read_calibration(path) if path.is_file() else None
+    found = _hub_file(str(ref.hub_id), RunDir.CALIBRATION)
+    return read_calibration(found) if found else None
+
+
+def read_calibration(path: Path) -> Calibration:
+    """A run's calibration.json; anything but a JSON object with a positive temperature is one
+    PipelineError naming the file."""
+    try:
+        data = read_json(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise PipelineError(f"{path}: not a readable calibration file ({exc})") from None
+    if not isinstance(data, dict):
+        raise PipelineError(f"{path}: a calibration file holds a JSON object, got {data!r:.40}")
+    try:
+        return Calibration.from_dict(data, str(path))
+    except TypeError as exc:  # a field of the wrong shape
+        raise PipelineError(f"{path}: {exc}") from None
+
+
+def _hub_file(repo_id: str, name: str) -> Path | None:
+    """A published repo's file ``name`` (cached or reachable), or None: the repo has none, or
+    the Hub cannot be reached and the file is not cached."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        return Path(hf_hub_download(repo_id, name))
+    except Exception as exc:  # noqa: BLE001  (a repo without the file: none)
+        logger.info("%s: no %s (%s)", repo_id, name, type(exc).__name__)
+        return None
 
 
 def _hub_label_groups(repo_id: str) -> dict[str, str]:
@@ -124,6 +191,17 @@ def top_answers(probs: np.ndarray, id2label: dict[int, str], k: int) -> list[lis
     ]
 
 
+def mark_uncertain(answers: list[list[dict]], min_score: float) -> list[int]:
+    """Add ``"uncertain": true`` to the best answer of every input whose best score is below
+    ``min_score`` (serve.min_score; 0: none is); returns those inputs' positions. The scores
+    stay: the flag is one more key, which ``InferenceClient.text_classification`` keeps as an
+    attribute of that element."""
+    unsure = [i for i, answer in enumerate(answers) if answer and answer[0]["score"] < min_score]
+    for i in unsure:
+        answers[i][0]["uncertain"] = True
+    return unsure
+
+
 def clean_text(text: str) -> str:
     """``text`` as ingest wrote the training sentences (pipeline/text.py: NFC, zero-width
     characters removed, whitespace runs one space, trimmed); "" when nothing is left but
@@ -143,9 +221,12 @@ def text_problem(text: str) -> str | None:
 
 def batched_classifier(loaded: LoadedModel, batch_size: int, encode: Any = None) -> Any:
     """The model in length-sorted batches; ``encode``: the task's (pairs), None: one text.
-    An ONNX graph runs in ``OnnxClassifier``, a TF model in ``BatchedClassifier``."""
+    An ONNX graph runs in ``OnnxClassifier``, a TF model in ``BatchedClassifier``; both divide
+    the logits by the model's calibration temperature before the softmax."""
     kind = OnnxClassifier if isinstance(loaded.model, OnnxModel) else BatchedClassifier
-    return kind(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size, encode)
+    clf = kind(loaded.model, loaded.tokenizer, loaded.max_seq_len, batch_size, encode)
+    clf.temperature = loaded.temperature  # the run's calibration (1.0: raw)
+    return clf
 
 
 def column_texts(df: Any, column: str) -> list[str]:

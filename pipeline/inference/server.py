@@ -32,7 +32,7 @@ from pipeline.model.loading import ModelRef
 logger = logging.getLogger("pipeline.serve")
 
 LIMITS = ("max_inputs", "max_body_bytes", "top_k", "max_batch_size", "max_wait_ms")
-LIMITS += ("body_timeout_s", "keep_alive_s")
+LIMITS += ("body_timeout_s", "keep_alive_s", "calibration", "min_score")
 
 
 Disconnected = Callable[[], Awaitable[bool]]  # True once the client has gone
@@ -188,6 +188,8 @@ class BatchedServer(Server):
             "labels": list(self.loaded.id2label.values()),
             "label2group": self.loaded.label2group,
             "max_seq_len": self.loaded.max_seq_len,
+            # the temperature the scores are divided by, or "none": raw softmax scores
+            "calibration": self.loaded.calibration_info(),
         }
 
     def info(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the same logits, so results equal ``TextClassificationPipeline`` one sentence at
 
     clf = BatchedClassifier(model, tokenizer, max_seq_len=128, batch_size=64)
     probs = clf.predict_proba(["오늘 너무 기뻐요"])     # (n, num_labels), softmax
+    clf.temperature = 1.7                               # a run's calibration.json: softmax(z / T)
 
 ``PaddedClassifier`` holds the batching and the answers; ``BatchedClassifier`` runs a TF model
 in it, pipeline/model/onnx_classifier.py's ``OnnxClassifier`` an exported ONNX graph.
@@ -71,6 +72,9 @@ class PaddedClassifier:
         self.max_seq_len = max_seq_len
         self.batch_size = batch_size
         self.id2label = id2label
+        # predict_proba's softmax(logits / temperature): the run's calibration (1.0: raw scores;
+        # pipeline/calibration.py). It never changes a label: the temperature is positive.
+        self.temperature = 1.0
 
     def _logits(self, ids: np.ndarray, mask: np.ndarray, segments: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -108,8 +112,9 @@ class PaddedClassifier:
     def predict_proba(
         self, texts: Sequence[Any], progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Softmax probabilities, one row per text (example), in the input order."""
-        return softmax(self.predict_logits(texts, progress))
+        """Softmax probabilities of ``logits / temperature``, one row per text (example), in
+        the input order."""
+        return softmax(self.predict_logits(texts, progress) / np.float32(self.temperature))
 
     def predict(self, texts: Sequence[Any]) -> list[str]:
         return [self.id2label[int(i)] for i in self.predict_logits(texts).argmax(axis=1)]

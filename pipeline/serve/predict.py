@@ -11,8 +11,9 @@ The first form prints the config's task's answers for each sentence: a classifie
 continuation (``--param temperature=0.7 --param seed=1``: the API's parameters). The second
 reads an .xlsx, .csv or .parquet file, runs every non-empty cell of ``--column`` through the
 model in batches (here, or on Ray: ray_predict.py), and writes the table with the task's
-columns added (a classifier's ``predicted_label``, ``predicted_score``, ``predicted_group``
-when known and ``top3``; NER's ``entities`` and ``entities_marked``); empty cells get none.
+columns added (a classifier's ``predicted_label``, ``predicted_score`` (calibrated unless
+``--no-calibration``), ``predicted_group`` when known, ``predicted_unsure`` with a
+``--min-score`` and ``top3``; NER's ``entities`` and ``entities_marked``); empty cells get none.
 The output appears when complete. The answers are the task's labeller (pipeline/tasks/*).
 Every check of ``--input`` (read as ingest reads a sheet) and ``--output`` (never a file the
 pipeline or the user keeps, never a read-only place) runs before the model loads; SIGTERM
@@ -28,6 +29,7 @@ import argparse
 import logging
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +37,12 @@ import pandas as pd
 
 from pipeline.cli import (
     add_backend_arg,
+    add_calibration_arg,
     add_config_args,
     run_cli,
     sigterm_as_interrupt,
     with_backend,
+    with_calibration,
 )
 from pipeline.config import Config
 from pipeline.errors import PipelineError
@@ -259,6 +263,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--batch-size", type=int, default=64, help="sentences per model call")
     add_backend_arg(parser)
+    add_calibration_arg(parser)
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        help="mark answers whose best score is below this unsure (default: serve.min_score)",
+    )
     parser.add_argument(
         "--ray", action="store_true", help="label --input with Ray Data (RAY_ADDRESS: a cluster)"
     )
@@ -273,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        cfg = with_backend(cfg, args.backend)
+        cfg = with_calibration(with_backend(cfg, args.backend), args.no_calibration)
+        if args.min_score is not None:
+            if not 0 <= args.min_score <= 1:
+                raise PipelineError(f"--min-score must be in [0, 1], got {args.min_score}")
+            cfg = replace(cfg, serve=replace(cfg.serve, min_score=args.min_score))
         for flag, value in (("--top-k", args.top_k), ("--batch-size", args.batch_size)):
             if value < 1:
                 raise PipelineError(f"{flag} must be at least 1, got {value}")

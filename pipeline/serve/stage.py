@@ -2,6 +2,7 @@
 
     python -m pipeline.serve --config configs/default.yaml [--model RUN|sweep:NAME|PATH|HUB_ID]
                              [--host 127.0.0.1] [--port 8000] [--backend tf|onnx|onnx-int8]
+                             [--no-calibration] [--set serve.min_score=0.5]
 
 This module checks the ``serve:`` values, binds the socket before the model loads (a busy port
 fails at once) and runs uvicorn; SIGTERM exits 130 like Ctrl-C. The app itself (routes,
@@ -20,7 +21,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from pipeline.cli import add_backend_arg, add_config_args, run_cli, with_backend
+from pipeline.cli import (
+    add_backend_arg,
+    add_calibration_arg,
+    add_config_args,
+    run_cli,
+    with_backend,
+    with_calibration,
+)
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import resolve
@@ -71,9 +79,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", help="address to bind (default: serve.host)")
     parser.add_argument("--port", type=int, help="port (default: serve.port)")
     add_backend_arg(parser)
+    add_calibration_arg(parser)
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
-        cfg = with_backend(cfg, args.backend)
+        cfg = with_calibration(with_backend(cfg, args.backend), args.no_calibration)
         # the serve section's values were checked when the config loaded (ServeConfig)
         ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
         host = args.host or cfg.serve.host

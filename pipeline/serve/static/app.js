@@ -1,5 +1,7 @@
 // The page's script (after ready.js): asks /info for the labels and groups, posts to /predict, draws bars.
 // index.html has one text box; pair.html (the pair task) a second one, #text_pair.
+// An answer below the server's serve.min_score carries "uncertain": true: a "not sure" note
+// shows above the bars (the scores are shown all the same).
 "use strict";
 
 const TOP_K = 5;
@@ -11,7 +13,9 @@ async function loadInfo() {
   $("status").textContent = "ready";
   $("status").className = "status ok";
   const what = $("text_pair") ? "classes" : "emotions";
-  $("model").textContent = `model: ${info.model} · ${info.labels.length} ${what}`;
+  const c = info.calibration;
+  const scores = c && c.temperature ? `calibrated scores (T = ${c.temperature.toFixed(3)})` : "raw scores";
+  $("model").textContent = `model: ${info.model} · ${info.labels.length} ${what} · ${scores}`;
 }
 
 function drawBars(answer) {
@@ -35,6 +39,13 @@ function drawBars(answer) {
     value.textContent = `${(score * 100).toFixed(1)}%`;
     row.append(name, track, value);
     bars.appendChild(row);
+  }
+  const note = $("uncertain");
+  note.hidden = !answer[0].uncertain;
+  if (answer[0].uncertain) {
+    const cut = info ? ` ${(info.serve.min_score * 100).toFixed(0)}%` : "";
+    note.textContent = `확실하지 않아요 (not sure): the best score is below the server's min_score${cut}, ` +
+      "so treat this answer as a guess.";
   }
   const groups = (info && info.label2group) || {};
   if ($("group")) $("group").textContent = groups[answer[0].label] || "–";

@@ -2,16 +2,20 @@
 
 The card reads the run's labels, its held-out report (accuracy and macro F1 in the
 ``model-index``, the table against both baselines) and the confusion matrix; the text here says
-what the model is, how to call it and what it cannot do.
+what the model is, how to call it and what it cannot do; a calibrated run's card says how to
+apply its temperature (calibration.json, published beside the model).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pipeline.calibration import Calibration
 from pipeline.cards import label_card
 from pipeline.config import Config
+from pipeline.inference.loaded import read_calibration
 from pipeline.model.loading import ModelRef
+from pipeline.paths import RunDir
 from pipeline.tasks.base import Card
 
 SEPARATOR = " [SEP] "  # how a pair is joined for the TF-IDF baseline and the Hub widget
@@ -89,4 +93,23 @@ NLI = EMOTION | {
 def card(cfg: Config, ref: ModelRef, repo_id: str, record: dict[str, Any], force: bool,
          task_card: dict[str, Any]) -> Card:  # fmt: skip
     text, files, metrics = label_card(cfg, ref, repo_id, record, force, task_card)
+    calibration = RunDir(ref.run_dir).calibration
+    if calibration.is_file():
+        text = text.rstrip("\n") + "\n\n" + calibration_note(read_calibration(calibration))
     return Card(text, files, metrics)
+
+
+def calibration_note(c: Calibration) -> str:
+    """The card's word on calibration.json: what the temperature is and how to apply it."""
+    nll = ""
+    if c.nll_raw is not None and c.nll_calibrated is not None:
+        nll = f", validation NLL {c.nll_raw:.4f} -> {c.nll_calibrated:.4f}"
+    return (
+        "## Calibrated scores\n\n"
+        f"`calibration.json` holds a temperature T = {c.temperature:.4g}, fitted on the "
+        f"{c.fit_on} split after training ({c.n} examples{nll}). The project's server and "
+        "predict command divide the logits by T before the softmax, so a score matches how "
+        "often the model is right; the snippet above shows the raw softmax. For the calibrated "
+        "scores: `tf.nn.softmax(model(**inputs).logits / T)`. The predicted label is the same "
+        "either way.\n"
+    )

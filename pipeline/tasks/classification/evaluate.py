@@ -8,7 +8,9 @@ the same train split: TF-IDF character n-grams + logistic regression (baseline.p
 frozen base encoder's mean embeddings + logistic regression, C chosen on validation
 (embedding_baseline.py); a model below either on macro F1 is flagged at the top of the report
 and as ``below_baseline`` in metrics.json. Major groups come from labels.json, completed from the
-data's group column. Files: metrics.json (the stage writes it), classification_report.{txt,csv,
+data's group column. The scores shown are the run's calibrated ones (calibration.json, unless
+serve.calibration is off; calibrated.py adds the calibration section and its figures). Files:
+metrics.json (the stage writes it), classification_report.{txt,csv,
 json}, predictions.{parquet,xlsx}, figures/, report.md, report.html (report.py).
 """
 
@@ -22,13 +24,14 @@ from typing import Any
 import pandas as pd
 
 from pipeline.errors import PipelineError
+from pipeline.inference.loaded import read_calibration
 from pipeline.io import read_json, sha256_file, write_json, write_parquet
 from pipeline.model.loading import resolve_base_model
 from pipeline.paths import Paths, RunDir
 from pipeline.tables.labels import majority_groups
 from pipeline.tables.outputs import to_csv_as_text, to_excel_as_text
 from pipeline.tasks.base import EvaluateRequest, Evaluation
-from pipeline.tasks.classification import backends, report
+from pipeline.tasks.classification import backends, calibrated, report
 from pipeline.tasks.classification.baseline import CharNgramBaseline
 from pipeline.tasks.classification.embedding_baseline import EmbeddingBaseline, embedding_prefix
 from pipeline.tasks.classification.inputs import check_labels, read_input, read_split
@@ -92,9 +95,12 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     clf = make(backend)
     t0 = time.perf_counter()
     with tqdm(total=len(data), desc="predict", unit="sent", mininterval=2) as bar:
-        probs = clf.predict_proba(task.examples(data), progress=bar.update)
+        logits = clf.predict_logits(task.examples(data), progress=bar.update)
     predict_s = time.perf_counter() - t0
     logger.info("predicted %d sentences in %.1fs (%s)", len(data), predict_s, backend)
+    run_calibration = read_calibration(run.calibration) if run.calibration.is_file() else None
+    calibration = calibrated.evaluated(logits, y_true, run_calibration, cfg.serve.calibration)
+    probs = calibration.probs  # calibrated or raw: the same labels either way
 
     def scored(p: Any) -> dict[str, Any]:
         return score(y_true, p, names, label2group)
@@ -129,6 +135,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     metrics["model"] = req.name
     if side_by_side:  # the run has an ONNX export: every backend on the same sentences
         metrics["backends"] = side_by_side
+    metrics["calibration"] = calibration.metrics
     preds = predictions_frame(data, probs, names)
     wrong = preds[~preds["correct"]]
     inputs = report.ReportInputs(
@@ -151,6 +158,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         skipped_unknown=skipped,
         command=req.command,
         run_backend=backend,
+        min_score=cfg.serve.min_score,
     )
 
     def write(out: Path) -> None:

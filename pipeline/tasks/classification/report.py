@@ -29,6 +29,7 @@ from pipeline.reporting import (
     md_table,
     render_html,
 )
+from pipeline.tasks.classification import calibrated
 from pipeline.tasks.classification.backends import backends_markdown
 
 
@@ -53,6 +54,7 @@ class ReportInputs:
     skipped_unknown: int
     command: str
     run_backend: str = "tf"  # what produced the scores above (serve.backend)
+    min_score: float = 0.0  # serve.min_score, marked on the coverage figure
 
 
 # --- figures ------------------------------------------------------------------------------------
@@ -219,6 +221,8 @@ def render_markdown(inp: ReportInputs, figures: list[tuple[str, str]]) -> str:
             "",
         ]
     out += backends_markdown(m.get("backends") or [], inp.run_backend)
+    if "calibration" in m:
+        out += calibrated.markdown(m["calibration"], m["n"], inp.min_score)
     out += ["## Figures", ""] + [f"![{title}](figures/{f})\n" for title, f in figures]
     if info:
         keys = ("status", "epochs_run", "best_epoch", "best_metric", "stop_reason")
@@ -267,6 +271,9 @@ def write_report(out_dir: Path, inp: ReportInputs) -> Path:
     plot_confusion(fig_dir / "confusion_matrix.png", inp)
     plot_per_class_f1(fig_dir / "per_class_f1.png", inp)
     figures = [("confusion matrix", "confusion_matrix.png"), ("F1 per label", "per_class_f1.png")]
+    if "calibration" in inp.metrics:
+        calibration = inp.metrics["calibration"]
+        figures += calibrated.write_figures(fig_dir, calibration, inp.model, inp.min_score)
     if curves_figure(fig_dir / "curves.png", inp.model_dir):
         figures.append(("training curves", "curves.png"))
     md = render_markdown(inp, figures)

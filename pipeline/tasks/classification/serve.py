@@ -3,12 +3,14 @@
 - API (``ClassifierAnswers``, behind pipeline/inference/server.py's ``BatchedServer``):
   ``{"inputs": "문장" | ["문장", ...], "parameters": {"top_k": 5}}`` (pairs: ``{"text",
   "text_pair"}`` objects) -> ``[[{"label", "score"}, ...], ...]``, one list per input, best
-  first, cut to top_k: what ``InferenceClient(model=URL).text_classification`` reads. With
+  first, cut to top_k: what ``InferenceClient(model=URL).text_classification`` reads; an input
+  whose best score is below ``serve.min_score`` has ``"uncertain": true`` in its best entry. With
   ``serve.batching`` the model runs in ``BatchedClassifier``'s length-sorted batches; without,
   each request calls ``TextClassificationPipeline(framework="tf")`` (same scores within 1e-4).
+  Scores are the run's calibrated ones (calibration.json, unless serve.calibration is off).
 - predict (``ClassifierLabeller``): the top-k labels of sentences as lines, or a table with
-  ``predicted_label``, ``predicted_score``, ``predicted_group`` (when groups are known) and
-  ``top3`` added; empty cells get none.
+  ``predicted_label``, ``predicted_score``, ``predicted_group`` (when groups are known),
+  ``predicted_unsure`` (with a min_score above 0) and ``top3`` added; empty cells get none.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.calibration import rescaled
 from pipeline.errors import PipelineError
 from pipeline.inference.api import ANSWER_SCHEMA, RequestError, kind, parse_request, parse_texts
 from pipeline.inference.labeller import Labeller
@@ -27,12 +30,15 @@ from pipeline.inference.loaded import (
     LoadedModel,
     batched_classifier,
     column_texts,
+    mark_uncertain,
     pipeline_proba,
     text_pipeline,
     top_answers,
 )
 
 TOP3_COLUMN = "top3"
+UNSURE_COLUMN = "predicted_unsure"  # with a min_score above 0: the best score is below it
+UNSURE = "unsure"  # predict's word for it
 
 
 def parse_pairs(inputs: Any, max_inputs: int) -> list[tuple[str, str]]:
@@ -70,8 +76,9 @@ class ClassifierAnswers:
 
     answer_schema = ANSWER_SCHEMA
 
-    def __init__(self, task: Any) -> None:
+    def __init__(self, task: Any, min_score: float = 0.0) -> None:
         self.task = task
+        self.min_score = min_score  # serve.min_score: below it an answer is marked uncertain
         self.auto_model = task.auto_model
         self.page = task.page
         self.inputs_schema = task.inputs_schema
@@ -87,7 +94,9 @@ class ClassifierAnswers:
 
         def predict(examples: list[Any]) -> np.ndarray:
             inputs = self.task.pipeline_inputs(examples)
-            return pipeline_proba(self.pipe, inputs, loaded.max_seq_len)
+            return rescaled(
+                pipeline_proba(self.pipe, inputs, loaded.max_seq_len), loaded.temperature
+            )
 
         return predict, 1
 
@@ -99,7 +108,9 @@ class ClassifierAnswers:
         return parse_request(body, serve.max_inputs, n_labels, serve.top_k, self.task.parse_inputs)
 
     def answer(self, results: Any, examples: list[Any], loaded: LoadedModel, top_k: int) -> Any:
-        return top_answers(results, loaded.id2label, top_k)
+        answers = top_answers(results, loaded.id2label, top_k)
+        mark_uncertain(answers, self.min_score)
+        return answers
 
 
 def label_table(
@@ -109,25 +120,31 @@ def label_table(
     id2label: dict[int, str],
     groups: dict[str, str],
     pair_column: str | None = None,
+    min_score: float = 0.0,
 ) -> pd.DataFrame:
     """``df`` with the prediction columns added; ``probs_of(examples)`` runs the model.
 
     With ``pair_column`` each example is the pair (``column``, ``pair_column``) of a row, and
-    a row with either cell empty gets no prediction."""
+    a row with either cell empty gets no prediction. With ``min_score`` above 0 the column
+    ``predicted_unsure`` says whether the best score is below it."""
     texts: list[Any] = column_texts(df, column)
     if pair_column is not None:
         seconds = column_texts(df, pair_column)
         texts = [(a, b) if a and b else "" for a, b in zip(texts, seconds, strict=True)]
     rows = [i for i, t in enumerate(texts) if t]
-    labels, scores, top3 = ([None] * len(df) for _ in range(3))
+    labels, scores, top3, unsure = ([None] * len(df) for _ in range(4))
     if rows:
         answers = top_answers(probs_of([texts[i] for i in rows]), id2label, 3)
+        mark_uncertain(answers, min_score)
         for i, answer in zip(rows, answers, strict=True):
             labels[i], scores[i] = answer[0]["label"], round(answer[0]["score"], 4)
             top3[i] = ", ".join(f"{a['label']} ({a['score']:.3f})" for a in answer)
+            unsure[i] = bool(answer[0].get("uncertain"))
     out = df.assign(predicted_label=labels, predicted_score=scores)
     if groups:
         out["predicted_group"] = [groups.get(x) if x else None for x in labels]
+    if min_score > 0:
+        out[UNSURE_COLUMN] = unsure
     out[TOP3_COLUMN] = top3
     return out
 
@@ -159,11 +176,16 @@ class ClassifierLabeller(Labeller):
         k = min(max(1, top_k), len(loaded.id2label))
         clf = batched_classifier(loaded, self.batch_size, self.task.encode)
         answers = top_answers(clf.predict_proba(examples), loaded.id2label, k)
+        min_score = self.cfg.serve.min_score
+        mark_uncertain(answers, min_score)
         width = max(_width(a["label"]) for answer in answers for a in answer)
         lines = []
         for example, answer in zip(examples, answers, strict=True):
             group = loaded.label2group.get(answer[0]["label"])
-            lines.append(self.task.show(example) + (f"  [{group}]" if group else ""))
+            note = (
+                f"  ({UNSURE}: best score below {min_score:g})" if "uncertain" in answer[0] else ""
+            )
+            lines.append(self.task.show(example) + (f"  [{group}]" if group else "") + note)
             lines += [
                 f"  {r}. {a['label']}{' ' * (width - _width(a['label']))}  {a['score']:.3f}"
                 for r, a in enumerate(answer, 1)
@@ -183,8 +205,8 @@ class ClassifierLabeller(Labeller):
         def probs_of(examples: list[Any]) -> np.ndarray:
             return clf.predict_proba(examples, progress=progress)
 
-        groups = loaded.label2group
-        return label_table(df, column, probs_of, loaded.id2label, groups, pair_column)
+        groups, min_score = loaded.label2group, self.cfg.serve.min_score
+        return label_table(df, column, probs_of, loaded.id2label, groups, pair_column, min_score)
 
 
 def _width(text: str) -> int:

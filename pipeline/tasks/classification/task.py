@@ -5,8 +5,10 @@ An example is one string, or a tuple ``(text, text_pair)`` stored in the columns
 ``text_pair``: the pair is read as BERT reads pairs, ``[CLS] text [SEP] text_pair [SEP]`` with
 token_type_ids 0 then 1, truncated ``longest_first`` within ``model.max_seq_len``. The model is
 ``TFBertForSequenceClassification`` either way; its pieces live beside this file: fit.py (the
-fit spec, the linear-probe head), evaluate.py (the report against the TF-IDF and the
-frozen-encoder baselines), serve.py (requests, answers, predict's columns), card.py.
+fit spec, the linear-probe head), calibrated.py (the temperature fitted on the validation split
+after training, and the report's calibration section), evaluate.py (the report against the
+TF-IDF and the frozen-encoder baselines), serve.py (requests, answers, predict's columns),
+card.py.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
+from pipeline.calibration import Calibration
 from pipeline.config import Config, IngestConfig, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import SEQ, ModelRef, load_tokenizer, resolve_base_model
@@ -103,6 +106,12 @@ class TextClassification(Task):
 
         return classifier_spec(self, cfg, checkpoint, tokenizer, train_df, val_df, labels)
 
+    def calibrate(self, cfg: Config, model: Any, tokenizer: Any, val_df: pd.DataFrame,
+                  labels: dict[str, Any]) -> Calibration | None:  # fmt: skip
+        from pipeline.tasks.classification.calibrated import fit_calibration
+
+        return fit_calibration(self, cfg, model, tokenizer, val_df)
+
     # --- evaluate, serve, publish ---------------------------------------------------------
 
     def evaluate(self, request: EvaluateRequest) -> Evaluation:
@@ -114,7 +123,7 @@ class TextClassification(Task):
         from pipeline.inference.server import BatchedServer
         from pipeline.tasks.classification.serve import ClassifierAnswers
 
-        return BatchedServer(cfg, ref, ClassifierAnswers(self))
+        return BatchedServer(cfg, ref, ClassifierAnswers(self, cfg.serve.min_score))
 
     def labeller(self, cfg: Config, model: str | None, batch_size: int) -> Any:
         from pipeline.tasks.classification.serve import ClassifierLabeller
