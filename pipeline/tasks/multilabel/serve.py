@@ -1,0 +1,175 @@
+"""A multi-label classifier's answers: the API's and predict's.
+
+- API (``MultiLabelAnswers`` behind ``BatchedServer``): the Inference API's text-classification
+  shape, ``[[{"label", "score", "threshold", "selected"}, ...], ...]``: one list per input,
+  every label by default (``top_k`` cuts it), best first; ``score`` is the calibrated sigmoid
+  (the logit over the run's temperature), ``selected`` is true for each label whose score
+  reaches its ``threshold`` (calibration.json). ``InferenceClient.text_classification`` parses
+  it (the extra keys are kept on its elements). ``parameters.function_to_apply`` may be
+  ``"sigmoid"``; anything else is a 422.
+- predict (``MultiLabelLabeller``): the chosen labels of each sentence (and every score), or a
+  table with ``predicted_labels`` and ``scores`` added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.calibration import Calibration, scaled_probs
+from pipeline.inference.api import RequestError, parse_request
+from pipeline.inference.labeller import Labeller
+from pipeline.inference.loaded import LoadedModel, batched_classifier, column_texts
+from pipeline.paths import RunDir
+
+ANSWER_SCHEMA = {
+    "type": "array",
+    "description": "one list per input, best first; selected: score >= the label's threshold",
+    "items": {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {
+                "label": {"type": "string"},
+                "score": {"type": "number"},
+                "threshold": {"type": "number"},
+                "selected": {"type": "boolean"},
+            },
+        },
+    },
+}
+
+
+def load_calibration(loaded: LoadedModel) -> Calibration:
+    """The run's (or Hub repo's) calibration.json; none: temperature 1, thresholds 0.5."""
+    names = list(loaded.id2label.values())
+    fallback = Calibration(1.0, "sigmoid", thresholds=dict.fromkeys(names, 0.5))
+    ref = loaded.ref
+    if ref.run_dir is not None:
+        path = RunDir(ref.run_dir).calibration
+        if not path.is_file():
+            return fallback
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            path = hf_hub_download(str(ref.hub_id), RunDir.CALIBRATION)
+        except Exception:  # noqa: BLE001  (a repo without one: raw scores, 0.5)
+            return fallback
+    data = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115
+    return Calibration.from_dict(data, str(path))
+
+
+def calibrated(loaded: LoadedModel, batch_size: int, encode: Any) -> Callable[..., np.ndarray]:
+    """examples -> calibrated sigmoid scores (n, labels), in batches."""
+    clf = batched_classifier(loaded, batch_size, encode)
+    cal = load_calibration(loaded)
+
+    def probs(examples: list[Any], progress: Any = None) -> np.ndarray:
+        return scaled_probs(clf.predict_logits(examples, progress), cal.temperature, "sigmoid")
+
+    return probs
+
+
+def thresholds(loaded: LoadedModel) -> np.ndarray:
+    cal = load_calibration(loaded)
+    return np.array([cal.thresholds.get(n, 0.5) for n in loaded.id2label.values()])
+
+
+def answers(probs: np.ndarray, names: list[str], cuts: np.ndarray, k: int) -> list[list[dict]]:
+    """Per row, the k best labels (ties in id order) with threshold and ``selected``."""
+    best = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    return [
+        [{"label": names[j], "score": float(row[j]), "threshold": float(cuts[j]),
+          "selected": bool(row[j] >= cuts[j])} for j in cols]
+        for row, cols in zip(probs, best, strict=True)
+    ]  # fmt: skip
+
+
+class MultiLabelAnswers:
+    """The multi-label side of ``BatchedServer``: calibrated sigmoid scores, chosen labels."""
+
+    answer_schema = ANSWER_SCHEMA
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.auto_model = task.auto_model
+        self.page = task.page
+        self.inputs_schema = task.inputs_schema
+        self.example_inputs = task.example_inputs
+        self.warm_up = task.warm_up
+        self.cuts: np.ndarray | None = None
+
+    def predictor(self, loaded: LoadedModel, serve: Any) -> tuple[Callable[[list], Any], int]:
+        # Always the batched path: the calibration needs the logits, which the pipeline hides.
+        return calibrated(loaded, serve.max_batch_size, self.task.encode), serve.max_batch_size
+
+    def warm(self, loaded: LoadedModel) -> None:
+        self.cuts = thresholds(loaded)
+
+    def parse(self, body: Any, serve: Any, loaded: LoadedModel) -> tuple[list[Any], int]:
+        params = body.get("parameters") if isinstance(body, dict) else None
+        if isinstance(params, dict) and "function_to_apply" in params:
+            if params["function_to_apply"] not in (None, "sigmoid"):
+                raise RequestError(
+                    422, 'parameters.function_to_apply: this multi-label model serves "sigmoid"'
+                )
+            rest = {k: v for k, v in params.items() if k != "function_to_apply"}
+            body = {**body, "parameters": rest}
+        n = len(loaded.id2label)  # every label unless top_k says fewer
+        return parse_request(body, serve.max_inputs, n, n, self.task.parse_inputs)
+
+    def answer(self, results: Any, examples: list[Any], loaded: LoadedModel, top_k: int) -> Any:
+        names = list(loaded.id2label.values())
+        return answers(np.asarray(results), names, self.cuts, top_k)
+
+
+class MultiLabelLabeller(Labeller):
+    """predict's answers: the chosen labels per sentence, or the columns of a table."""
+
+    output_column = "predicted_labels"
+
+    def lines(self, texts: list[str], top_k: int, params: dict[str, Any]) -> str:
+        self.no_params(params)
+        loaded = self.loaded
+        names = list(loaded.id2label.values())
+        probs = calibrated(loaded, self.batch_size, self.task.encode)(texts)
+        out = []
+        for text, answer in zip(texts, answers(probs, names, thresholds(loaded), len(names)),
+                                strict=True):  # fmt: skip
+            picked = [a["label"] for a in answer if a["selected"]]
+            out.append(f"{text}  -> {', '.join(picked) if picked else '(no label)'}")
+            out += [
+                f"  {'*' if a['selected'] else ' '} {a['label']}  {a['score']:.3f} "
+                f"(threshold {a['threshold']:.2f})"
+                for a in answer[: max(1, top_k)]
+            ]
+        return "\n".join(out)
+
+    def table(
+        self,
+        df: pd.DataFrame,
+        column: str,
+        pair_column: str | None,
+        progress: Callable[[int], None] | None = None,
+    ) -> pd.DataFrame:
+        loaded = self.loaded
+        names = list(loaded.id2label.values())
+        texts = column_texts(df, column)
+        rows = [i for i, t in enumerate(texts) if t]
+        picked: list[str | None] = [None] * len(df)
+        scores: list[str | None] = [None] * len(df)
+        if rows:
+            probs = calibrated(loaded, self.batch_size, self.task.encode)(
+                [texts[i] for i in rows], progress
+            )
+            for i, answer in zip(rows, answers(probs, names, thresholds(loaded), len(names)),
+                                 strict=True):  # fmt: skip
+                picked[i] = ", ".join(a["label"] for a in answer if a["selected"])
+                scores[i] = json.dumps({a["label"]: round(a["score"], 4) for a in answer},
+                                       ensure_ascii=False)  # fmt: skip
+        return df.assign(predicted_labels=picked, scores=scores)
