@@ -27,6 +27,7 @@ import pandas as pd
 
 from pipeline.calibration import Calibration, fit_temperature, nll, scaled_probs, tune_thresholds
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.fitting.loop import Examples, FitSpec
 from pipeline.model.loading import load_base_classifier
 from pipeline.tasks.multilabel.data import label_sets, multi_hot, run_names
@@ -102,14 +103,64 @@ def multilabel_spec(task: Any, cfg: Config, checkpoint: Path, tokenizer: Any,
     def examples(df: pd.DataFrame) -> Examples:
         return Examples(*task.encode(tokenizer, task.examples(df), max_len), targets(df, labels))
 
+    train, val, pad_id = examples(train_df), examples(val_df), tokenizer.pad_token_id or 0
+
+    def start(model: Any) -> dict[str, Any] | None:
+        if cfg.train.head_init != "probe":
+            return None
+        from pipeline.model.loading import pooler_is_pretrained
+
+        if not hasattr(model, "bert"):  # the probe sets a BERT model's pooler and classifier
+            raise PipelineError(
+                f"train.head_init: probe needs a BERT model; {cfg.model.name_or_path} is not: "
+                "set train.head_init to random"
+            )
+
+        return probe_head(model, train, val, max_len, pad_id, not pooler_is_pretrained(checkpoint))
+
     return FitSpec(
-        train=examples(train_df),
-        val=examples(val_df),
+        train=train,
+        val=val,
         build_model=lambda: build(checkpoint, names),
         loss=bce_from_logits,
         metrics=lambda: [cell_accuracy(), micro_f1_metric()],
-        pad_id=tokenizer.pad_token_id or 0,
+        pad_id=pad_id,
+        start=start,
     )
+
+
+def probe_head(model: Any, train: Examples, val: Examples, max_len: int, pad_id: int,
+               new_pooler: bool) -> dict[str, Any]:  # fmt: skip
+    """``train.head_init: probe`` for label sets: the single-label probe's frozen pooled
+    features (classification/probe.py), then one logistic regression per label, as soft
+    (C = 5 / positives per label), added to the fresh head."""
+    from sklearn.linear_model import LogisticRegression
+
+    from pipeline.tasks.classification.probe import (
+        PROBE_C_PER_CLASS,
+        identity_pooler,
+        pooled_features,
+    )
+
+    if new_pooler:
+        identity_pooler(model)
+    x_train = pooled_features(model, train.ids, train.types, max_len, pad_id)
+    x_val = pooled_features(model, val.ids, val.types, max_len, pad_id)
+    y = np.asarray(train.targets)
+    c = PROBE_C_PER_CLASS * y.shape[1] / max(1, int(y.sum()))
+    kernel = np.zeros((x_train.shape[1], y.shape[1]), dtype=np.float32)
+    bias = np.zeros(y.shape[1], dtype=np.float32)
+    for j in range(y.shape[1]):
+        if 0 < y[:, j].sum() < len(y):  # a label always (or never) there: its prior only
+            clf = LogisticRegression(C=c, max_iter=2000).fit(x_train, y[:, j])
+            kernel[:, j], bias[j] = clf.coef_[0], clf.intercept_[0]
+    model.classifier.kernel.assign(model.classifier.kernel.numpy() + kernel)
+    model.classifier.bias.assign(model.classifier.bias.numpy() + bias)
+    val_logits = x_val @ kernel + bias
+    record = {"C": round(c, 6), "val_bce": round(nll(val_logits, val.targets, 1.0, "sigmoid"), 4)}
+    logger.info("head from a linear probe per label: C %g, validation BCE %.4f", c,
+                record["val_bce"])  # fmt: skip
+    return {"identity_pooler": new_pooler, **record}
 
 
 def validation_logits(cfg: Config, model: Any, tokenizer: Any, task: Any, df: pd.DataFrame

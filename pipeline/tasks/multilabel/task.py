@@ -46,11 +46,10 @@ class MultiLabelClassification(TextClassification):
     def check_config(self, cfg: Config) -> None:
         Task.check_config(self, cfg)
         t = cfg.train
-        if t.label_smoothing or t.class_weights != "none" or t.head_init != "random":
+        if t.label_smoothing or t.class_weights != "none":
             raise PipelineError(
-                "task multi-label-classification: train.label_smoothing, train.class_weights "
-                "and train.head_init: probe are for one label per sentence; set them to 0, none "
-                "and random"
+                "task multi-label-classification: train.label_smoothing and train.class_weights "
+                "are for one label per sentence; set them to 0 and none"
             )
         if cfg.ingest.text_pair_columns is not None:
             raise PipelineError(f"ingest.text_pair_columns is set but task is {cfg.task!r}")
