@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -60,8 +61,7 @@ def load_calibration(loaded: LoadedModel) -> Calibration:
             path = hf_hub_download(str(ref.hub_id), RunDir.CALIBRATION)
         except Exception:  # noqa: BLE001  (a repo without one: raw scores, 0.5)
             return fallback
-    data = json.loads(open(path, encoding="utf-8").read())  # noqa: SIM115
-    return Calibration.from_dict(data, str(path))
+    return Calibration.from_dict(json.loads(Path(path).read_text("utf-8")), str(path))
 
 
 def calibrated(loaded: LoadedModel, batch_size: int, encode: Any) -> Callable[..., np.ndarray]:
