@@ -188,6 +188,9 @@ def test_the_api_marks_the_labels_over_their_thresholds(server: str, project: Pa
     assert response.status_code == 422 and "sigmoid" in response.json()["error"]
     page = httpx.get(server).text
     assert "multilabel.js" in page
+    schema = httpx.get(f"{server}/openapi.json").json()
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert "sigmoid" in json.dumps(body["schema"]["properties"]["parameters"])
 
 
 def test_predict_prints_and_tables_the_chosen_labels(project: Path, tmp_path: Path, capsys) -> None:
@@ -232,3 +235,21 @@ def test_publish_sends_problem_type_calibration_and_the_thresholds_card(
     card = remote["README.md"].decode()
     assert "multi-label" in card and "## Thresholds and per-label F1" in card
     assert "분노, 짜증" in card.split("## Thresholds and per-label F1")[1]
+
+
+def test_evaluate_reads_an_input_sheet_with_the_separator(
+    project: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Last (it writes a report of its own): label cells of --input read as prepare reads them;
+    an unknown label is one line naming the row, exit 2."""
+    sheet = tiny_multilabel(n=12, seed=3)
+    good = tmp_path / "new.xlsx"
+    sheet.to_excel(good, index=False)
+    argv = ["--config", str(project), "--text-column", "문장", "--label-column", "감정"]
+    assert evaluate.main([*argv, "--input", str(good)]) == 0
+    sheet.loc[4, "감정"] = "기쁨, 짜증"
+    bad = tmp_path / "bad.xlsx"
+    sheet.to_excel(bad, index=False)
+    capsys.readouterr()
+    assert evaluate.main([*argv, "--input", str(bad)]) == 2
+    assert "bad.xlsx, row 6: label '짜증'" in capsys.readouterr().err

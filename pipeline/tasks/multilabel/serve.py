@@ -25,6 +25,7 @@ from pipeline.calibration import Calibration, scaled_probs
 from pipeline.inference.api import RequestError, parse_request
 from pipeline.inference.labeller import Labeller
 from pipeline.inference.loaded import LoadedModel, batched_classifier, column_texts
+from pipeline.inference.server import BatchedServer
 from pipeline.paths import RunDir
 
 ANSWER_SCHEMA = {
@@ -126,6 +127,18 @@ class MultiLabelAnswers:
     def answer(self, results: Any, examples: list[Any], loaded: LoadedModel, top_k: int) -> Any:
         names = list(loaded.id2label.values())
         return answers(np.asarray(results), names, self.cuts, top_k)
+
+
+class MultiLabelServer(BatchedServer):
+    """``BatchedServer`` whose /docs say ``function_to_apply`` is ``"sigmoid"``."""
+
+    def request_schema(self) -> dict[str, Any]:
+        schema = super().request_schema()
+        params = schema["properties"]["parameters"]
+        props = {**params["properties"], "function_to_apply": {"type": "string",
+                                                                "enum": ["sigmoid"]}}  # fmt: skip
+        properties = {**schema["properties"], "parameters": {**params, "properties": props}}
+        return {**schema, "properties": properties}
 
 
 class MultiLabelLabeller(Labeller):

@@ -122,10 +122,9 @@ class MultiLabelClassification(TextClassification):
         return evaluate(self, request)
 
     def server(self, cfg: Config, ref: ModelRef) -> Any:
-        from pipeline.inference.server import BatchedServer
-        from pipeline.tasks.multilabel.serve import MultiLabelAnswers
+        from pipeline.tasks.multilabel.serve import MultiLabelAnswers, MultiLabelServer
 
-        return BatchedServer(cfg, ref, MultiLabelAnswers(self))
+        return MultiLabelServer(cfg, ref, MultiLabelAnswers(self))
 
     def labeller(self, cfg: Config, model: str | None, batch_size: int) -> Any:
         from pipeline.tasks.multilabel.serve import MultiLabelLabeller
