@@ -232,6 +232,7 @@ def test_publish_sends_problem_type_calibration_and_the_thresholds_card(
             reset_sessions()
     assert json.loads(remote["config.json"])["problem_type"] == "multi_label_classification"
     assert json.loads(remote["calibration.json"])["thresholds"]
+    assert remote["figures/per_label_f1.png"].startswith(b"\x89PNG")
     card = remote["README.md"].decode()
     assert "multi-label" in card and "## Thresholds and per-label F1" in card
     assert "분노, 짜증" in card.split("## Thresholds and per-label F1")[1]

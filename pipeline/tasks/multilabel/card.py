@@ -10,10 +10,11 @@ from pipeline.cards import label_card
 from pipeline.config import Config
 from pipeline.io import read_json
 from pipeline.model.loading import ModelRef
-from pipeline.paths import RunDir
+from pipeline.paths import Paths, RunDir
 from pipeline.tasks.base import Card
 from pipeline.tasks.classification.card import EMOTION
 
+PER_LABEL_FIGURE = "figures/per_label_f1.png"
 EXAMPLE = "시험에 붙어서 기쁘고 도와준 친구에게 정말 고마웠다."
 
 USAGE = """import json
@@ -90,6 +91,10 @@ def card(cfg: Config, ref: ModelRef, repo_id: str, record: dict[str, Any], force
          task_card: dict[str, Any]) -> Card:  # fmt: skip
     text, files, metrics = label_card(cfg, ref, repo_id, record, force, task_card)
     section = thresholds_section(RunDir(ref.run_dir), metrics)
+    figure = Paths.from_config(cfg).figures_dir(ref.name) / "per_label_f1.png"
+    if metrics and section and figure.is_file():  # the report's figure, in place of a confusion
+        files.append((PER_LABEL_FIGURE, figure))  # matrix (a multi-label run has none)
+        section += f"\n![Per-label F1 on the test split, beside the baseline]({PER_LABEL_FIGURE})\n"
     marker = "\n## Usage"
     text = text.replace(marker, section + marker, 1) if marker in text else text + section
     return Card(text, files, metrics)
