@@ -129,6 +129,22 @@ def test_calibration_lowers_validation_nll_and_keeps_every_ranking(project: Path
                               np.argsort(logits[:, j], kind="stable"))  # fmt: skip
 
 
+def test_transformers_pipeline_reads_the_sigmoid_from_config_json(project: Path) -> None:
+    """A user of AutoModelForSequenceClassification + the pipeline gets a sigmoid per label
+    (problem_type in config.json), the scores our batched path gives before calibration."""
+    from transformers import TextClassificationPipeline
+
+    model, tokenizer = load_trained(ModelRef(name="ml", run_dir=run_dir(project)))
+    pipe = TextClassificationPipeline(model=model, tokenizer=tokenizer, framework="tf")
+    texts = ["친구가 선물을 줬어. 신나요 고마워요", "오늘 소식을 전했어. 걱정돼요"]
+    logits = BatchedClassifier(model, tokenizer, 32, 8, TASK.encode).predict_logits(texts)
+    for text, row in zip(texts, scaled_probs(logits, 1.0, "sigmoid"), strict=True):
+        got = {a["label"]: a["score"] for a in pipe(text, top_k=None)}
+        want = {model.config.id2label[j]: float(p) for j, p in enumerate(row)}
+        assert got == pytest.approx(want, abs=1e-5)
+        assert sum(got.values()) != pytest.approx(1.0, abs=1e-3)  # not a softmax
+
+
 def test_tuned_thresholds_beat_one_half_on_the_validation_split(project: Path) -> None:
     logits, y, names = validation(project)
     cal = json.loads((run_dir(project) / "calibration.json").read_text("utf-8"))
