@@ -15,7 +15,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export HF_HUB_DISABLE_TELEMETRY := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup data train sweep evaluate export publish serve predict generate demo demo-nli demo-ner demo-gen test test-heavy test-fast lint bench e2e clean docs tensorboard mlflow
+.PHONY: help setup data train sweep evaluate export publish serve predict generate demo demo-nli demo-ner demo-gen demo-multilabel test test-heavy test-fast lint bench e2e clean docs tensorboard mlflow
 
 help: ## list the verbs
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -100,7 +100,7 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
 	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; }
 	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py tests/test_ner_e2e.py \
-	  tests/test_gen_e2e.py tests/test_uncertain_e2e.py
+	  tests/test_gen_e2e.py tests/test_uncertain_e2e.py tests/test_multilabel_e2e.py
 
 # --- the whole thing -----------------------------------------------------------------------
 demo: $(STAMP) ## fresh machine: set up, then every stage (ONNX export included) on the bundled sample, offline
@@ -140,6 +140,16 @@ demo-ner: $(STAMP) ## the NER demo: sentences with marked entities through every
 	$(MAKE) -s --no-print-directory publish CONFIG=$(NER) ARGS=--dry-run > reports/ner-demo/publish-dry-run.txt
 	@echo "NER demo done: report in reports/ner-demo/report.md; model card preview in reports/ner-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(NER)  (entities marked on http://127.0.0.1:8000)"
+
+ML := configs/multilabel-demo.yaml
+demo-multilabel: $(STAMP) ## the multi-label demo: sentences with 1-3 emotions each through every stage, offline
+	$(MAKE) --no-print-directory data CONFIG=$(ML)
+	$(MAKE) --no-print-directory train CONFIG=$(ML)
+	$(MAKE) --no-print-directory evaluate CONFIG=$(ML)
+	$(MAKE) -s --no-print-directory publish CONFIG=$(ML) ARGS=--dry-run > reports/multilabel-demo/publish-dry-run.txt
+	$(MAKE) --no-print-directory predict CONFIG=$(ML) ARGS='"시험에 붙어서 너무 기뻤다. 그리고 정말 고마웠다."'
+	@echo "multi-label demo done: report in reports/multilabel-demo/report.md; model card preview in reports/multilabel-demo/publish-dry-run.txt"
+	@echo "next: make serve CONFIG=$(ML)  (every emotion's bar and threshold on http://127.0.0.1:8000)"
 
 test: $(STAMP) ## the test suite, slow model tests included; the few heavy ones: make test-heavy
 	$(PY) -m pytest -q -m "not heavy" --durations=10

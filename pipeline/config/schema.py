@@ -56,6 +56,9 @@ class IngestConfig:
     # tags may use, e.g. [PS, LC, OG, DT, TI, QT]; an unknown one stops ingest naming the row.
     # null: any upper-case name.
     entity_types: list[str] | None = None
+    # task multi-label-classification: one 0/1 column per label, the column names being the
+    # label names (instead of label_column holding the labels); null reads label_column.
+    label_columns: list[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,9 @@ class PrepareConfig:
     label_name_column: str = "감정_소분류"
     # Column of the label table with the integer id.
     label_id_column: str = "id"
+    # task multi-label-classification: what separates the labels in a label cell ("기쁨, 설렘");
+    # a label holding it ("당황, 놀람") is matched whole against the label table's names.
+    label_separator: str = ","
 
 
 @dataclass(frozen=True)
@@ -112,8 +118,9 @@ class ModelConfig:
 @dataclass(frozen=True)
 class EarlyStoppingConfig:
     # Metric watched after every epoch (val_entity_f1: micro entity F1 on the validation
-    # split, task token-classification only).
-    monitor: Literal["val_accuracy", "val_loss", "val_entity_f1"] = "val_accuracy"
+    # split, task token-classification only; val_micro_f1: micro F1 of the labels at 0.5,
+    # task multi-label-classification only).
+    monitor: Literal["val_accuracy", "val_loss", "val_entity_f1", "val_micro_f1"] = "val_accuracy"
     # Smallest change that counts as an improvement.
     min_delta: float = 0.001
     # Epochs without improvement before stopping (0: stop at the first one).
@@ -303,11 +310,11 @@ class Config:
     model: ModelConfig
     ingest: IngestConfig
     # What the model does: one text -> a label, a pair of texts (NLI) -> a label, a sentence
-    # -> its named entities (NER), or a prompt -> its continuation (text generation, a causal
-    # LM) (pipeline/tasks/; docs/tasks.md).
+    # -> its named entities (NER), a prompt -> its continuation (text generation, a causal
+    # LM), or one text -> any number of labels (multi-label) (pipeline/tasks/; docs/tasks.md).
     task: Literal[
         "text-classification", "text-pair-classification", "token-classification",
-        "text-generation",
+        "text-generation", "multi-label-classification",
     ] = "text-classification"  # fmt: skip
     # Directory every relative path is resolved against (data/, models/, reports/ live here).
     root: str = "."

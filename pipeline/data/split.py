@@ -14,6 +14,11 @@ least one per split; a smaller one stops with an error naming it and its count, 
 ``split.drop_small_classes: true`` drops it (listed in the manifest). Texts are unique after
 prepare, so no text is in two splits (checked).
 
+Rows with several labels (the task's ``split_labels``: multi-label classification's label sets)
+are split by iterative stratification instead (pipeline/stratify.py, Sechidis et al. 2011): the
+rarest label's rows first, each to the split that lacks most of it, so every label with at
+least 3 rows lands in every split; the size check counts each label's rows.
+
 ``split.group_column`` keeps groups whole instead: every sentence of a dialogue (the column's
 value, e.g. 번호, or "row": the source file, sheet and row) lands in one split, the groups
 assigned greedily so that each class keeps its share as far as the groups allow; a class then
@@ -45,6 +50,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import provenance, read_json, sha256_file, write_json, write_parquet
 from pipeline.paths import SPLITS, Paths
+from pipeline.stratify import iterative_split
 from pipeline.tasks import check_split_task, task_for
 
 logger = logging.getLogger("pipeline.data.split")  # also when run as __main__
@@ -92,11 +98,16 @@ def allocate(n: int, ratios: list[float], turn: int = 0) -> list[int]:
 
 
 def small_classes(
-    df: pd.DataFrame, ratios: list[float], groups: pd.Series | None = None
+    df: pd.DataFrame,
+    ratios: list[float],
+    groups: pd.Series | None = None,
+    sets: list[list[str]] | None = None,
 ) -> dict[str, int]:
-    """Classes with fewer rows (or, with ``groups``, fewer groups) than every split needs."""
+    """Classes with fewer rows (or, with ``groups``, fewer groups) than every split needs;
+    ``sets``: each row's labels (a row counts once for each of them), else its ``label``."""
     if groups is None:
-        counts = df["label"].value_counts()
+        counted = Counter(x for s in sets for x in s) if sets else None
+        counts = pd.Series(counted) if counted else df["label"].value_counts()
     else:
         counts = pd.DataFrame({"label": df["label"], "g": groups}).groupby("label")["g"].nunique()
     return {name: int(n) for name, n in sorted(counts.items()) if n < min_class_size(ratios)}
@@ -163,8 +174,13 @@ def grouped_split(
     return {name: df[assigned == i].reset_index(drop=True) for i, name in enumerate(SPLITS)}
 
 
-def split_rule(group_column: str | None) -> str:
+def split_rule(group_column: str | None, label_sets: bool = False) -> str:
     """The rule in words, for the manifest and the evaluate report."""
+    if group_column is None and label_sets:
+        return (
+            "stratified iteratively on label sets (Sechidis et al. 2011), sentence by sentence "
+            "(split.group_column: null)"
+        )
     if group_column is None:
         return "stratified by label, sentence by sentence (split.group_column: null)"
     unit = "source row" if group_column == "row" else f"value of column {group_column!r}"
@@ -210,7 +226,8 @@ def run(cfg: Config) -> SplitResult:
     check_split_task(cfg, paths, "prepare")  # prepared for another task: not split as this one
     df = pd.read_parquet(paths.dataset)
     id2label = read_json(paths.labels)["id2label"]
-    columns = list(task_for(cfg).columns)  # a pair task: (text, text_pair) is the unit
+    task = task_for(cfg)
+    columns = list(task.columns)  # a pair task: (text, text_pair) is the unit
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise PipelineError(
@@ -227,7 +244,8 @@ def run(cfg: Config) -> SplitResult:
 
     group_column = split_cfg.group_column
     groups = None if group_column is None else check_groups(df, group_column, paths.dataset)
-    small = small_classes(df, split_cfg.ratios, groups)
+    sets = task.split_labels(df)  # each row's labels: one, or a multi-label set
+    small = small_classes(df, split_cfg.ratios, groups, sets)
     unit = "example" if groups is None else "group"
     if small and not split_cfg.drop_small_classes:
         listed = ", ".join(
@@ -240,15 +258,20 @@ def run(cfg: Config) -> SplitResult:
         )
     if small:
         logger.warning("dropping %d small class(es): %s", len(small), small)
-        keep = ~df["label"].isin(small.keys())
+        keep = pd.Series([not set(s) & small.keys() for s in sets], index=df.index)
         df = df[keep].reset_index(drop=True)
+        sets = task.split_labels(df)
         groups = None if groups is None else groups[keep.to_numpy()].reset_index(drop=True)
     if df.empty:
         raise PipelineError(f"{paths.dataset}: no rows left to split")
 
-    rule = split_rule(group_column)
+    label_sets = any(len(s) != 1 for s in sets)
+    rule = split_rule(group_column, label_sets)
     logger.info("split rule: %s", rule)
-    if groups is None:
+    if groups is None and label_sets:
+        parts = iterative_split(sets, split_cfg.ratios, split_cfg.seed)
+        splits = {name: df[parts == i].reset_index(drop=True) for i, name in enumerate(SPLITS)}
+    elif groups is None:
         splits = stratified_split(df, split_cfg.ratios, split_cfg.seed)
     else:
         splits = grouped_split(df, groups, split_cfg.ratios, split_cfg.seed)
@@ -267,12 +290,15 @@ def run(cfg: Config) -> SplitResult:
     for name, frame in splits.items():
         path = paths.split_file(name)
         write_parquet(path, frame)
-        counts = frame["label"].value_counts()
+        counts = Counter(x for s in task.split_labels(frame) for x in s)
+        order = [n for n in id2label.values() if n in counts] + sorted(
+            set(counts) - set(id2label.values())
+        )  # a multi-label task's label names are not prepare's label sets
         entries[name] = {
             "path": path.relative_to(paths.root).as_posix(),
             "rows": len(frame),
             "sha256": sha256_file(path),
-            "class_counts": {n: int(counts[n]) for n in id2label.values() if n in counts.index},
+            "class_counts": {n: int(counts[n]) for n in order},
         }
         logger.info("%s: %d rows, %d classes -> %s", name, len(frame), len(counts), path)
     manifest = {

@@ -175,8 +175,10 @@ def make_dataset(
     inputs = {"input_ids": spec, "attention_mask": spec}
     if segments:
         inputs["token_type_ids"] = spec
+    # one label id per example; per-piece labels (object) or 0/1 rows (multi-label): 2-D
     target = tf.TensorSpec(
-        shape=(None,) if labels.dtype != object else (None, None), dtype=tf.int32
+        shape=(None,) if labels.dtype != object and labels.ndim == 1 else (None, None),
+        dtype=tf.int32,
     )
     signature: Any = (inputs, target)
     if labels_in_inputs:

@@ -119,7 +119,7 @@ def model_calibration(cfg: Config, ref: ModelRef) -> Calibration | None:
     if ref.run_dir is not None:
         path = RunDir(ref.run_dir).calibration
         return read_calibration(path) if path.is_file() else None
-    found = _hub_file(str(ref.hub_id), RunDir.CALIBRATION)
+    found = hub_file(str(ref.hub_id), RunDir.CALIBRATION)
     return read_calibration(found) if found else None
 
 
@@ -138,7 +138,7 @@ def read_calibration(path: Path) -> Calibration:
         raise PipelineError(f"{path}: {exc}") from None
 
 
-def _hub_file(repo_id: str, name: str) -> Path | None:
+def hub_file(repo_id: str, name: str) -> Path | None:
     """A published repo's file ``name`` (cached or reachable), or None: the repo has none, or
     the Hub cannot be reached and the file is not cached."""
     from huggingface_hub import hf_hub_download

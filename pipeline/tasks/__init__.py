@@ -7,7 +7,8 @@
 
 ``classification/``: one sentence -> a label (the emotion classifier), and a pair of sentences
 -> a label (NLI, KLUE-NLI). ``ner/``: a sentence -> its named entities (NER, KLUE-NER).
-``generation/``: a prompt -> its continuation (a causal LM, KoGPT2). Every task fills the roles
+``generation/``: a prompt -> its continuation (a causal LM, KoGPT2). ``multilabel/``: a
+sentence -> any number of labels (sigmoid per label, a threshold each). Every task fills the roles
 of ``base.Task``; the stages ask them and never test a task's name. Adding a task is a package
 here, a line in ``TASKS`` and its name in the config schema's list (docs/tasks.md).
 """
@@ -21,6 +22,7 @@ from pipeline.paths import Paths
 from pipeline.tasks.base import Card, EvaluateRequest, Evaluation, Prepared, Task
 from pipeline.tasks.classification import TextClassification, TextPairClassification
 from pipeline.tasks.generation import TextGeneration
+from pipeline.tasks.multilabel import MultiLabelClassification
 from pipeline.tasks.ner import TokenClassification
 
 TASKS: dict[str, Task] = {
@@ -30,6 +32,7 @@ TASKS: dict[str, Task] = {
         TextPairClassification(),
         TokenClassification(),
         TextGeneration(),
+        MultiLabelClassification(),
     )
 }
 

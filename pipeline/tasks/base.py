@@ -5,7 +5,7 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
 - **config**: ``check_config`` (its own keys and values, at the start of every stage);
 - **data**: ``read_file`` (ingest: one file -> examples), ``prepare`` (the rows prepare keeps
   -> labels), ``columns`` / ``examples`` / ``encode`` (what a stored row holds and how the model
-  reads it);
+  reads it), ``split_labels`` (what split stratifies on);
 - **fit**: ``base_checkpoint``, ``load_tokenizer``, ``fit_spec`` (model, targets, loss, metrics
   and callbacks for the one fit loop, pipeline/fitting/), ``run_labels`` and ``run_record``
   (what the run directory keeps), ``calibrate`` (the temperature, and thresholds, fitted on the
@@ -18,8 +18,8 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
 - **export**: ``onnx_refusal`` (why the task's runs are not exported to ONNX, or None) and
   ``export_score`` (the score the int8 quality gate compares, pipeline/export/).
 
-Each task is one package under pipeline/tasks/ (classification/, ner/, generation/); a new task
-is a new package and its name in the config schema's list (docs/tasks.md).
+Each task is one package under pipeline/tasks/ (classification/, ner/, generation/,
+multilabel/); a new task is a new package and its name in the config schema's list (docs/tasks.md).
 """
 
 from __future__ import annotations
@@ -151,6 +151,12 @@ class Task(ABC):
             list(examples), truncation=max_len is not None, max_length=max_len, verbose=False
         )
         return enc["input_ids"], None
+
+    def split_labels(self, df: pd.DataFrame) -> list[list[str]]:
+        """The labels each stored row spreads over the splits: its one ``label`` (NER: its set
+        of entity types as one stratum); a multi-label task's label set (split then
+        stratifies iteratively, pipeline/stratify.py)."""
+        return [[label] for label in df["label"]]
 
     def show(self, example: Any) -> str:
         """One example as one line of text (logs, tables)."""
