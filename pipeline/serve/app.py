@@ -44,6 +44,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.inference.api import RequestError, load_json, read_body
 from pipeline.inference.server import Server
+from pipeline.serve.access import AccessLog, note_inputs
+from pipeline.serve.auth import RequireKey, load_keys
+from pipeline.serve.metrics import Metrics
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -109,9 +112,18 @@ def create_app(server: Server) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = server
-    app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     limits = server.cfg.serve
+    keys = load_keys(server.cfg)  # a bad keys file fails here, before anything listens
+    metrics = Metrics(server.cfg.task) if limits.metrics else None
+    if metrics is not None:
+        server.observer = metrics
+    # Outermost last: the access log sees every answer, the 401s included, and every answer
+    # carries the security headers.
+    if keys is not None:
+        app.add_middleware(RequireKey, keys=keys, metrics_public=limits.metrics_public)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog, model=server.ref.name, metrics=metrics, enabled=limits.access_log)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -133,6 +145,8 @@ def create_app(server: Server) -> FastAPI:
                 )
             raw = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
             body = load_json(raw)
+            if isinstance(body, dict) and "inputs" in body:
+                note_inputs(request.scope, body["inputs"], limits.log_inputs)
             if not server.ready.is_set():
                 raise RequestError(503, server.error or "the model is still loading")
             answer, headers = await server.answer(body, request.is_disconnected)
@@ -162,6 +176,13 @@ def create_app(server: Server) -> FastAPI:
             return JSONResponse({"status": "ok", "model": server.ref.name})
         status = "failed" if server.error else "loading"
         return JSONResponse({"status": status, "error": server.error}, status_code=503)
+
+    if metrics is not None:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus() -> Response:
+            data, content_type = metrics.exposition()
+            return Response(data, media_type=content_type)
 
     @app.get("/info", summary="Model, labels, limits and versions")
     async def info() -> dict[str, Any]:

@@ -4,7 +4,9 @@
                              [--host 127.0.0.1] [--port 8000] [--backend tf|onnx|onnx-int8]
 
 This module checks the ``serve:`` values, binds the socket before the model loads (a busy port
-fails at once) and runs uvicorn; SIGTERM exits 130 like Ctrl-C. The app itself (routes,
+fails at once) and runs uvicorn. SIGTERM (what a container runtime or systemd sends) drains:
+the socket stops accepting, the requests and micro-batches in flight get ``serve.drain_s`` to
+finish, and the command exits 0; Ctrl-C does the same and exits 130. The app itself (routes,
 hardening, the model's background load) is pipeline/serve/app.py.
 """
 
@@ -48,18 +50,22 @@ def listen_socket(host: str, port: int) -> socket.socket:
 
 
 def server_config(app: FastAPI, cfg: Config, **kwargs: Any) -> Any:
-    """uvicorn's config for ``app``: no logging setup of its own; a connection idle for
-    ``serve.keep_alive_s`` is closed (before its first request too), a request head or body
-    slower than ``serve.body_timeout_s`` gets 408 (pipeline/serve/protocol.py, the app)."""
+    """uvicorn's config for ``app``: no logging setup and no access log of its own (the app's
+    is pipeline/serve/access.py); a connection idle for ``serve.keep_alive_s`` is closed
+    (before its first request too), a request head or body slower than ``serve.body_timeout_s``
+    gets 408 (pipeline/serve/protocol.py, the app); a shutdown waits ``serve.drain_s`` for the
+    requests in flight."""
     import uvicorn
 
     http = bounded_h11(PAGE_CSP, cfg.serve.body_timeout_s)
+    kwargs = {"access_log": False, "timeout_graceful_shutdown": cfg.serve.drain_s, **kwargs}
     keep_alive = cfg.serve.keep_alive_s
     return uvicorn.Config(app, log_config=None, timeout_keep_alive=keep_alive, http=http, **kwargs)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+def _drained(signum: int, frame: Any) -> None:
+    """SIGTERM as uvicorn raises it again after its graceful shutdown: the drain is done."""
+    logger.info("drained after SIGTERM: exiting")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,11 +90,13 @@ def main(argv: list[str] | None = None) -> int:
         server = uvicorn.Server(server_config(app, cfg, host=host, port=port))
         service.on_failure = lambda: setattr(server, "should_exit", True)
         logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
-        # uvicorn shuts down gracefully on SIGINT/SIGTERM, then raises the signal again under
-        # the handler found before it started: this one makes SIGTERM an interruption (130).
+        # uvicorn shuts down gracefully on SIGINT/SIGTERM (stops accepting, waits up to
+        # serve.drain_s for the requests in flight; the app's shutdown then ends the batcher),
+        # then raises the signal again under the handler found before it started: this one
+        # makes SIGTERM a normal end (0); Ctrl-C stays an interruption (130).
         previous = signal.getsignal(signal.SIGTERM) or signal.SIG_DFL
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _interrupt)
+            signal.signal(signal.SIGTERM, _drained)
         try:
             server.run(sockets=[sock])
         finally:

@@ -27,6 +27,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.api import RequestError
 from pipeline.inference.labeller import Labeller
+from pipeline.inference.observe import NO_OBSERVER
 from pipeline.inference.server import Disconnected, Server
 from pipeline.model.loading import ModelRef
 from pipeline.tasks.generation import sampling
@@ -53,6 +54,7 @@ class GenerationServer(Server):
         self.pipe, self.context = load_generator(self.ref.source)
         warm = sampling.settings_from({"max_new_tokens": 2, "seed": 0}, self.base(), self.cap)
         sampling.generate(self.pipe, "안녕", warm)
+        self.observer.queue(self.ref.name, lambda: self.waiting)
 
     @property
     def cap(self) -> int:
@@ -98,13 +100,17 @@ class GenerationServer(Server):
                 f"busy: {self.waiting} requests queued or running (at most "
                 f"{self.gen.queue_size} wait, generate.queue_size)",
             )
-        deadline = time.monotonic() + self.gen.timeout_s
+        queued = time.monotonic()
+        deadline = queued + self.gen.timeout_s
         self.waiting += 1
 
         def job() -> dict[str, Any] | None:
-            if time.monotonic() > deadline:  # its client has been answered 503 already
+            started = time.monotonic()
+            if started > deadline:  # its client has been answered 503 already
                 return None
-            return sampling.generate(self.pipe, prompt, settings)
+            out = sampling.generate(self.pipe, prompt, settings)
+            self._observe(prompt, out["generated_text"], started - queued, started, settings)
+            return out
 
         late = RequestError(
             503,
@@ -121,6 +127,19 @@ class GenerationServer(Server):
         if out is None:  # the worker saw the deadline pass before the loop's timeout fired
             raise late
         return out
+
+    def _observe(
+        self, prompt: str, text: str, wait_s: float, started: float, s: sampling.Settings
+    ) -> None:
+        """One generation into /metrics: a batch of one, its prompt and new tokens."""
+        if self.observer is NO_OBSERVER:
+            return
+        name, task, count = self.ref.name, self.cfg.task, self.pipe.tokenizer
+        self.observer.batch(name, 1, [wait_s], time.monotonic() - started)
+        prompt_tokens = len(count(prompt)["input_ids"])
+        new = text[len(prompt) :] if s.return_full_text and text.startswith(prompt) else text
+        self.observer.processed(task, name, 1, prompt_tokens, "input")
+        self.observer.processed(task, name, 0, len(count(new)["input_ids"]), "generated")
 
     def request_schema(self) -> dict[str, Any]:
         return REQUEST_SCHEMA
