@@ -21,7 +21,8 @@ BATCHES = [["기뻐요"], ["화가 나요", "걱정돼요"], ["신나요 정말"
 
 def make_config(root: Path, tiny_bert: Path, **serve) -> Config:
     serve = {"max_batch_size": 8, "max_wait_ms": 1, **serve}
-    return load_config(write_config(root / "c.yaml", tiny_config_dict(root, tiny_bert, serve=serve)))
+    cfg = tiny_config_dict(root, tiny_bert, serve=serve)
+    return load_config(write_config(root / "c.yaml", cfg))
 
 
 def scrape(url: str) -> dict[tuple[str, tuple], float]:

@@ -9,9 +9,10 @@ it logs, on ``pipeline.serve.access``::
 
 The route is the route's template (``/static``, ``unmatched``: never a path a client made up),
 the key is its name from the keys file, and the inputs' text is logged only with
-``serve.log_inputs``. uvicorn's own access log is off (pipeline/serve/stage.py), so there is
-one line per request. The same numbers feed ``pipeline_requests_total`` and the latency
-histogram of pipeline/serve/metrics.py.
+``serve.log_inputs``. Answered probes (``/health``, ``/metrics``) log at DEBUG, so a load
+balancer's checks do not bury the requests. uvicorn's own access log is off
+(pipeline/serve/stage.py), so there is one line per request. The same numbers feed
+``pipeline_requests_total`` and the latency histogram of pipeline/serve/metrics.py.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 NOTE = "pipeline.access"  # the scope key the routes write the input count and model into
 MOUNTS = ("/static", "/swagger")
 MAX_LOGGED_CHARS = 2000  # log_inputs: the inputs, cut here so one request cannot flood the log
+# Asked every few seconds by load balancers and scrapers: their lines are DEBUG, not INFO.
+PROBES = frozenset({"/health", "/metrics"})
 
 
 def request_id(scope: Scope) -> str:
@@ -112,4 +115,5 @@ class AccessLog:
             parts.append(f"key={note['key']}")
         if note["text"] is not None:
             parts.append(f"text={note['text']}")
-        logger.info(" ".join(parts))
+        level = logging.DEBUG if route in PROBES and status < 400 else logging.INFO
+        logger.log(level, " ".join(parts))

@@ -15,7 +15,7 @@ async function start() {
     ["temperature", "top_p", "top_k", "seed"].forEach((id) => { $(id).disabled = !$("do_sample").checked; });
   });
   try {  // the server's defaults and cap
-    const info = await (await fetch("/info")).json();
+    const info = await (await apiFetch("/info")).json();
     $("max_new_tokens").max = info.limits.max_new_tokens;
     for (const [key, value] of Object.entries(info.defaults)) {
       if (key === "do_sample") $(key).checked = value;
@@ -41,7 +41,7 @@ async function generate(event) {
   $("submit").disabled = true;
   $("error").hidden = true;
   try {
-    const r = await fetch("/generate", { method: "POST", headers: { "content-type": "application/json" },
+    const r = await apiFetch("/generate", { method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify({ inputs: $("prompt").value, parameters }) });
     const body = await r.json();
     if (!r.ok) throw new Error(body.error || r.statusText);
