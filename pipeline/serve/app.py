@@ -158,6 +158,8 @@ def create_app(server: Server) -> FastAPI:
             # would reset the connection before the client could read the answer.
             close = {"connection": "close"} if exc.status == 408 else None
             return _error(exc.status, exc.message, close)
+        if isinstance(answer, Response):  # a stream (generation's server-sent events)
+            return answer
         return JSONResponse(answer, headers=headers)
 
     body_spec = {"required": True, "content": {"application/json": {}}}
