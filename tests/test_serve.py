@@ -396,13 +396,12 @@ def test_main_refuses_serve_limits_below_1(config, untrained_run, capsys) -> Non
     assert "serve.body_timeout_s must be in (0, 3600], got 0" in capsys.readouterr().err
 
 
-def test_sigterm_drains_the_server_with_exit_code_0(config, untrained_run, caplog) -> None:
+def test_sigterm_drains_the_server_with_exit_code_0(config, untrained_run, capsys) -> None:
     """SIGTERM drains: uvicorn shuts down gracefully and the command exits 0 (Ctrl-C: 130).
     tests/test_serve_drain.py checks that requests in flight are answered.
 
     In-process: uvicorn hands the signal back to the handler found before it started, so the
     test's own handler only records a signal that escaped the command."""
-    caplog.set_level("INFO", logger="pipeline.serve")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -426,7 +425,7 @@ def test_sigterm_drains_the_server_with_exit_code_0(config, untrained_run, caplo
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert code == 0 and escaped == []
-    assert "drained after SIGTERM" in caplog.text
+    assert "drained after SIGTERM" in capsys.readouterr().err
 
 
 def test_a_server_is_told_when_the_client_is_gone(config, untrained_run) -> None:

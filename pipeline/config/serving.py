@@ -57,10 +57,18 @@ class ServeConfig:
     # On SIGTERM, seconds the requests and micro-batches in flight get to finish before the
     # server exits anyway (it stops accepting at once; exit code 0).
     drain_s: float = 30.0
+    # Shadow traffic: the name of a second model given with --model NAME=REF; that share of the
+    # default route's requests also runs through it in the background, and whether the two
+    # agree is logged and counted (pipeline_shadow_total). The answer is the default model's.
+    shadow: str | None = None
+    # Share of requests sent to the shadow model, in (0, 1].
+    shadow_share: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0 < self.drain_s <= 3600:
             raise PipelineError(f"serve.drain_s must be in (0, 3600], got {self.drain_s}")
+        if not 0 < self.shadow_share <= 1:
+            raise PipelineError(f"serve.shadow_share must be in (0, 1], got {self.shadow_share}")
         if self.api_keys_file is not None and not self.api_keys_file.strip():
             raise PipelineError("serve.api_keys_file must name a file, or be null for no keys")
         for key in ("max_batch_size", "max_inputs", "max_body_bytes", "top_k"):

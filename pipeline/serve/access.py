@@ -56,6 +56,19 @@ def route_of(scope: Scope) -> str:
     return "unmatched"
 
 
+def note_model(scope: Scope, name: str) -> None:
+    """Called by a route with the name of the model it asks (several models on one port)."""
+    note = scope.get(NOTE)
+    if note is not None:
+        note["model"] = name
+
+
+def request_id_of(scope: Scope) -> str | None:
+    """The request's id (the access log's), for lines logged about it elsewhere."""
+    note = scope.get(NOTE)
+    return note.get("id") if note is not None else None
+
+
 def note_inputs(scope: Scope, inputs: Any, log_inputs: bool) -> None:
     """Called by a route with the request's ``inputs``: their count (and, with
     ``serve.log_inputs``, the inputs themselves) go into the request's log line."""
@@ -82,6 +95,7 @@ class AccessLog:
         started = time.perf_counter()
         rid = request_id(scope)
         note: dict[str, Any] = {"inputs": None, "text": None, "key": None, "model": self.model}
+        note["id"] = rid
         scope[NOTE] = note
         status = 500  # what the client gets if the app fails before it answers
 

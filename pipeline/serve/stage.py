@@ -25,10 +25,9 @@ from fastapi import FastAPI
 from pipeline.cli import add_backend_arg, add_config_args, run_cli, with_backend
 from pipeline.config import Config
 from pipeline.errors import PipelineError
-from pipeline.inference.loaded import resolve
 from pipeline.serve.app import PAGE_CSP, create_app
+from pipeline.serve.models import build_servers
 from pipeline.serve.protocol import bounded_h11
-from pipeline.tasks import task_for
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -73,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="Serve a trained model: web page + JSON API.")
     add_config_args(parser)
-    parser.add_argument("--model", help="run name, sweep:<name>, run directory or Hub id")
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="run name, sweep:<name>, run directory or Hub id; NAME=REF (repeatable) serves "
+        "several models, the first at /predict, each at /models/NAME/predict",
+    )
     parser.add_argument("--host", help="address to bind (default: serve.host)")
     parser.add_argument("--port", type=int, help="port (default: serve.port)")
     add_backend_arg(parser)
@@ -81,15 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     def work(args: argparse.Namespace, cfg: Config) -> None:
         cfg = with_backend(cfg, args.backend)
         # the serve section's values were checked when the config loaded (ServeConfig)
-        ref = resolve(cfg, args.model)  # a missing run fails here, before anything starts
+        # the model side, the task's: a missing run fails here, before anything starts
+        services = build_servers(cfg, args.model)
+        service, *_ = services.values()
         host = args.host or cfg.serve.host
         port = cfg.serve.port if args.port is None else args.port
         sock = listen_socket(host, port)  # so does a busy port, before the model loads
-        service = task_for(cfg).server(cfg, ref)  # the model side: the task's
-        app = create_app(service)
+        more = {name: s for name, s in services.items() if s is not service}
+        app = create_app(service, more)
         server = uvicorn.Server(server_config(app, cfg, host=host, port=port))
-        service.on_failure = lambda: setattr(server, "should_exit", True)
-        logger.info("serving %s on http://%s:%d (API docs: /docs)", ref.source, host, port)
+        for each in services.values():
+            each.on_failure = lambda: setattr(server, "should_exit", True)
+        for name, each in services.items():
+            logger.info("serving %s as %s on http://%s:%d", each.ref.source, name, host, port)
+        logger.info("API docs: http://%s:%d/docs", host, port)
         # uvicorn shuts down gracefully on SIGINT/SIGTERM (stops accepting, waits up to
         # serve.drain_s for the requests in flight; the app's shutdown then ends the batcher),
         # then raises the signal again under the handler found before it started: this one
@@ -102,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, previous)
-        if service.error:
-            raise PipelineError(service.error)
+        failed = [each.error for each in services.values() if each.error]
+        if failed:
+            raise PipelineError("; ".join(failed))
 
     return run_cli(parser, work, argv)
 
