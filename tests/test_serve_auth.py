@@ -143,3 +143,23 @@ def test_the_keys_command_prints_the_hash_line(
     assert capsys.readouterr().out == f"{hash_key(KEY)} alice\n"
     assert keys_main(["new"]) == 0
     assert len(capsys.readouterr().out.strip()) >= 40
+
+
+@pytest.mark.heavy  # a 5 s soak on a server of its own
+def test_the_soak_passes_with_a_key_and_metrics(
+    tmp_path: Path, tiny_bert: Path, untrained_run: Path
+) -> None:
+    """Every client of the soak sends the key: the hostile requests still get their own 4xx
+    (not a 401), the slow body its 408, and nothing fails (benchmarks/soak.py --secure)."""
+    import os
+
+    from benchmarks.soak import rss_mb, soak
+
+    quick = {"body_timeout_s": 1.0, "keep_alive_s": 2.0, "max_wait_ms": 20}
+    service = serve_with_keys(tmp_path, tiny_bert, untrained_run, hash_key(KEY) + "\n", **quick)
+    with live_server(service) as url:
+        result = soak(url, 5.0, 4, lambda: rss_mb(os.getpid()), 1.0, key=KEY)
+        metrics = httpx.get(f"{url}/metrics").text
+    assert result["unexpected"] == [] and result["errors_5xx"] == 0, result
+    assert "401" not in result["by_status"] and result["good"] >= 5
+    assert 'status="200"' in metrics
