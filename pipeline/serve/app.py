@@ -5,10 +5,16 @@ API's JSON shape of the model's task.
   classifier's ``{"inputs": "문장" | ["문장", ...], "parameters": {"top_k": 5}}`` ->
   ``[[{"label": ..., "score": ...}, ...], ...]``, so ``huggingface_hub.InferenceClient(
   model="http://127.0.0.1:8000/predict")`` works against it (NER: entities; generation:
-  ``[{"generated_text": ...}]``).
-- ``GET /`` the task's page; ``GET /health`` 503 until the model answered a warm-up call;
-  ``GET /info`` model, task, labels or generation limits, serve limits, versions; ``GET
-  /docs`` API docs (assets served here).
+  ``[{"generated_text": ...}]``; with ``"stream": true`` server-sent events).
+- ``POST /models/<name>/predict``: each model when several are served (pipeline/serve/
+  models.py, which also sends the shadow traffic of ``serve.shadow``).
+- ``GET /`` the task's page; ``GET /health`` 503 until every model answered a warm-up call;
+  ``GET /info`` model, task, labels or generation limits, serve limits, versions, the models;
+  ``GET /metrics`` Prometheus (metrics.py); ``GET /docs`` API docs (assets.py).
+
+Operated through plain ASGI middleware (no buffering, so streams stream): the access log with
+request ids and the request metrics (access.py), the security headers, and the API keys
+(auth.py) when ``serve.api_keys_file`` is set.
 
 What a decoded body becomes is the task's server (pipeline/inference/server.py: a
 micro-batched classifier or NER model; pipeline/tasks/generation/serve.py: one generation at a

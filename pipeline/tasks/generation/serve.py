@@ -6,6 +6,8 @@ bounded, and its page (``GenerationServer``, a pipeline/inference/server.py ``Se
   "seed", "min_new_tokens", "return_full_text"}}`` -> ``[{"generated_text": ...}]``, so
   ``InferenceClient(model=URL).text_generation(prompt, ...)`` works; unset parameters take the
   config's ``generate`` values. A bad prompt or parameter: 422 naming it and its range.
+  ``"stream": true``: text-generation-inference's server-sent events, a token at a time
+  (stream.py; ``text_generation(..., stream=True)``); a client that leaves stops it.
 - ``GET /`` generate.html (prompt box, sliders, result); ``/health``; ``/info`` (defaults,
   ranges and limits the page's sliders read).
 
