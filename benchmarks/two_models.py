@@ -63,6 +63,9 @@ def served_rss(config: str, names: list[str], run: Path, log: Path) -> float:
                 r.raise_for_status()
             time.sleep(1)
             return rss_mb(proc.pid)
+        except Exception:
+            logger.error("server log:\n%s", log.read_text()[-3000:])
+            raise
         finally:
             stop(proc)
 
