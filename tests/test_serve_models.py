@@ -106,3 +106,43 @@ def test_model_arguments_are_checked_before_anything_starts(
     path = Path(shadowed.root) / "c.yaml"
     assert main(["--config", str(path), "--model", f"a={run}", "--model", f"c={run}"]) == 2
     assert "serve.shadow is 'b', but the models served are a, c" in capsys.readouterr().err
+
+
+# a server process of its own: about 15 s (the module is marked slow)
+def test_the_command_serves_two_models_from_a_fresh_process(
+    tmp_path: Path, tiny_bert: Path, untrained_run: Path, other_run: Path
+) -> None:
+    """``--model a=... --model b=...`` in a new process: both load (transformers' lazy imports
+    once failed when two models loaded at the same time) and both answer."""
+    import os
+    import subprocess
+    import sys
+
+    from benchmarks.serve import free_port
+
+    path = Path(config(tmp_path, tiny_bert).root) / "c.yaml"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    cmd = [sys.executable, "-m", "pipeline.serve", "--config", str(path), "--port", str(port)]
+    cmd += ["--model", f"a={untrained_run}", "--model", f"b={other_run}"]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        health = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                health = httpx.get(f"{url}/health").json()
+                if health["status"] != "loading":
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        assert health and health["status"] == "ok", health
+        for name in ("a", "b"):
+            r = httpx.post(f"{url}/models/{name}/predict", json={"inputs": TEXTS[0]})
+            assert r.status_code == 200 and len(r.json()[0]) == 4
+    finally:
+        proc.terminate()
+        log = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 0, log

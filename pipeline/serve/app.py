@@ -98,13 +98,19 @@ class SecurityHeaders:
 
 def create_app(server: Server, more: Mapping[str, Server] | None = None) -> FastAPI:
     """The FastAPI app of ``server`` (and of ``more`` models by name, pipeline/serve/models.py);
-    starting it starts loading every model in a thread of its own."""
+    starting it starts loading the models, in order, in a background thread."""
     models = {server.ref.name: server, **(more or {})}
+
+    def load_all() -> None:
+        # One after another: transformers' lazy imports are not safe from two threads at once
+        # (a second loader saw no TFAutoModelForSequenceClassification), and one load at a
+        # time keeps the memory peak to one model's.
+        for model in models.values():
+            model.load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        for name, model in models.items():
-            threading.Thread(target=model.load, name=f"load-{name}", daemon=True).start()
+        threading.Thread(target=load_all, name="model-loader", daemon=True).start()
         yield
         for model in models.values():  # the requests are answered (or drain_s ran out)
             model.close()
