@@ -100,7 +100,8 @@ e2e: | $(STAMP) ## drive the web page in headless Chromium (installs Debian's ch
 	  { $(if $(filter 0,$(shell id -u)),,sudo) apt-get update && \
 	    $(if $(filter 0,$(shell id -u)),,sudo) apt-get install -y chromium chromium-driver; }
 	$(PY) -m pytest -q -m e2e tests/test_e2e_browser.py tests/test_pair_e2e.py tests/test_ner_e2e.py \
-	  tests/test_gen_e2e.py tests/test_uncertain_e2e.py tests/test_multilabel_e2e.py
+	  tests/test_gen_e2e.py tests/test_uncertain_e2e.py tests/test_multilabel_e2e.py \
+	  tests/test_serve_page_e2e.py
 
 # --- the whole thing -----------------------------------------------------------------------
 demo: $(STAMP) ## fresh machine: set up, then every stage (ONNX export included) on the bundled sample, offline

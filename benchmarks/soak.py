@@ -1,6 +1,6 @@
 """Soak: many clients send good and hostile requests at once; nothing may fail that should not.
 
-    python -m benchmarks.soak [CONFIG ...] [--seconds 20] [--clients 8]
+    python -m benchmarks.soak [CONFIG ...] [--seconds 20] [--clients 8] [--secure off|on|both]
 
 For each config (default: the four demos', configs/{default,nli-demo,ner-demo,gen-demo}.yaml)
 serves its trained run (models/<train.run_name>: run the demos first; the emotion config falls
@@ -17,6 +17,11 @@ with ``{"error"}``, no 5xx, the slow client cut off with 408, the idle connectio
 server. Writes reports/bench/soak.json: per server, requests, answers by status, unexpected
 answers, p50/p99 of the good ones (and of the long texts), idle connections closed, server RSS
 at start and end.
+
+``--secure on`` serves with an API key (every client sends it) and /metrics on, ``off`` with
+neither (the default), ``both`` runs each config both ways, one after the other, and adds
+``secure_vs_plain`` per config: good requests per second and p50/p99 side by side, so the cost
+of the key check and the metrics is measured, not guessed.
 
 ``tests/test_soak.py`` runs the same ``soak()`` against tiny models in-process.
 """
@@ -42,6 +47,7 @@ import httpx
 import numpy as np
 
 from benchmarks.common import stop
+from benchmarks.soak_report import compare, line_of
 from benchmarks.soak_requests import (
     Bad,
     bad_requests,
@@ -51,6 +57,7 @@ from benchmarks.soak_requests import (
     mix_for,
     slow_body,
 )
+from pipeline.serve.keys import key_line, new_key
 
 __all__ = ["Bad", "bad_requests", "rss_mb", "slow_body", "soak"]
 
@@ -111,20 +118,23 @@ def soak(
     bad_share: float = 0.4,
     seed: int = 0,
     idle: int = IDLE_CONNECTIONS,
+    key: str | None = None,
 ) -> dict[str, Any]:
     """Run the task's mix against ``base_url`` for ``seconds`` (every hostile kind once first);
     the tally as a JSON-ready dict.
 
-    ``rss()`` gives the server's resident memory in MB; it is read before and after.
+    ``rss()`` gives the server's resident memory in MB; it is read before and after. ``key``:
+    every request carries it as its bearer API key.
     """
-    info = httpx.get(f"{base_url}/info", timeout=30).json()
+    auth = {"authorization": f"Bearer {key}"} if key else {}
+    info = httpx.get(f"{base_url}/info", timeout=30, headers=auth).json()
     mix = mix_for(info)
     tally = Tally()
     host, port = base_url.removeprefix("http://").rsplit(":", 1)
     alone_ms = None
     if mix.long_text:  # the long text once on an idle server, then among the others
         t0 = time.perf_counter()
-        httpx.post(f"{base_url}/predict", json={"inputs": mix.long_text}, timeout=120)
+        httpx.post(f"{base_url}/predict", json={"inputs": mix.long_text}, timeout=120, headers=auth)
         alone_ms = round((time.perf_counter() - t0) * 1000, 1)
     rss_start = rss()
     idlers = idle_connections(host, int(port), idle)
@@ -142,7 +152,7 @@ def soak(
     def client(i: int) -> None:
         rng = random.Random(seed + i)
         sent = i * len(mix.bads) // clients  # each walks the bad kinds from its own place
-        with httpx.Client(base_url=base_url, timeout=60) as http:
+        with httpx.Client(base_url=base_url, timeout=60, headers=auth) as http:
             if i == 0:  # every kind at least once, however slow the server
                 for bad in mix.bads:
                     send_bad(http, bad)
@@ -161,7 +171,7 @@ def soak(
                     tally.add("good", r.status_code, time.perf_counter() - t0, check(r))
 
     def long_client() -> None:
-        with httpx.Client(base_url=base_url, timeout=120) as http:
+        with httpx.Client(base_url=base_url, timeout=120, headers=auth) as http:
             while time.monotonic() < until:
                 t0 = time.perf_counter()
                 r = http.post("/predict", json={"inputs": mix.long_text})
@@ -170,7 +180,7 @@ def soak(
 
     def slow_client() -> None:
         while time.monotonic() < until:
-            problem = slow_body(host, int(port), body_timeout_s)
+            problem = slow_body(host, int(port), body_timeout_s, key)
             tally.add("slow body", 408 if problem is None else 0, None, problem)
 
     rss_samples: list[float] = []
@@ -262,8 +272,9 @@ def _wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300.0) -> Non
     raise TimeoutError(f"{url} was not ready within {timeout:g} s")
 
 
-def soak_config(config: str, seconds: float, clients: int) -> dict[str, Any]:
-    """Serve ``config``'s run in a subprocess and soak it: its part of soak.json."""
+def soak_config(config: str, seconds: float, clients: int, secure: bool = False) -> dict[str, Any]:
+    """Serve ``config``'s run in a subprocess and soak it: its part of soak.json. ``secure``:
+    with an API key and /metrics on (else neither)."""
     from benchmarks.serve import free_port
     from pipeline.config import load_config
     from pipeline.paths import Paths
@@ -280,6 +291,11 @@ def soak_config(config: str, seconds: float, clients: int) -> dict[str, Any]:
         port = free_port()
         cmd = [sys.executable, "-m", "pipeline.serve", "--config", config, "--model", str(model)]
         cmd += ["--port", str(port), "--set", f"serve.body_timeout_s={body_timeout_s}"]
+        key = new_key() if secure else None
+        if key:
+            (Path(tmp) / "keys.txt").write_text(key_line(key, "soak") + "\n", encoding="utf-8")
+            cmd += ["--set", f"serve.api_keys_file={Path(tmp) / 'keys.txt'}"]
+        cmd += ["--set", f"serve.metrics={str(secure).lower()}"]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
         log = Path(tmp) / "log"
         url = f"http://127.0.0.1:{port}"
@@ -287,7 +303,8 @@ def soak_config(config: str, seconds: float, clients: int) -> dict[str, Any]:
             proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, env=env)
             try:
                 _wait_ready(url, proc)
-                result = soak(url, seconds, clients, lambda: rss_mb(proc.pid), body_timeout_s)
+                rss = lambda: rss_mb(proc.pid)  # noqa: E731
+                result = soak(url, seconds, clients, rss, body_timeout_s, key=key)
             except Exception:
                 logger.error("server log:\n%s", log.read_text()[-3000:])
                 raise
@@ -297,27 +314,11 @@ def soak_config(config: str, seconds: float, clients: int) -> dict[str, Any]:
     trained = model.parent == Paths.from_config(cfg).models
     return {
         "config": config,
+        "secure": "api key + metrics" if secure else "no key, no metrics",
         "model": model.name if trained else "MiniLM + untrained 58-label head",
         **result,
         "passed": not result["unexpected"] and result["errors_5xx"] == 0,
     }
-
-
-def _line(r: dict[str, Any]) -> str:
-    if "skipped" in r:
-        return f"{r['config']}: skipped: {r['skipped']}"
-    line = (
-        f"{r['task']}: {r['requests']} requests ({r['good']} good, {r['bad']} bad, "
-        f"{r['slow_bodies']} slow) by status {r['by_status']}; unexpected "
-        f"{len(r['unexpected'])}; good p50/p99 {r['good_p50_ms']}/{r['good_p99_ms']} ms; "
-    )
-    if "long_requests" in r:
-        line += f"a long text alone {r['long_alone_ms']} ms, {r['long_requests']} among them, "
-        line += f"p50/max {r['long_p50_ms']}/{r['long_max_ms']} ms; "
-    return line + (
-        f"idle closed {r['idle_closed']}/{r['idle_connections']}; RSS {r['rss_start_mb']} -> "
-        f"{r['rss_end_mb']} MB; passed: {r['passed']}"
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -331,6 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("configs", nargs="*", default=DEMOS, help="configs whose runs to serve")
     parser.add_argument("--seconds", type=float, default=20.0, help="how long to soak each")
     parser.add_argument("--clients", type=int, default=8, help="client threads")
+    parser.add_argument(
+        "--secure",
+        choices=["off", "on", "both"],
+        default="off",
+        help="serve with an API key and /metrics (on), without (off), or each way (both)",
+    )
     args = parser.parse_args(argv)
     if not args.seconds > 0 or args.clients < 1:
         parser.error("--seconds must be above 0 and --clients at least 1")
@@ -340,12 +347,18 @@ def main(argv: list[str] | None = None) -> int:
         bench = Paths.from_config(load_config(args.configs[0])).bench
         for config in args.configs[1:]:  # every config is checked before the first soak
             load_config(config)
-        servers = [soak_config(c, args.seconds, args.clients) for c in args.configs]
+        ways = {"off": [False], "on": [True], "both": [False, True]}[args.secure]
+        servers = [
+            soak_config(c, args.seconds, args.clients, secure)
+            for c in args.configs
+            for secure in ways
+        ]
     except PipelineError as exc:
         print(f"error: {exc}", file=sys.stderr)  # noqa: T201
         return exc.exit_code
     report = {
         "servers": servers,
+        "secure_vs_plain": compare(servers),
         "passed": all(s.get("passed", True) for s in servers),
         "skipped": [s["config"] for s in servers if "skipped" in s],
         "machine": {"cpus": os.cpu_count(), "load_avg_at_start": load_start},
@@ -353,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     write_json(bench / "soak.json", report)
     for r in servers:
-        print(_line(r))  # noqa: T201
+        print(line_of(r))  # noqa: T201
         for problem in r.get("unexpected", [])[:10]:
             logger.error("unexpected: %s", problem)
     return 0 if report["passed"] else 1

@@ -232,13 +232,14 @@ def mix_for(info: dict[str, Any]) -> Mix:
     raise ValueError(f"no soak mix for task {task!r}")
 
 
-def slow_body(host: str, port: int, body_timeout_s: float) -> str | None:
+def slow_body(host: str, port: int, body_timeout_s: float, key: str | None = None) -> str | None:
     """Send headers and a body that stalls half-way; None if the server answers 408 and closes
-    the connection, else what went wrong."""
+    the connection, else what went wrong. ``key``: sent as the bearer API key."""
     with socket.create_connection((host, port), timeout=body_timeout_s + 10) as sock:
+        auth = f"Authorization: Bearer {key}\r\n" if key else ""
         head = (
             "POST /predict HTTP/1.1\r\nHost: soak\r\nContent-Type: application/json\r\n"
-            "Content-Length: 100\r\n\r\n"
+            f"{auth}Content-Length: 100\r\n\r\n"
         )
         sock.sendall(head.encode() + b'{"inputs": "')
         received = b""

@@ -70,12 +70,26 @@ def with_calibration(cfg: Config, no_calibration: bool) -> Config:
     return dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, calibration=False))
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is when a record comes, not as it was at setup: a test
+    that ran a command swaps stderr back and closes its capture, and a server thread that logs
+    later (the access log) must not write into the closed one."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
-        stream=sys.stderr,
+        handlers=[_CurrentStderr()],
         force=True,
     )
     # Libraries that log every HTTP request or weight name at INFO.

@@ -136,7 +136,8 @@ BAD = [
     ({"do_sample": "yes"}, "do_sample must be true or false"),
     ({"seed": -3}, "seed must be an integer in"),
     ({"beams": 4}, "unknown parameter(s) beams"),
-    ({"details": True}, "details must be false"),
+    ({"details": "yes"}, "details must be true or false"),
+    ({"stream": True}, "stream must be false"),  # the command streams nothing; the server does
 ]
 
 
@@ -211,7 +212,7 @@ def test_inference_client_text_generation_works_and_a_seed_repeats(server) -> No
         ({"inputs": "오늘", "parameters": {"bad": 1}}, "unknown parameter(s) bad"),
         ({"inputs": "오늘", "extra": 1}, "unknown field(s) extra"),
         ({"prompt": "오늘"}, '{"inputs": "prompt"'),
-        ({"inputs": "오늘", "stream": True}, "stream must be false"),
+        ({"inputs": "오늘", "stream": "yes"}, "stream must be true or false"),
         ({"inputs": "\u200b\ufeff "}, "prompt is empty"),
         ({"inputs": "오늘", "parameters": []}, '"parameters" must be an object'),
         ({"inputs": "오늘", "parameters": 0}, '"parameters" must be an object'),

@@ -25,13 +25,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 logger = logging.getLogger(__name__)
 
 PredictFn = Callable[[list[str]], np.ndarray]
+# (inputs in the batch, each job's seconds in the queue, seconds in the model): /metrics
+OnBatch = Callable[[int, list[float], float], None]
 
 
 @dataclass
@@ -39,6 +41,7 @@ class _Job:
     texts: list[str]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
+    queued: float = field(default_factory=time.monotonic)
 
 
 @dataclass
@@ -67,13 +70,20 @@ _STOP = object()
 class MicroBatcher:
     """Gathers submitted sentence lists into batches for ``predict`` on one worker thread."""
 
-    def __init__(self, predict: PredictFn, max_batch_size: int, max_wait_ms: float) -> None:
+    def __init__(
+        self,
+        predict: PredictFn,
+        max_batch_size: int,
+        max_wait_ms: float,
+        on_batch: OnBatch | None = None,
+    ) -> None:
         if max_batch_size < 1:
             raise ValueError("max_batch_size must be at least 1")
         self.predict = predict
         self.max_batch_size = max_batch_size
         self.max_wait_s = max(0.0, max_wait_ms) / 1000.0
         self.stats = BatchStats()
+        self.on_batch = on_batch
         self._queue: queue.Queue = queue.Queue()
         self._carry: _Job | None = None  # a job that did not fit the previous batch
         self._thread: threading.Thread | None = None
@@ -101,8 +111,14 @@ class MicroBatcher:
         self._thread = threading.Thread(target=self._work, name="micro-batcher", daemon=True)
         self._thread.start()
 
+    def depth(self) -> int:
+        """Jobs waiting for the worker (/metrics' queue depth)."""
+        return self._queue.qsize() + (self._carry is not None)
+
     def stop(self, timeout: float = 30.0) -> None:
-        """Finish the batch in progress, fail the jobs still waiting, and end the worker."""
+        """Finish the jobs queued before this call (the app stops only once its requests
+        were answered or ``serve.drain_s`` ran out), fail any left after ``timeout``, and end
+        the worker."""
         if self._thread is None:
             return
         self._queue.put(_STOP)
@@ -158,6 +174,7 @@ class MicroBatcher:
             if not jobs:
                 continue
             texts = [t for job in jobs for t in job.texts]
+            started = time.monotonic()
             try:
                 probs = self.predict(texts)
             except Exception as exc:  # noqa: BLE001  (one bad job must not fail the others)
@@ -175,6 +192,7 @@ class MicroBatcher:
                     self._run_alone(job)
                 continue
             self._count(len(jobs), len(texts))
+            self._report(jobs, len(texts), started)
             start = 0
             for job in jobs:
                 _resolve(job, result=probs[start : start + len(job.texts)])
@@ -182,6 +200,7 @@ class MicroBatcher:
 
     def _run_alone(self, job: _Job) -> None:
         """Retry one job of a failed batch by itself: only the job that breaks the model fails."""
+        started = time.monotonic()
         try:
             probs = self.predict(job.texts)
         except Exception as exc:  # noqa: BLE001  (this job's own error)
@@ -189,7 +208,16 @@ class MicroBatcher:
             _resolve(job, error=exc)
             return
         self._count(1, len(job.texts))
+        self._report([job], len(job.texts), started)
         _resolve(job, result=probs)
+
+    def _report(self, jobs: list[_Job], size: int, started: float) -> None:
+        if self.on_batch is None:
+            return
+        try:
+            self.on_batch(size, [started - j.queued for j in jobs], time.monotonic() - started)
+        except Exception:  # noqa: BLE001  (metrics must never fail an answer)
+            logger.exception("recording a batch failed")
 
     def _count(self, jobs: int, sentences: int) -> None:
         s = self.stats

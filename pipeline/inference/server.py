@@ -26,6 +26,7 @@ from pipeline.config import Config
 from pipeline.inference.api import RequestError
 from pipeline.inference.loaded import LoadedModel, load_model
 from pipeline.inference.microbatcher import MicroBatcher
+from pipeline.inference.observe import NO_OBSERVER, Observer, count_tokens
 from pipeline.io import package_versions
 from pipeline.model.loading import ModelRef
 
@@ -52,12 +53,14 @@ class Server(ABC):
         self.ready = threading.Event()
         self.started = time.time()
         self.ready_after_s: float | None = None
+        self.observer: Observer = NO_OBSERVER  # the app's /metrics plugs its own in
 
     def load(self) -> None:
         """Load and warm up (``_load``); on failure keep the error for /health and main."""
         try:
             self._load()
             self.ready_after_s = round(time.time() - self.started, 2)
+            self.observer.loaded(self.ref.name, self.ready_after_s)
             self.ready.set()
             logger.info("ready after %.1f s: %s", self.ready_after_s, self.ref.source)
         except Exception as exc:  # noqa: BLE001  (reported by /health and main)
@@ -155,8 +158,21 @@ class BatchedServer(Server):
         warm = list(self.answers.warm_up)
         for n in (1, 2, size):  # a few shapes, so the first requests trace no graphs
             predict((warm * size)[:n])
-        self.batcher = MicroBatcher(predict, size, serve.max_wait_ms)
+        name, task, observer = self.ref.name, self.cfg.task, self.observer
+
+        def counted(examples: list[Any]) -> Any:
+            results = predict(examples)
+            if observer is not NO_OBSERVER:  # tokenizing again costs: only when watched
+                inputs, tokens = count_tokens(loaded.tokenizer, examples, loaded.max_seq_len)
+                observer.processed(task, name, inputs, tokens, "input")
+            return results
+
+        def on_batch(size: int, waits: list[float], model_s: float) -> None:
+            observer.batch(name, size, waits, model_s)
+
+        self.batcher = MicroBatcher(counted, size, serve.max_wait_ms, on_batch)
         self.batcher.start()
+        observer.queue(name, self.batcher.depth)
         self.loaded = loaded
 
     async def answer(self, body: Any, disconnected: Disconnected) -> tuple[Any, dict[str, str]]:

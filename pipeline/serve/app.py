@@ -5,10 +5,16 @@ API's JSON shape of the model's task.
   classifier's ``{"inputs": "문장" | ["문장", ...], "parameters": {"top_k": 5}}`` ->
   ``[[{"label": ..., "score": ...}, ...], ...]``, so ``huggingface_hub.InferenceClient(
   model="http://127.0.0.1:8000/predict")`` works against it (NER: entities; generation:
-  ``[{"generated_text": ...}]``).
-- ``GET /`` the task's page; ``GET /health`` 503 until the model answered a warm-up call;
-  ``GET /info`` model, task, labels or generation limits, serve limits, versions; ``GET
-  /docs`` API docs (assets served here).
+  ``[{"generated_text": ...}]``; with ``"stream": true`` server-sent events).
+- ``POST /models/<name>/predict``: each model when several are served (pipeline/serve/
+  models.py, which also sends the shadow traffic of ``serve.shadow``).
+- ``GET /`` the task's page; ``GET /health`` 503 until every model answered a warm-up call;
+  ``GET /info`` model, task, labels or generation limits, serve limits, versions, the models;
+  ``GET /metrics`` Prometheus (metrics.py); ``GET /docs`` API docs (assets.py).
+
+Operated through plain ASGI middleware (no buffering, so streams stream): the access log with
+request ids and the request metrics (access.py), the security headers, and the API keys
+(auth.py) when ``serve.api_keys_file`` is set.
 
 What a decoded body becomes is the task's server (pipeline/inference/server.py: a
 micro-batched classifier or NER model; pipeline/tasks/generation/serve.py: one generation at a
@@ -25,29 +31,27 @@ Long because: the routes, their error handling and the headers read best in one 
 
 from __future__ import annotations
 
-import functools
-import importlib.util
-import io
 import logging
 import threading
+from collections.abc import Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.inference.api import RequestError, load_json, read_body
 from pipeline.inference.server import Server
+from pipeline.serve.access import AccessLog, note_inputs, note_model, request_id_of
+from pipeline.serve.assets import STATIC, mount_assets
+from pipeline.serve.auth import RequireKey, load_keys
+from pipeline.serve.metrics import Metrics
+from pipeline.serve.models import Shadow, check_shadow
 
 logger = logging.getLogger("pipeline.serve")
-
-STATIC = Path(__file__).parent / "static"
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -92,14 +96,24 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
-def create_app(server: Server) -> FastAPI:
-    """The FastAPI app of ``server``; starting it starts loading the model in a thread."""
+def create_app(server: Server, more: Mapping[str, Server] | None = None) -> FastAPI:
+    """The FastAPI app of ``server`` (and of ``more`` models by name, pipeline/serve/models.py);
+    starting it starts loading the models, in order, in a background thread."""
+    models = {server.ref.name: server, **(more or {})}
+
+    def load_all() -> None:
+        # One after another: transformers' lazy imports are not safe from two threads at once
+        # (a second loader saw no TFAutoModelForSequenceClassification), and one load at a
+        # time keeps the memory peak to one model's.
+        for model in models.values():
+            model.load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        threading.Thread(target=server.load, name="model-loader", daemon=True).start()
+        threading.Thread(target=load_all, name="model-loader", daemon=True).start()
         yield
-        server.close()
+        for model in models.values():  # the requests are answered (or drain_s ran out)
+            model.close()
 
     app = FastAPI(
         title=f"Korean {server.cfg.task} model",
@@ -109,9 +123,19 @@ def create_app(server: Server) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.service = server
-    app.add_middleware(SecurityHeaders)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     limits = server.cfg.serve
+    keys = load_keys(server.cfg)  # a bad keys file fails here, before anything listens
+    check_shadow(server.cfg, models)
+    metrics = Metrics(server.cfg.task) if limits.metrics else None
+    for model in models.values():
+        model.observer = metrics or model.observer
+    shadow = Shadow(models[limits.shadow], limits.shadow_share, metrics) if limits.shadow else None
+    # Outermost last: the access log sees every answer, the 401s included, and every answer
+    # carries the security headers.
+    if keys is not None:
+        app.add_middleware(RequireKey, keys=keys, metrics_public=limits.metrics_public)
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(AccessLog, model=server.ref.name, metrics=metrics, enabled=limits.access_log)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
@@ -124,7 +148,56 @@ def create_app(server: Server) -> FastAPI:
         headers = {"x-content-type-options": "nosniff", "content-security-policy": PAGE_CSP}
         return _error(500, f"internal error: {type(exc).__name__}", headers)
 
-    async def predict(request: Request) -> JSONResponse:
+    for path in server.routes:  # the default model
+        _add_predict(app, path, server, shadow)
+    for name, model in models.items():
+        for path in model.routes:
+            _add_predict(app, f"/models/{name}{path}", model, None)
+
+    @app.get("/health", summary="200 once every model answered its warm-up call, else 503")
+    async def health() -> JSONResponse:
+        each = {n: _status(m) for n, m in models.items()}
+        extra = {"models": each} if len(models) > 1 else {}
+        if all(m.ready.is_set() for m in models.values()):
+            return JSONResponse({"status": "ok", "model": server.ref.name, **extra})
+        failed = next((m for m in models.values() if m.error), None)
+        status, error = ("failed", failed.error) if failed else ("loading", None)
+        return JSONResponse({"status": status, "error": error, **extra}, status_code=503)
+
+    if metrics is not None:
+
+        @app.get("/metrics", include_in_schema=False)
+        async def prometheus() -> Response:
+            data, content_type = metrics.exposition()
+            return Response(data, media_type=content_type)
+
+    @app.get("/info", summary="Model, labels, limits and versions; every model served")
+    async def info() -> dict[str, Any]:
+        listed = [
+            {"name": n, "default": m is server, "ready": m.ready.is_set(), "routes": [
+                f"/models/{n}{p}" for p in m.routes]}
+            for n, m in models.items()
+        ]  # fmt: skip
+        return {**server.info(), "models": listed, "shadow": limits.shadow}
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / server.page)
+
+    mount_assets(app)
+    return app
+
+
+def _status(model: Server) -> str:
+    return "ok" if model.ready.is_set() else "failed" if model.error else "loading"
+
+
+def _add_predict(app: FastAPI, path: str, server: Server, shadow: Shadow | None) -> None:
+    """POST ``path``: a request body -> ``server``'s answer (and, with ``shadow``, the same body
+    to the shadow model afterwards, in the background)."""
+    limits = server.cfg.serve
+
+    async def predict(request: Request) -> Response:
         try:
             ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
             if ctype != "application/json":
@@ -133,6 +206,9 @@ def create_app(server: Server) -> FastAPI:
                 )
             raw = await read_body(request, limits.max_body_bytes, limits.body_timeout_s)
             body = load_json(raw)
+            note_model(request.scope, server.ref.name)
+            if isinstance(body, dict) and "inputs" in body:
+                note_inputs(request.scope, body["inputs"], limits.log_inputs)
             if not server.ready.is_set():
                 raise RequestError(503, server.error or "the model is still loading")
             answer, headers = await server.answer(body, request.is_disconnected)
@@ -144,77 +220,17 @@ def create_app(server: Server) -> FastAPI:
             # would reset the connection before the client could read the answer.
             close = {"connection": "close"} if exc.status == 408 else None
             return _error(exc.status, exc.message, close)
+        if isinstance(answer, Response):  # a stream (generation's server-sent events)
+            return answer
+        if shadow is not None:
+            shadow.maybe(body, answer, server.ref.name, request_id_of(request.scope))
         return JSONResponse(answer, headers=headers)
 
     body_spec = {"required": True, "content": {"application/json": {}}}
     body_spec["content"]["application/json"]["schema"] = server.request_schema()
-    for path in server.routes:
-        app.post(
-            path,
-            summary=server.summary,
-            openapi_extra={"requestBody": body_spec},
-            responses={200: {"content": {"application/json": {"schema": server.answer_schema()}}}},
-        )(predict)
-
-    @app.get("/health", summary="200 once the model answered its warm-up call, else 503")
-    async def health() -> JSONResponse:
-        if server.ready.is_set():
-            return JSONResponse({"status": "ok", "model": server.ref.name})
-        status = "failed" if server.error else "loading"
-        return JSONResponse({"status": status, "error": server.error}, status_code=503)
-
-    @app.get("/info", summary="Model, labels, limits and versions")
-    async def info() -> dict[str, Any]:
-        return server.info()
-
-    @app.get("/", include_in_schema=False)
-    async def page() -> FileResponse:
-        return FileResponse(STATIC / server.page)
-
-    @app.get("/fonts/NanumGothic.ttf", include_in_schema=False)
-    async def font() -> Response:
-        try:
-            data = korean_font()
-        except ImportError:  # a serve-only install (requirements-serve.txt): system fonts
-            return _error(404, "the Korean web font needs koreanize-matplotlib and fonttools")
-        headers = {"cache-control": "public, max-age=86400"}
-        return Response(data, media_type="font/ttf", headers=headers)
-
-    _mount_docs(app)
-    return app
-
-
-@functools.cache
-def korean_font() -> bytes:
-    """NanumGothic from koreanize-matplotlib (installed for the figures), made web-safe.
-
-    Browsers' font sanitizer refuses the file as shipped (an empty VTT hinting table, TSI3);
-    the TSI* tables only matter to font editors, so they are dropped (fontTools comes with
-    matplotlib).
-    """
-    from fontTools.ttLib import TTFont
-
-    spec = importlib.util.find_spec("koreanize_matplotlib")
-    font = TTFont(Path(spec.origin).parent / "fonts" / "NanumGothic.ttf", lazy=True)
-    for table in [t for t in font.keys() if t.startswith("TSI")]:
-        del font[table]
-    out = io.BytesIO()
-    font.save(out)
-    return out.getvalue()
-
-
-def _mount_docs(app: FastAPI) -> None:
-    """Swagger UI from the swagger-ui-bundle package, so /docs works offline."""
-    import swagger_ui_bundle
-
-    app.mount("/swagger", StaticFiles(directory=swagger_ui_bundle.swagger_ui_path), name="swagger")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> Any:
-        return get_swagger_ui_html(
-            openapi_url="/openapi.json",
-            title=f"{app.title} - API docs",
-            swagger_js_url="/swagger/swagger-ui-bundle.js",
-            swagger_css_url="/swagger/swagger-ui.css",
-            swagger_favicon_url="/swagger/favicon-32x32.png",
-        )
+    app.post(
+        path,
+        summary=server.summary,
+        openapi_extra={"requestBody": body_spec},
+        responses={200: {"content": {"application/json": {"schema": server.answer_schema()}}}},
+    )(predict)

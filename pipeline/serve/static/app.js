@@ -9,7 +9,7 @@ let info = null;
 
 async function loadInfo() {
   if (!(await modelReady())) return;
-  info = await (await fetch("/info")).json();
+  info = await (await apiFetch("/info")).json();
   $("status").textContent = "ready";
   $("status").className = "status ok";
   const what = $("text_pair") ? "classes" : "emotions";
@@ -67,7 +67,7 @@ async function classify() {
   const k = info ? Math.min(TOP_K, info.labels.length) : TOP_K;
   $("submit").disabled = true;
   try {
-    const response = await fetch("/predict", {
+    const response = await apiFetch("/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ inputs, parameters: { top_k: k } }),

@@ -1,4 +1,5 @@
-// The generation page: sliders -> {"inputs", "parameters"} -> POST /generate -> the text.
+// The generation page: sliders -> {"inputs", "parameters", "stream": true} -> POST /generate ->
+// the text, token by token as the server sends them.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const NUMBERS = ["max_new_tokens", "temperature", "top_p", "top_k", "repetition_penalty",
@@ -15,7 +16,7 @@ async function start() {
     ["temperature", "top_p", "top_k", "seed"].forEach((id) => { $(id).disabled = !$("do_sample").checked; });
   });
   try {  // the server's defaults and cap
-    const info = await (await fetch("/info")).json();
+    const info = await (await apiFetch("/info")).json();
     $("max_new_tokens").max = info.limits.max_new_tokens;
     for (const [key, value] of Object.entries(info.defaults)) {
       if (key === "do_sample") $(key).checked = value;
@@ -41,17 +42,40 @@ async function generate(event) {
   $("submit").disabled = true;
   $("error").hidden = true;
   try {
-    const r = await fetch("/generate", { method: "POST", headers: { "content-type": "application/json" },
-      body: JSON.stringify({ inputs: $("prompt").value, parameters }) });
-    const body = await r.json();
-    if (!r.ok) throw new Error(body.error || r.statusText);
-    $("result").textContent = body[0].generated_text;
+    // stream: the server sends one event per token (text-generation-inference's format)
+    const r = await apiFetch("/generate", { method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ inputs: $("prompt").value, parameters, stream: true }) });
+    if (!r.ok) { const body = await r.json(); throw new Error(body.error || r.statusText); }
+    $("result").textContent = parameters.return_full_text === false ? "" : $("prompt").value;
     $("result-box").hidden = false;
+    await readEvents(r, (event) => {
+      if (event.error) throw new Error(event.error);
+      if (event.generated_text !== null) $("result").textContent = event.generated_text;
+      else if (!event.token.special) $("result").textContent += event.token.text;
+    });
   } catch (e) {
     $("error").textContent = e.message;
     $("error").hidden = false;
   } finally {
     $("submit").disabled = false;
+  }
+}
+
+// Calls onEvent with each server-sent event's JSON as it arrives ("data:{...}" blocks).
+async function readEvents(response, onEvent) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += decoder.decode(value, { stream: true });
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      if (block.startsWith("data:")) onEvent(JSON.parse(block.slice(5)));
+    }
   }
 }
 

@@ -6,7 +6,7 @@ let info = null;
 
 async function loadInfo() {
   if (!(await modelReady())) return;
-  info = await (await fetch("/info")).json();
+  info = await (await apiFetch("/info")).json();
   $("status").textContent = "ready";
   $("status").className = "status ok";
   $("model").textContent = `model: ${info.model} · ${info.labels.length} labels`;
@@ -52,7 +52,7 @@ async function classify() {
   }
   $("submit").disabled = true;
   try {
-    const response = await fetch("/predict", {
+    const response = await apiFetch("/predict", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ inputs: text, parameters: { function_to_apply: "sigmoid" } }),

@@ -4,7 +4,7 @@
 
 async function loadInfo() {
   if (!(await modelReady())) return;
-  const info = await (await fetch("/info")).json();
+  const info = await (await apiFetch("/info")).json();
   $("status").textContent = "ready";
   $("status").className = "status ok";
   $("model").textContent = `model: ${info.model} · ${info.labels.length} tags`;
@@ -53,7 +53,7 @@ async function analyse(event) {
   showError("");
   $("submit").disabled = true;
   try {
-    const response = await fetch("/predict", {
+    const response = await apiFetch("/predict", {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ inputs: text }),

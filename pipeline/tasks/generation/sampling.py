@@ -17,6 +17,8 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from pipeline.errors import PipelineError
 from pipeline.inference.loaded import clean_text
 
@@ -25,7 +27,9 @@ MAX_SEED = 2**31 - 1
 # subnormal 5e-324 made the sampler draw a token id past the vocabulary).
 MIN_TEMPERATURE = 1e-6
 # Parameters the Inference API's clients may send that change nothing here.
-IGNORED = {"details": False, "stream": False, "decoder_input_details": False}
+IGNORED = {"stream": False, "decoder_input_details": False}
+# Accepted either way: a stream's last event always carries the details.
+EITHER = {"details"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +89,7 @@ def _check(name: str, value: Any, kind: type, ok: bool, cap: int) -> None:
 
 def settings_from(params: dict[str, Any], base: dict[str, Any], cap: int) -> Settings:
     """``base`` updated with ``params``, every value checked; an unknown name is an error."""
-    unknown = sorted(set(params) - set(ranges(cap)) - set(IGNORED))
+    unknown = sorted(set(params) - set(ranges(cap)) - set(IGNORED) - EITHER)
     if unknown:
         raise PipelineError(
             f"unknown parameter(s) {', '.join(unknown)} (known: {', '.join(ranges(cap))})"
@@ -93,6 +97,9 @@ def settings_from(params: dict[str, Any], base: dict[str, Any], cap: int) -> Set
     for name, fine in IGNORED.items():
         if name in params and params[name] not in (None, fine):
             raise PipelineError(f"{name} must be {str(fine).lower()}: not supported here")
+    for name in EITHER:
+        if params.get(name) not in (None, True, False):
+            raise PipelineError(f"{name} must be true or false, got {params[name]!r}")
     merged = {**base, **{k: v for k, v in params.items() if k in ranges(cap) and v is not None}}
     s = Settings(**merged)
     checks = (
@@ -136,8 +143,14 @@ def check_prompt(tokenizer: Any, prompt: Any, max_new_tokens: int, context: int)
     return n
 
 
-def generate(pipe: Any, prompt: str, s: Settings) -> dict[str, Any]:
-    """One generation through ``TextGenerationPipeline``: ``{"generated_text", "seed"}``."""
+def generate(
+    pipe: Any, prompt: str, s: Settings, logits_processor: list | None = None, tensors: bool = False
+) -> dict[str, Any]:
+    """One generation through ``TextGenerationPipeline``: ``{"generated_text", "seed"}``.
+
+    ``logits_processor``: extra TF processors run each step (stream.py's token hook);
+    ``tensors``: also ``"token_ids"``, the whole sequence, prompt included (the pipeline's
+    own steps are run one by one so that the text is exactly what it would answer)."""
     kwargs: dict[str, Any] = {
         "max_new_tokens": s.max_new_tokens,
         "do_sample": s.do_sample,
@@ -153,8 +166,19 @@ def generate(pipe: Any, prompt: str, s: Settings) -> dict[str, Any]:
         seed = seed if seed is not None else random.SystemRandom().randint(0, MAX_SEED)
         temperature = max(s.temperature, MIN_TEMPERATURE)
         kwargs.update(temperature=temperature, top_p=s.top_p, top_k=s.top_k, seed=[seed, 0])
-    out = pipe(prompt, **kwargs)
-    return {"generated_text": out[0]["generated_text"], "seed": seed}
+    if logits_processor:
+        from transformers.generation.tf_logits_process import TFLogitsProcessorList
+
+        kwargs["logits_processor"] = TFLogitsProcessorList(logits_processor)
+    if not tensors:
+        out = pipe(prompt, **kwargs)
+        return {"generated_text": out[0]["generated_text"], "seed": seed}
+    pre, forward, post = pipe._sanitize_parameters(**kwargs)  # what pipe(...) does, in steps
+    model_inputs = pipe.preprocess(prompt, **{**pipe._preprocess_params, **pre})
+    outputs = pipe.forward(model_inputs, **{**pipe._forward_params, **forward})
+    ids = np.asarray(outputs["generated_sequence"]).reshape(-1)
+    text = pipe.postprocess(outputs, **{**pipe._postprocess_params, **post})[0]["generated_text"]
+    return {"generated_text": text, "seed": seed, "token_ids": ids.tolist()}
 
 
 def as_dict(s: Settings) -> dict[str, Any]:

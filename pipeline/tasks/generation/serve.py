@@ -6,6 +6,8 @@ bounded, and its page (``GenerationServer``, a pipeline/inference/server.py ``Se
   "seed", "min_new_tokens", "return_full_text"}}`` -> ``[{"generated_text": ...}]``, so
   ``InferenceClient(model=URL).text_generation(prompt, ...)`` works; unset parameters take the
   config's ``generate`` values. A bad prompt or parameter: 422 naming it and its range.
+  ``"stream": true``: text-generation-inference's server-sent events, a token at a time
+  (stream.py; ``text_generation(..., stream=True)``); a client that leaves stops it.
 - ``GET /`` generate.html (prompt box, sliders, result); ``/health``; ``/info`` (defaults,
   ranges and limits the page's sliders read).
 
@@ -23,13 +25,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from starlette.responses import StreamingResponse
+
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.inference.api import RequestError
 from pipeline.inference.labeller import Labeller
+from pipeline.inference.observe import NO_OBSERVER
 from pipeline.inference.server import Disconnected, Server
 from pipeline.model.loading import ModelRef
 from pipeline.tasks.generation import sampling
+from pipeline.tasks.generation.stream import EventStream, Stopped, stream_generate
 
 logger = logging.getLogger("pipeline.serve")
 
@@ -53,6 +59,7 @@ class GenerationServer(Server):
         self.pipe, self.context = load_generator(self.ref.source)
         warm = sampling.settings_from({"max_new_tokens": 2, "seed": 0}, self.base(), self.cap)
         sampling.generate(self.pipe, "안녕", warm)
+        self.observer.queue(self.ref.name, lambda: self.waiting)
 
     @property
     def cap(self) -> int:
@@ -63,8 +70,8 @@ class GenerationServer(Server):
     def base(self) -> dict[str, Any]:
         return sampling.defaults(self.gen)
 
-    def parse(self, body: Any) -> tuple[str, sampling.Settings]:
-        """A request body -> (prompt, settings); RequestError 422 naming the bad part."""
+    def parse(self, body: Any) -> tuple[str, sampling.Settings, bool]:
+        """A request body -> (prompt, settings, stream); RequestError 422 naming the bad part."""
         if not isinstance(body, dict) or "inputs" not in body:
             raise RequestError(422, 'the body must be {"inputs": "prompt", "parameters": {...}}')
         unknown = sorted(set(body) - {"inputs", "parameters", "stream"})
@@ -73,44 +80,104 @@ class GenerationServer(Server):
         params = {} if body.get("parameters") is None else body["parameters"]
         if not isinstance(params, dict):
             raise RequestError(422, '"parameters" must be an object')
+        stream = body.get("stream")
+        if stream not in (None, True, False):
+            raise RequestError(422, f"stream must be true or false, got {stream!r}")
         try:
-            settings = sampling.settings_from(
-                {"stream": body.get("stream"), **params}, self.base(), self.cap
-            )
+            settings = sampling.settings_from(params, self.base(), self.cap)
             sampling.check_prompt(
                 self.pipe.tokenizer, body["inputs"], settings.max_new_tokens, self.context
             )
         except PipelineError as exc:
             raise RequestError(422, str(exc)) from None
-        return body["inputs"], settings
+        return body["inputs"], settings, bool(stream)
 
     async def answer(self, body: Any, disconnected: Disconnected) -> tuple[Any, dict[str, str]]:
-        prompt, settings = self.parse(body)
+        prompt, settings, stream = self.parse(body)
+        if stream:
+            return await self.stream(prompt, settings), {}
         out = await self.submit(prompt, settings)
         seed = {} if out["seed"] is None else {"x-seed": str(out["seed"])}  # None: greedy
         return [{"generated_text": out["generated_text"]}], seed
 
-    async def submit(self, prompt: str, settings: sampling.Settings) -> dict[str, Any]:
-        """Run one generation in the worker; 503 when the queue is full or time runs out."""
+    def _admit(self) -> None:
+        """503 when generate.queue_size requests wait already."""
         if self.waiting >= self.gen.queue_size + 1:
             raise RequestError(
                 503,
                 f"busy: {self.waiting} requests queued or running (at most "
                 f"{self.gen.queue_size} wait, generate.queue_size)",
             )
-        deadline = time.monotonic() + self.gen.timeout_s
-        self.waiting += 1
 
-        def job() -> dict[str, Any] | None:
-            if time.monotonic() > deadline:  # its client has been answered 503 already
-                return None
-            return sampling.generate(self.pipe, prompt, settings)
-
-        late = RequestError(
+    def _late(self) -> RequestError:
+        return RequestError(
             503,
             f"generation did not finish within {self.gen.timeout_s:g} s "
             "(generate.timeout_s): try fewer max_new_tokens",
         )
+
+    async def stream(self, prompt: str, settings: sampling.Settings) -> StreamingResponse:
+        """TGI's server-sent events, a token at a time (stream.py). The same queue and limits
+        as ``submit``; a request that has not started within generate.timeout_s gets a JSON
+        503, one that runs out of time later an error event; a client that leaves stops it."""
+        self._admit()
+        queued = time.monotonic()
+        deadline = queued + self.gen.timeout_s
+        events = EventStream(asyncio.get_running_loop())
+
+        def stop() -> bool:
+            return events.gone.is_set() or time.monotonic() > deadline
+
+        def job() -> None:
+            started = time.monotonic()
+            try:
+                if stop():
+                    return
+                out = stream_generate(self.pipe, prompt, settings, events.emit, stop)
+                self._observe(prompt, out["generated_text"], started - queued, started, settings)
+            except Stopped as stopped:
+                sent = stopped.args[0] if stopped.args else 0
+                self.observer.processed(self.cfg.task, self.ref.name, 1, 0, "input")
+                self.observer.processed(self.cfg.task, self.ref.name, 0, sent, "generated")
+                logger.info("a streamed generation stopped after %d tokens", sent)
+                if not events.gone.is_set():
+                    events.emit({"error": self._late().message, "error_type": "timeout"})
+            except Exception as exc:  # noqa: BLE001  (this request's error event only)
+                logger.exception("a streamed generation failed")
+                events.emit({"error": f"generation failed: {exc}", "error_type": "generation"})
+            finally:
+                events.emit(None)
+
+        self.waiting += 1
+        future = asyncio.get_running_loop().run_in_executor(self.worker, job)
+        future.add_done_callback(lambda _: setattr(self, "waiting", self.waiting - 1))
+        try:
+            first = await asyncio.wait_for(events.events.get(), deadline - time.monotonic())
+        except TimeoutError:
+            first = None
+        if first is None:  # not started in time: nothing was sent yet, so a plain 503
+            events.gone.set()
+            raise self._late()
+        headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}  # the seed: details
+        media = "text/event-stream"
+        return StreamingResponse(events.body(first), media_type=media, headers=headers)
+
+    async def submit(self, prompt: str, settings: sampling.Settings) -> dict[str, Any]:
+        """Run one generation in the worker; 503 when the queue is full or time runs out."""
+        self._admit()
+        queued = time.monotonic()
+        deadline = queued + self.gen.timeout_s
+        self.waiting += 1
+
+        def job() -> dict[str, Any] | None:
+            started = time.monotonic()
+            if started > deadline:  # its client has been answered 503 already
+                return None
+            out = sampling.generate(self.pipe, prompt, settings)
+            self._observe(prompt, out["generated_text"], started - queued, started, settings)
+            return out
+
+        late = self._late()
         try:
             future = asyncio.get_running_loop().run_in_executor(self.worker, job)
             out = await asyncio.wait_for(asyncio.shield(future), self.gen.timeout_s)
@@ -121,6 +188,19 @@ class GenerationServer(Server):
         if out is None:  # the worker saw the deadline pass before the loop's timeout fired
             raise late
         return out
+
+    def _observe(
+        self, prompt: str, text: str, wait_s: float, started: float, s: sampling.Settings
+    ) -> None:
+        """One generation into /metrics: a batch of one, its prompt and new tokens."""
+        if self.observer is NO_OBSERVER:
+            return
+        name, task, count = self.ref.name, self.cfg.task, self.pipe.tokenizer
+        self.observer.batch(name, 1, [wait_s], time.monotonic() - started)
+        prompt_tokens = len(count(prompt)["input_ids"])
+        new = text[len(prompt) :] if s.return_full_text and text.startswith(prompt) else text
+        self.observer.processed(task, name, 1, prompt_tokens, "input")
+        self.observer.processed(task, name, 0, len(count(new)["input_ids"]), "generated")
 
     def request_schema(self) -> dict[str, Any]:
         return REQUEST_SCHEMA
