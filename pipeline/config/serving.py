@@ -1,6 +1,7 @@
 """The ``serve:`` section: the web service's address, batching, limits, scores (calibration,
-min_score) and operation (metrics, API keys, access log, drain). Kept apart from schema.py so that file stays short;
-``Config.serve`` holds it. docs/serve.md says how the operating keys fit together.
+min_score) and operation (metrics, API keys, access log, drain). Kept apart from schema.py so
+that file stays short; ``Config.serve`` holds it. docs/serve.md says how the operating keys fit
+together.
 """
 
 from __future__ import annotations
