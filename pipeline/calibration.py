@@ -44,6 +44,9 @@ class Calibration:
     nll_raw: float | None = None
     nll_calibrated: float | None = None
     thresholds: dict[str, float] = field(default_factory=dict)
+    # Scores measured on the validation split with and without the thresholds (multi-label:
+    # micro and macro F1 at the tuned thresholds and at 0.5).
+    validation: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": "temperature", **asdict(self)}
@@ -188,8 +191,9 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray, min_positives: int = 3,
                     default: float = 0.5) -> np.ndarray:  # fmt: skip
     """One threshold per label maximising that label's F1 on (validation) scores ``probs``
     (n, k) against 0/1 truth ``y``; a label with fewer than ``min_positives`` positives keeps
-    ``default`` (too rare to tune). Candidates are the scores themselves; ties go to the
-    threshold nearest ``default``."""
+    ``default`` (too rare to tune). Candidates are the scores themselves (and ``default``);
+    ties go to the one nearest ``default``; the threshold is then put midway between the chosen
+    score and the next lower one."""
     probs = np.asarray(probs, dtype=np.float64)
     y = np.asarray(y).astype(bool)
     cuts = np.full(probs.shape[1], float(default))
@@ -202,5 +206,9 @@ def tune_thresholds(probs: np.ndarray, y: np.ndarray, min_positives: int = 3,
         tp = (predicted & y[:, j][None, :]).sum(axis=1)
         f1 = 2 * tp / np.maximum(predicted.sum(axis=1) + positives, 1)
         best = np.flatnonzero(f1 == f1.max())
-        cuts[j] = float(candidates[best[np.argmin(np.abs(candidates[best] - default))]])
+        pick = best[np.argmin(np.abs(candidates[best] - default))]
+        # Midway to the next lower score, not on a score: the same choices on these scores, and
+        # a score rounded or recomputed in float32 cannot fall on the other side of it.
+        cut = candidates[pick]
+        cuts[j] = cut if pick == 0 or cut == default else (cut + candidates[pick - 1]) / 2
     return cuts

@@ -69,9 +69,21 @@ def test_thresholds_maximise_each_labels_f1_and_rare_labels_keep_the_default() -
     probs = np.array([[0.30, 0.9], [0.20, 0.8], [0.10, 0.7], [0.05, 0.6]])
     y = np.array([[1, 1], [1, 0], [0, 0], [0, 0]])
     cuts = cal.tune_thresholds(probs, y, min_positives=2)
-    assert cuts[0] == pytest.approx(0.20)  # both positives above, F1 1.0 (0.5 would give 0)
+    # both positives above, F1 1.0 (0.5 would give 0): midway between 0.20 and the next, 0.10
+    assert cuts[0] == pytest.approx(0.15)
     assert cuts[1] == 0.5  # one positive: too rare to tune
     assert (probs[:, 0] >= cuts[0]).tolist() == [True, True, False, False]
+
+
+def test_a_threshold_is_not_on_a_score_so_rounding_keeps_the_choices() -> None:
+    rng = np.random.default_rng(3)
+    probs = rng.random((300, 4))
+    y = (rng.random((300, 4)) < probs).astype(int)
+    cuts = cal.tune_thresholds(probs, y)
+    chosen = probs >= cuts
+    assert not np.isin(cuts, probs).any()
+    assert ((probs >= np.round(cuts, 6)) == chosen).all()
+    assert ((probs.astype(np.float32) >= cuts) == chosen).all()
 
 
 def test_the_record_round_trips_and_refuses_a_bad_temperature() -> None:

@@ -75,7 +75,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         "prepare": {"label_table": "data/raw/labels.xlsx", "label_name_column": "감정",
                     "label_separator": ","},
         "model": {"name_or_path": str(base), "max_seq_len": 32},
-        "train": {"run_name": "ml", "epochs": 14, "batch_size": 8, "learning_rate": 1e-3,
+        "train": {"run_name": "ml", "epochs": 14, "batch_size": 8, "learning_rate": 2e-3,
                   "early_stopping": {"monitor": "val_micro_f1", "patience": 14}},
         "evaluate": {"batch_size": 64},
         "serve": {"max_inputs": 4, "max_wait_ms": 20},
@@ -154,6 +154,11 @@ def test_tuned_thresholds_beat_one_half_on_the_validation_split(project: Path) -
     tuned, half = score(y, probs, cuts, names), score(y, probs, [0.5] * len(names), names)
     assert tuned["macro_f1"] > half["macro_f1"] or tuned["micro_f1"] > half["micro_f1"]
     assert all(tuned["per_label"][n]["f1"] >= half["per_label"][n]["f1"] for n in names)
+    # train recorded the same comparison in calibration.json, and the report shows it
+    assert cal["validation"]["micro_f1_tuned"] == pytest.approx(tuned["micro_f1"], abs=1e-5)
+    assert cal["validation"]["macro_f1_at_0.5"] == pytest.approx(half["macro_f1"], abs=1e-5)
+    report = (project.parent / "reports/ml/report.md").read_text("utf-8")
+    assert "| tuned thresholds | one threshold of 0.5 |" in report
 
 
 def test_the_report_has_every_number_and_the_baseline(project: Path) -> None:

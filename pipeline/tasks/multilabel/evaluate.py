@@ -103,6 +103,8 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     metrics["at_0.5"] = {k: half[k] for k in SCORE_KEYS}
     metrics["calibration"] = calibration_scores(logits, y, fitted.temperature)
     metrics["calibration"]["applied"] = bool(cfg.serve.calibration)
+    # What train measured when it tuned the thresholds (calibration.json): on validation.
+    metrics["thresholds_on_validation"] = fitted.validation
     base = fit_baseline(task, paths, names, data)
     metrics["baseline"] = base and {"name": OneVsRestBaseline.name,
                                     **score(y, base[0], base[1], names)}  # fmt: skip

@@ -187,9 +187,23 @@ def calibrate(task: Any, cfg: Config, model: Any, tokenizer: Any, val_df: pd.Dat
         nll_raw=nll(logits, y, 1.0, "sigmoid"),
         nll_calibrated=nll(logits, y, t, "sigmoid"),
         thresholds={n: round(float(c), 6) for n, c in zip(names, cuts, strict=True)},
+        validation=threshold_gain(scaled_probs(logits, t, "sigmoid"), y, cuts),
     )
     logger.info(
-        "calibration: temperature %.3f, validation BCE %.4f -> %.4f; thresholds %s",
-        t, result.nll_raw, result.nll_calibrated, result.thresholds,
+        "calibration: temperature %.3f, validation BCE %.4f -> %.4f; thresholds %s; validation "
+        "F1 %s", t, result.nll_raw, result.nll_calibrated, result.thresholds, result.validation,
     )  # fmt: skip
     return result
+
+
+def threshold_gain(probs: np.ndarray, y: np.ndarray, cuts: np.ndarray) -> dict[str, float]:
+    """Micro and macro F1 of ``probs`` at the tuned ``cuts`` and at one threshold of 0.5."""
+    from sklearn.metrics import f1_score
+
+    out = {}
+    for name, at in (("tuned", cuts), ("at_0.5", np.full(len(cuts), 0.5))):
+        pred = (probs >= at).astype(int)
+        for avg in ("micro", "macro"):
+            f1 = f1_score(y, pred, average=avg, zero_division=0)
+            out[f"{avg}_f1_{name}"] = round(float(f1), 6)
+    return out

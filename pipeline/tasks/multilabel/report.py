@@ -146,6 +146,7 @@ def markdown(name: str, m: dict[str, Any], names: list[str], preds: pd.DataFrame
         "",
         "![reliability](figures/reliability.png)",
         "",
+        *_validation_lines(m.get("thresholds_on_validation") or {}),
         f"## Sentences not exactly right (first {len(wrong)})",
         "",
         md_table(
@@ -160,3 +161,16 @@ def markdown(name: str, m: dict[str, Any], names: list[str], preds: pd.DataFrame
         "",
     ]
     return "\n".join(lines)
+
+
+def _validation_lines(v: dict[str, float]) -> list[str]:
+    """The thresholds against one of 0.5 on the validation split they were tuned on."""
+    if not v:
+        return []
+    rows = [[a, _f(v[f"{a}_f1_tuned"]), _f(v[f"{a}_f1_at_0.5"])] for a in ("micro", "macro")]
+    return [
+        "On the validation split the thresholds were tuned on (train, calibration.json):",
+        "",
+        md_table(rows, ["F1", "tuned thresholds", "one threshold of 0.5"]),
+        "",
+    ]
