@@ -58,9 +58,10 @@ def test_onnx_backend_refused_for_other_tasks(exported: Path) -> None:
     from pipeline.export.stage import run
     from pipeline.tasks import task_for
 
-    ner = ["task=token-classification", "serve.backend=onnx"]
-    with pytest.raises(PipelineError, match="serve.backend onnx: task token-classification is"):
-        task_for(load_config(exported, ner))
+    multilabel = ["task=multi-label-classification", "serve.backend=onnx"]
+    multilabel += ["train.early_stopping.monitor=val_micro_f1"]
+    with pytest.raises(PipelineError, match="serve.backend onnx: task multi-label-classification"):
+        task_for(load_config(exported, multilabel))
     with pytest.raises(PipelineError, match="text-generation is not exported to ONNX: a causal"):
         run(load_config(exported, ["task=text-generation", "train.head_init=random"]))
     with pytest.raises(PipelineError, match="keep serve.batching true"):

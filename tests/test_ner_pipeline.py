@@ -19,6 +19,7 @@ import yaml
 
 from pipeline.config import load_config
 from pipeline.data import ingest, prepare, split
+from pipeline.errors import PipelineError
 from pipeline.evaluate import stage as evaluate
 from pipeline.model.loading import ModelRef, load_base_classifier
 from pipeline.publish.files import collect
@@ -194,3 +195,36 @@ def test_the_model_card_says_token_classification_with_entity_f1(project: Path) 
     assert "pipeline_tag: token-classification" in card
     assert "Entity F1 (micro)" in card and "TokenClassificationPipeline" in card
     assert "TFBertForTokenClassification" in card
+
+
+def test_export_checks_entities_and_evaluate_compares_the_backends(project: Path) -> None:
+    """make export on the NER run: fp32 word-piece logits match TF's on validation, the int8
+    gate compares entity F1; evaluate --backend onnx finds TF's entities and shows every
+    backend side by side; serve and predict on ONNX say they are TF-only. (Runs last: it
+    adds onnx/ to the run.)"""
+    from pipeline.export.stage import main as export
+    from pipeline.io import read_json
+
+    assert export(["--config", str(project)]) == 0
+    root = project.parent
+    record = read_json(root / "models/ner/onnx/export.json")
+    parity = record["parity"]
+    assert parity["labels_identical"] and parity["max_abs_logit_diff"] < 1e-3
+    assert parity["predictions"] > parity["n"]  # one row per word piece, not per sentence
+    gate = record["int8"]
+    assert gate["metric"] == "entity_f1" and gate["tf"] > 0.6
+    assert gate["onnx"] == gate["tf"]
+    assert record["fused_operators"].get("Attention") == 2  # the tiny BERT's two layers
+
+    tf_metrics = read_json(root / "reports/ner/metrics.json")
+    assert evaluate.main(["--config", str(project), "--backend", "onnx"]) == 0
+    metrics = read_json(root / "reports/ner/metrics.json")
+    assert metrics["backend"] == "onnx" and metrics["entity_f1"] == tf_metrics["entity_f1"]
+    rows = {r["backend"]: r for r in metrics["backends"]}
+    assert list(rows)[:2] == ["tf", "onnx"]
+    assert rows["onnx"]["sentences_as_tf"] == 1.0
+    assert rows["onnx"]["entity_f1"] == rows["tf"]["entity_f1"] == tf_metrics["entity_f1"]
+    assert "onnx (reported above)" in (root / "reports/ner/report.md").read_text("utf-8")
+    assert predict.main(["--config", str(project), "--backend", "onnx", "민수 님"]) != 0
+    with pytest.raises(PipelineError, match="runs serve on TensorFlow only"):
+        run_service(load_config(project, ["serve.backend=onnx"]), root / "models/ner")

@@ -10,14 +10,15 @@ and tokenizer files, and ``export.json`` (provenance and the checks below). The 
 - parity: the fp32 graph's logits against TensorFlow's on the validation split: the largest
   absolute difference must stay within ``MAX_LOGIT_DIFF`` and every label must be the same,
   else nothing is written (exit 2);
-- the int8 quality gate: the int8 graph's test-split score (the task's, macro F1 for a
-  classifier) at most ``MAX_INT8_DROP`` below TensorFlow's. A miss writes everything but the
-  int8 file, says by how much it missed (a warning, and ``int8.written: false`` in
-  export.json) and exits 0: the fp32 export stands on its own.
+- the int8 quality gate: the int8 graph's test-split score (the task's: macro F1 for a
+  classifier, entity F1 for NER) at most ``MAX_INT8_DROP`` below TensorFlow's. A miss writes
+  everything but the int8 file, says by how much it missed (a warning, and
+  ``int8.written: false`` in export.json) and exits 0: the fp32 export stands on its own.
 
 Everything is written into a temporary folder that replaces onnx/ at the end, so a failure
-leaves the previous export as it was. Text classification and sentence pairs are exported;
-NER and generation are refused with the reason (their task's ``onnx_refusal``).
+leaves the previous export as it was. Text classification, sentence pairs and NER are
+exported (what is compared is the task's ``export_check``: one logit row per sentence, or per
+word piece for NER); generation and multi-label are refused with the reason (``onnx_refusal``).
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import atomic_dir, provenance, write_json
 from pipeline.model.loading import load_trained, resolve_model_ref
-from pipeline.model.onnx_classifier import EXPORT_RECORD, ONNX_DIR, OnnxClassifier
+from pipeline.model.onnx_classifier import EXPORT_RECORD, ONNX_DIR
 from pipeline.paths import Paths, RunDir
-from pipeline.tasks import Task, check_split_task, task_for
+from pipeline.tasks import check_split_task, task_for
+from pipeline.tasks.base import ExportCheck
 
 logger = logging.getLogger("pipeline.export")
 
@@ -55,18 +57,17 @@ class ExportResult:
     summary: str
 
 
-def split_examples(task: Task, paths: Paths, split: str, label2id: dict[str, int]) -> Any:
-    """(examples, label ids) of a split, rows whose label the model knows."""
+def read_split(paths: Paths, split: str, check: ExportCheck) -> tuple[Any, Path]:
+    """The rows of a split the model can be scored on (``check.rows``)."""
     import pandas as pd
 
     path = paths.split_file(split)
     if not path.is_file():
         raise PipelineError(f"{path} not found (run `make data` first)")
-    frame = pd.read_parquet(path)
-    frame = frame[frame["label"].isin(list(label2id))].reset_index(drop=True)
+    frame = check.rows(pd.read_parquet(path))
     if frame.empty:
-        raise PipelineError(f"{path}: no sentence with a label the model knows")
-    return task.examples(frame), frame["label"].map(label2id).to_numpy(), path
+        raise PipelineError(f"{path}: no example with a label the model knows")
+    return frame, path
 
 
 def run(
@@ -74,7 +75,6 @@ def run(
 ) -> ExportResult:
     """Export the run; ``quantize`` replaces ``convert.quantize_int8`` (the tests damage it)."""
     from pipeline.export import convert
-    from pipeline.model.batched_classifier import BatchedClassifier
 
     started = time.time()
     task = task_for(cfg)
@@ -88,13 +88,13 @@ def run(
     max_seq_len = int(model_cfg.get("max_seq_len") or cfg.model.max_seq_len)
     batch_size = cfg.evaluate.batch_size
     model, tokenizer = load_trained(ref, task.auto_model)
-    label2id = {name: int(i) for i, name in model.config.id2label.items()}
-    val_x, _, val_path = split_examples(task, paths, "validation", label2id)
-    test_x, test_y, test_path = split_examples(task, paths, "test", label2id)
+    id2label = {int(i): name for i, name in model.config.id2label.items()}
+    check = task.export_check(tokenizer, id2label, max_seq_len, batch_size)
+    val, val_path = read_split(paths, "validation", check)
+    test, test_path = read_split(paths, "test", check)
 
-    tf_clf = BatchedClassifier(model, tokenizer, max_seq_len, batch_size, task.encode)
     t0 = time.perf_counter()
-    tf_val, tf_test = tf_clf.predict_logits(val_x), tf_clf.predict_logits(test_x)
+    tf_val, tf_test = check.logits(model, val), check.logits(model, test)
     tf_s = time.perf_counter() - t0
     out_dir = run_dir.path / ONNX_DIR
     with atomic_dir(out_dir) as tmp:
@@ -103,10 +103,11 @@ def run(
         model.config.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
 
-        onnx_val = _predict(tmp, "onnx", tokenizer, max_seq_len, batch_size, task, val_x)
+        onnx_val = check.logits(_graph(tmp, "model.onnx"), val)
         parity = {
             "split": "validation",
-            "n": len(val_x),
+            "n": len(val),
+            "predictions": len(onnx_val),
             "max_abs_logit_diff": float(np.abs(onnx_val - tf_val).max()),
             "labels_identical": bool((onnx_val.argmax(1) == tf_val.argmax(1)).all()),
         }
@@ -118,17 +119,17 @@ def run(
                 f"labels identical: {parity['labels_identical']}; nothing written"
             )
         settings = (quantize or convert.quantize_int8)(tmp / "model.onnx", tmp / "int8.onnx")
-        int8_test = _predict(tmp, "int8.onnx", tokenizer, max_seq_len, batch_size, task, test_x)
-        fp32_test = _predict(tmp, "onnx", tokenizer, max_seq_len, batch_size, task, test_x)
-        name, tf_score = task.export_score(test_y, tf_test)
-        int8_score = task.export_score(test_y, int8_test)[1]
+        int8_test = check.logits(_graph(tmp, "int8.onnx"), test)
+        fp32_test = check.logits(_graph(tmp, "model.onnx"), test)
+        name, tf_score = check.score(test, tf_test)
+        int8_score = check.score(test, int8_test)[1]
         drop = round(tf_score - int8_score, 6)
         gate = {
             "split": "test",
-            "n": len(test_x),
+            "n": len(test),
             "metric": name,
             "tf": tf_score,
-            "onnx": task.export_score(test_y, fp32_test)[1],
+            "onnx": check.score(test, fp32_test)[1],
             "onnx_int8": int8_score,
             "drop": drop,
             "max_drop": MAX_INT8_DROP,
@@ -169,17 +170,13 @@ def run(
     return ExportResult(out_dir, record, summary)
 
 
-def _predict(folder: Path, graph: str, tokenizer: Any, max_seq_len: int, batch_size: int,
-             task: Task, examples: Any) -> np.ndarray:  # fmt: skip
-    """Logits of an ONNX file in ``folder`` ("onnx": model.onnx; else a file name)."""
+def _graph(folder: Path, name: str) -> Any:
+    """The ONNX file ``name`` of ``folder`` (with the config saved beside it) in a session."""
     from transformers import AutoConfig
 
     from pipeline.model.onnx_classifier import OnnxModel
 
-    path = folder / ("model.onnx" if graph == "onnx" else graph)
-    onnx_model = OnnxModel(path, AutoConfig.from_pretrained(str(folder)), graph)
-    clf = OnnxClassifier(onnx_model, tokenizer, max_seq_len, batch_size, task.encode)
-    return clf.predict_logits(examples)
+    return OnnxModel(folder / name, AutoConfig.from_pretrained(str(folder)), name)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,8 @@
 """ONNX Runtime inference for an exported run (``python -m pipeline.export``), without TensorFlow.
 
+A sequence classifier is read by ``OnnxClassifier`` below; a NER model is called as the TF one
+is (``OnnxModel.__call__``, pipeline/tasks/ner/predict.py).
+
     models/<run>/onnx/model.onnx            fp32, ONNX Runtime's transformer fusions: "onnx"
     models/<run>/onnx/model_quantized.onnx  int8 weights, head and embeddings float: "onnx-int8"
     models/<run>/onnx/config.json, tokenizer files, export.json (how the export was checked)
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -79,6 +83,15 @@ class OnnxModel:
     @property
     def num_labels(self) -> int:
         return len(self.config.id2label)
+
+    def __call__(self, inputs: dict[str, np.ndarray], training: bool = False) -> Any:
+        """``model(inputs, training=False).logits`` as the TF model answers it (NER's
+        predict.py calls either the same way)."""
+        ids = np.asarray(inputs["input_ids"])
+        segments = inputs.get("token_type_ids")
+        segments = np.zeros_like(ids) if segments is None else np.asarray(segments)
+        logits = self.logits(ids, np.asarray(inputs["attention_mask"]), segments)
+        return SimpleNamespace(logits=logits)
 
     def logits(self, ids: np.ndarray, mask: np.ndarray, segments: np.ndarray) -> np.ndarray:
         feed = dict(zip(INPUTS, (ids, mask, segments), strict=True))

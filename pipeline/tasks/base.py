@@ -16,7 +16,8 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
   ``labeller`` (predict's printed answers and table columns);
 - **card**: ``card`` (the model card and the report files published with the model);
 - **export**: ``onnx_refusal`` (why the task's runs are not exported to ONNX, or None) and
-  ``export_score`` (the score the int8 quality gate compares, pipeline/export/).
+  ``export_check`` (the logits the export compares and the score its int8 gate compares,
+  pipeline/export/).
 
 Each task is one package under pipeline/tasks/ (classification/, ner/, generation/,
 multilabel/); a new task is a new package and its name in the config schema's list (docs/tasks.md).
@@ -28,7 +29,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import pandas as pd
 
@@ -103,7 +104,7 @@ class Task(ABC):
     # What train.early_stopping.monitor may watch: the history's validation metrics.
     monitors: ClassVar[tuple[str, ...]] = ("val_accuracy", "val_loss")
     # Why ``python -m pipeline.export`` and the ONNX serve backends do not take this task's
-    # runs; None: they do (export_score says what the int8 gate compares).
+    # runs; None: they do (export_check says what the export compares).
     onnx_refusal: ClassVar[str | None] = "its runs are not exported to ONNX"
 
     # --- config ---------------------------------------------------------------------------
@@ -215,6 +216,22 @@ class Task(ABC):
              force: bool) -> Card:  # fmt: skip
         """The model card, and the report files that go with it."""
 
-    def export_score(self, y_true: Sequence[int], logits: Any) -> tuple[str, float]:
-        """(name, value) of the score the export's int8 gate compares (TF against int8)."""
+    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
+                     batch_size: int) -> ExportCheck:  # fmt: skip
+        """What the export compares between TensorFlow and its ONNX graphs (pipeline/export/)."""
         raise PipelineError(f"task {self.name} {self.onnx_refusal}")
+
+
+class ExportCheck(Protocol):
+    """The export's view of a task: the split rows it checks, the logits it compares (one row
+    per prediction: a sentence, or NER's word piece) of the TF model or an ``OnnxModel``, and
+    the score its int8 quality gate compares."""
+
+    def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows of a split the model can be scored on."""
+
+    def logits(self, model: Any, frame: pd.DataFrame) -> Any:
+        """(predictions, classes) float array of ``model`` on ``frame``."""
+
+    def score(self, frame: pd.DataFrame, logits: Any) -> tuple[str, float]:
+        """(name, value) of the gate's score of those logits on ``frame``."""

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from pipeline.model.batched_classifier import BatchedClassifier, PaddedClassifier
 from pipeline.model.loading import ModelRef, load_trained
@@ -30,6 +31,32 @@ def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
 
     graph, tokenizer = load_onnx(ref.run_dir, backend)
     return OnnxClassifier(graph, tokenizer, max_seq_len, batch_size, task.encode)
+
+
+class ClassifierExport:
+    """The export's check of a (pair) classifier: one logit row per sentence, test macro F1."""
+
+    def __init__(self, task: Any, tokenizer: Any, id2label: dict[int, str], max_len: int,
+                 batch_size: int) -> None:  # fmt: skip
+        self.task, self.tokenizer = task, tokenizer
+        self.max_len, self.batch_size = max_len, batch_size
+        self.label2id = {name: i for i, name in id2label.items()}
+
+    def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The rows whose label the model knows."""
+        return frame[frame["label"].isin(list(self.label2id))].reset_index(drop=True)
+
+    def logits(self, model: Any, frame: pd.DataFrame) -> np.ndarray:
+        from pipeline.model.onnx_classifier import OnnxClassifier, OnnxModel
+
+        kind = OnnxClassifier if isinstance(model, OnnxModel) else BatchedClassifier
+        clf = kind(model, self.tokenizer, self.max_len, self.batch_size, self.task.encode)
+        return clf.predict_logits(self.task.examples(frame))
+
+    def score(self, frame: pd.DataFrame, logits: np.ndarray) -> tuple[str, float]:
+        from pipeline.tasks.classification.metrics import macro_f1
+
+        return "macro_f1", macro_f1(frame["label"].map(self.label2id).to_numpy(), logits)
 
 
 def exported_backends(ref: ModelRef) -> list[str]:

@@ -136,10 +136,11 @@ class TextClassification(Task):
 
         return card(cfg, ref, repo_id, record, force, self.card_pieces)
 
-    def export_score(self, y_true: Sequence[int], logits: Any) -> tuple[str, float]:
-        from pipeline.tasks.classification.metrics import macro_f1
+    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
+                     batch_size: int) -> Any:  # fmt: skip
+        from pipeline.tasks.classification.backends import ClassifierExport
 
-        return "macro_f1", macro_f1(y_true, logits)
+        return ClassifierExport(self, tokenizer, id2label, max_len, batch_size)
 
 
 class TextPairClassification(TextClassification):

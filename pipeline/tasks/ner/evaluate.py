@@ -23,7 +23,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.io import sha256_file, write_parquet, write_text
-from pipeline.model.loading import load_trained
+from pipeline.model.loading import ModelRef, load_trained
 from pipeline.paths import Paths, RunDir
 from pipeline.tables.outputs import to_excel_as_text
 from pipeline.tasks.base import EvaluateRequest, Evaluation
@@ -126,7 +126,8 @@ def evaluate(req: EvaluateRequest) -> Evaluation:
     types = run.read(RunDir.LABELS)["entity_types"]
     texts = data["text"].tolist()
     gold = [spans_from_json(v) for v in data["entities"]]
-    model, tokenizer = load_trained(req.ref, "TFAutoModelForTokenClassification")
+    backend = cfg.serve.backend
+    model, tokenizer = load_backend(req.ref, backend)
     max_len = int(
         req.run_info.get("config", {}).get("model", {}).get("max_seq_len") or cfg.model.max_seq_len
     )
@@ -134,6 +135,9 @@ def evaluate(req: EvaluateRequest) -> Evaluation:
     found = predict_entities(model, tokenizer, texts, max_len, cfg.evaluate.batch_size)
     predict_s = time.perf_counter() - t0
     pred = [[(s, e, t) for s, e, t, _ in f] for f in found]
+    side_by_side = [] if req.ref.run_dir is None else on_each_backend(
+        req.ref, texts, gold, types, max_len, cfg.evaluate.batch_size
+    )  # fmt: skip
     train = pd.read_parquet(paths.split_file("train"), columns=["text", "entities"])
     base = DictionaryBaseline().fit(
         train["text"].tolist(), [spans_from_json(v) for v in train["entities"]]
@@ -148,6 +152,9 @@ def evaluate(req: EvaluateRequest) -> Evaluation:
     metrics["tokenizer_ceiling_f1"] = tokenizer_ceiling(tokenizer, texts, gold, max_len, types)
     metrics["data"] = {"split_sha256": sha256_file(data_path)}
     metrics["model"] = req.name
+    metrics["backend"] = backend
+    if len(side_by_side) > 1:  # the run has an ONNX export: every backend on the same sentences
+        metrics["backends"] = side_by_side
     preds = pd.DataFrame(
         {
             "text": texts,
@@ -181,3 +188,44 @@ def evaluate(req: EvaluateRequest) -> Evaluation:
         f"on {len(texts)} sentences",
         record={"predict_s": predict_s, "command": req.command},
     )
+
+
+def load_backend(ref: ModelRef, backend: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of the run on ``backend``: TF, or its ONNX export (fp32, int8)."""
+    if backend == "tf":
+        return load_trained(ref, "TFAutoModelForTokenClassification")
+    from pipeline.model.onnx_classifier import load_onnx
+
+    if ref.run_dir is None:
+        raise PipelineError(f"--backend {backend} needs a local run with an onnx/ export")
+    return load_onnx(ref.run_dir, backend)
+
+
+def on_each_backend(ref: ModelRef, texts: list[str], gold: list[Any], types: list[str],
+                    max_len: int, batch_size: int) -> list[dict[str, Any]]:  # fmt: skip
+    """With an ONNX export: one row per backend the run has (TF, fp32, int8) on the same
+    sentences: entity F1, the share of sentences whose entities are TF's, sentences/s."""
+    from pipeline.tasks.classification.backends import exported_backends
+
+    backends = exported_backends(ref)
+    if len(backends) < 2:
+        return []
+    found: dict[str, tuple[list[Any], float]] = {}
+    for backend in backends:
+        model, tokenizer = load_backend(ref, backend)
+        predict_entities(model, tokenizer, texts[:2], max_len, batch_size)  # warm up
+        t0 = time.perf_counter()
+        spans = predict_entities(model, tokenizer, texts, max_len, batch_size)
+        found[backend] = ([[x[:3] for x in f] for f in spans], time.perf_counter() - t0)
+    rows = []
+    for backend, (pred, secs) in found.items():
+        scores = entity_scores(gold, pred, types)
+        same = np.mean([set(a) == set(b) for a, b in zip(pred, found["tf"][0], strict=True)])
+        rows.append({
+            "backend": backend,
+            "entity_f1": round(scores["micro"]["f1"], 6),
+            "macro_f1": round(scores["macro"]["f1"], 6),
+            "sentences_as_tf": round(float(same), 6),
+            "sentences_per_s": round(len(texts) / max(secs, 1e-9), 1),
+        })  # fmt: skip
+    return rows

@@ -80,6 +80,7 @@ def markdown(name: str, m: dict[str, Any], types: list[str], worst: pd.DataFrame
             f"| {t} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | "
             f"{r['support']} | {rb['f1']:.3f} |"
         )
+    lines += _backend_lines(m.get("backends") or [], m.get("backend", "tf"))
     lines += [
         "",
         "![confusion matrix](figures/confusion_matrix.png)",
@@ -95,3 +96,25 @@ def markdown(name: str, m: dict[str, Any], types: list[str], worst: pd.DataFrame
             f"{r.predicted_marked.replace('|', '/')} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def _backend_lines(rows: list[dict[str, Any]], main: str) -> list[str]:
+    """The run's backends side by side (TF, ONNX fp32, int8; nothing without an export)."""
+    if not rows:
+        return []
+    out = [
+        "",
+        "## Backends",
+        "",
+        "The same sentences on TensorFlow and on the run's ONNX export (`make export`, "
+        "docs/onnx.md); sentences/s of this one pass are in metrics.json's `backends`.",
+        "",
+        "| backend | entity F1 | macro F1 | sentences as TF |",
+        "|---|---:|---:|---:|",
+    ]
+    for r in rows:
+        name = r["backend"] + (" (reported above)" if r["backend"] == main else "")
+        out.append(
+            f"| {name} | {r['entity_f1']:.4f} | {r['macro_f1']:.4f} | {r['sentences_as_tf']:.1%} |"
+        )
+    return out

@@ -31,10 +31,7 @@ class TokenClassification(Task):
     stored_columns = ("entities",)
     auto_model = TOKEN
     monitors = ("val_entity_f1", "val_accuracy", "val_loss")
-    onnx_refusal = (
-        "is not exported to ONNX yet (its windows and entity aggregation run around the TF "
-        "model: docs/onnx.md)"
-    )
+    onnx_refusal = None  # exported; evaluate takes the ONNX backends, serve and predict not yet
     example_inputs = EXAMPLE  # the API's example request
     card_pieces = {
         "intro": "A Korean named-entity recognizer (people PS, places LC, organisations OG, "
@@ -174,11 +171,13 @@ class TokenClassification(Task):
     def server(self, cfg: Config, ref: ModelRef) -> Any:
         from pipeline.tasks.ner.serve import EntityAnswers, EntityServer
 
+        _tf_only(cfg, "serve")
         return EntityServer(cfg, ref, EntityAnswers(self))
 
     def labeller(self, cfg: Config, model: str | None, batch_size: int) -> Any:
         from pipeline.tasks.ner.serve import EntityLabeller
 
+        _tf_only(cfg, "predict")
         return EntityLabeller(self, cfg, model, batch_size)
 
     def card(self, cfg: Config, ref: ModelRef, repo_id: str, record: dict[str, Any],
@@ -187,3 +186,20 @@ class TokenClassification(Task):
 
         text, files, metrics = label_card(cfg, ref, repo_id, record, force, self.card_pieces)
         return Card(text, files, metrics)
+
+    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
+                     batch_size: int) -> Any:  # fmt: skip
+        from pipeline.tasks.ner.predict import EntityExport
+
+        return EntityExport(tokenizer, id2label, max_len, batch_size)
+
+
+def _tf_only(cfg: Config, stage: str) -> None:
+    """NER's serve and predict read long texts in windows through transformers' TF pipeline:
+    the ONNX backends are for export and evaluate only, so far."""
+    if cfg.serve.backend != "tf":
+        raise PipelineError(
+            f"serve.backend {cfg.serve.backend}: task {cfg.task} runs {stage} on TensorFlow only "
+            "(its windows go through transformers' TF pipeline); evaluate takes the ONNX "
+            "backends. Use serve.backend tf"
+        )
