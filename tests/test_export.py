@@ -137,7 +137,9 @@ def test_predict_and_evaluate_take_backend(exported: Path, capsys: pytest.Captur
     assert list(rows) == ["tf", "onnx", "onnx-int8"]
     assert rows["onnx"]["macro_f1"] == rows["tf"]["macro_f1"] == metrics["macro_f1"]
     assert rows["onnx"]["label_agreement_with_tf"] == 1.0
-    assert abs(rows["onnx-int8"]["macro_f1"] - rows["tf"]["macro_f1"]) <= 0.01
+    # the export's gate, on the same test split: int8 at most 0.01 below TF (the tiny model's
+    # int8 has scored 0.035 above TF too: its scores sit close together)
+    assert rows["tf"]["macro_f1"] - rows["onnx-int8"]["macro_f1"] <= 0.01
     assert read_json(report / "run.json")["backend"] == "onnx"
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "## Backends" in text and "onnx (reported above)" in text
