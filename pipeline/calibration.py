@@ -57,15 +57,52 @@ class Calibration:
         from pipeline.errors import PipelineError
 
         temperature = data.get("temperature")
-        number = isinstance(temperature, int | float) and not isinstance(temperature, bool)
-        if not number or not 0 < temperature < float("inf"):
+        low, high = np.exp(LOG_T_BOUNDS)
+        if not _number(temperature) or not low * 0.999 <= temperature <= high * 1.001:
+            # Outside the fit's range the logits / T overflow or vanish in float32 (NaN scores,
+            # another label): not a file train wrote.
             raise PipelineError(
-                f"{where}: temperature must be a positive number, got {temperature!r}"
+                f"{where}: temperature must be a number in [{low:.2f}, {high:.0f}] (the range "
+                f"train fits it in), got {temperature!r}"
             )
         if data.get("kind", "softmax") not in ("softmax", "sigmoid"):
             raise PipelineError(f"{where}: kind must be softmax or sigmoid, got {data['kind']!r}")
+        thresholds = data.get("thresholds", {})
+        if not isinstance(thresholds, dict) or not all(
+            _number(v) and 0 <= v <= 1 for v in thresholds.values()
+        ):
+            raise PipelineError(
+                f"{where}: thresholds must map each label to a number in [0, 1], got "
+                f"{thresholds!r:.80}"
+            )
+        if not isinstance(data.get("validation", {}), dict):
+            raise PipelineError(f"{where}: validation must be an object of scores")
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**{**known, "temperature": float(temperature)})
+
+    def check(self, where: str, kind: Kind, labels: list[str] | None = None) -> Calibration:
+        """This calibration, if it is one of a ``kind`` model (and, with ``labels``, has a
+        threshold for each of them and no other): else one PipelineError naming the file."""
+        from pipeline.errors import PipelineError
+
+        if self.kind != kind:
+            raise PipelineError(
+                f"{where}: a {self.kind} calibration, but this model's scores are {kind}: it is "
+                "not this run's file (delete it, or retrain)"
+            )
+        if labels is not None and set(self.thresholds) != set(labels):
+            missing = sorted(set(labels) - set(self.thresholds))
+            unknown = sorted(set(self.thresholds) - set(labels))
+            raise PipelineError(
+                f"{where}: thresholds do not match the model's labels (missing: {missing}, "
+                f"unknown: {unknown})"
+            )
+        return self
+
+
+def _number(value: Any) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value)
 
 
 def scaled_probs(

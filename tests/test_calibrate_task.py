@@ -159,7 +159,9 @@ def test_a_run_without_calibration_is_reported_raw(project: Path) -> None:
     ("content", "match"),
     [
         ("{not json", "not a readable calibration file"),
-        ('{"temperature": -1.5}', "temperature must be a positive number, got -1.5"),
+        ('{"temperature": -1.5}', "temperature must be a number in [0.05, 20]"),
+        ('{"temperature": 1e-50}', "temperature must be a number in [0.05, 20]"),
+        ('{"temperature": 1.2, "kind": "sigmoid"}', "a sigmoid calibration, but this model"),
         ("[1.2]", "a calibration file holds a JSON object"),
     ],
 )

@@ -91,5 +91,28 @@ def test_the_record_round_trips_and_refuses_a_bad_temperature() -> None:
 
     rec = cal.Calibration(1.7, n=10, nll_raw=2.0, nll_calibrated=1.5)
     assert cal.Calibration.from_dict(rec.to_dict(), "x.json") == rec
-    with pytest.raises(PipelineError, match="x.json: temperature"):
-        cal.Calibration.from_dict({"temperature": 0}, "x.json")
+    # 0, negative, outside the fit's range (1e-50: NaN scores in float32; 1e300: all equal)
+    for t in (0, -1.5, 1e-50, 1e300, float("nan"), "1.5", True, None):
+        with pytest.raises(PipelineError, match="x.json: temperature must be a number in"):
+            cal.Calibration.from_dict({"temperature": t}, "x.json")
+
+
+@pytest.mark.parametrize(
+    "thresholds", ["abc", None, [0.5], {"a": "x"}, {"a": 2.0}, {"a": -0.1}, {"a": float("nan")}]
+)
+def test_thresholds_must_be_numbers_between_0_and_1(thresholds: object) -> None:
+    from pipeline.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="x.json: thresholds must map each label"):
+        cal.Calibration.from_dict({"temperature": 1.0, "thresholds": thresholds}, "x.json")
+
+
+def test_a_file_of_another_kind_or_other_labels_is_refused() -> None:
+    from pipeline.errors import PipelineError
+
+    multi = cal.Calibration(0.5, "sigmoid", thresholds={"a": 0.3, "b": 0.5})
+    assert multi.check("x.json", "sigmoid", ["b", "a"]) is multi
+    with pytest.raises(PipelineError, match="a sigmoid calibration, but this model's scores"):
+        multi.check("x.json", "softmax")
+    with pytest.raises(PipelineError, match=r"missing: \['c'\], unknown: \['b'\]"):
+        multi.check("x.json", "sigmoid", ["a", "c"])

@@ -304,3 +304,33 @@ def test_evaluate_reads_an_input_sheet_with_the_separator(
     capsys.readouterr()
     assert evaluate.main([*argv, "--input", str(bad)]) == 2
     assert "bad.xlsx, row 6: label '짜증'" in capsys.readouterr().err
+
+
+def test_a_run_of_the_other_classification_task_is_refused(project: Path, capsys) -> None:
+    """Both are TFBertForSequenceClassification: the config's problem_type tells them apart
+    (a multi-label run read with softmax, or a single-label one with thresholds, would answer
+    nonsense without an error)."""
+    single = [
+        "--set",
+        "task=text-classification",
+        "--set",
+        "train.early_stopping.monitor=val_accuracy",
+    ]
+    assert predict.main(["--config", str(project), *single, "화가 나요"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "is a multi-label model (problem_type multi_label_classification)" in err
+
+
+def test_a_calibration_json_of_other_labels_is_refused(
+    project: Path, tmp_path: Path, capsys
+) -> None:
+    import shutil
+
+    other = tmp_path / "ml"
+    shutil.copytree(run_dir(project), other)
+    record = json.loads((other / "calibration.json").read_text(encoding="utf-8"))
+    record["thresholds"] = {"없음": 0.1}
+    (other / "calibration.json").write_text(json.dumps(record), encoding="utf-8")
+    assert predict.main(["--config", str(project), "--model", str(other), "화가 나요"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "thresholds do not match the model's labels" in err and "unknown: ['없음']" in err

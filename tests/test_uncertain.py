@@ -203,8 +203,9 @@ def test_a_min_score_outside_0_1_is_refused(
 @pytest.mark.parametrize(
     ("data", "match"),
     [
-        ({"temperature": True}, "temperature must be a positive number, got True"),
-        ({"temperature": float("nan")}, "temperature must be a positive number, got nan"),
+        ({"temperature": True}, r"temperature must be a number in \[0.05, 20\] .*, got True"),
+        ({"temperature": float("nan")}, r"temperature must be a number in \[0.05, 20\] .*got nan"),
+        ({"temperature": 1e-50}, r"temperature must be a number in \[0.05, 20\] .*, got 1e-50"),
         ({"temperature": 1.2, "kind": "tanh"}, "kind must be softmax or sigmoid, got 'tanh'"),
     ],
 )
@@ -227,7 +228,8 @@ def test_a_bad_calibration_file_stops_predict_and_serve_naming_it(
     assert predict(["--config", predict_config, "--model", str(broken), "좋아요"]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err == (
-        f"error: {broken / 'calibration.json'}: temperature must be a positive number, got 'hot'"
+        f"error: {broken / 'calibration.json'}: temperature must be a number in [0.05, 20] "
+        "(the range train fits it in), got 'hot'"
     )
     (tmp_path / "serve").mkdir()
     service = run_service(config(tmp_path / "serve", tiny_bert), broken)
@@ -256,8 +258,8 @@ def test_a_hub_models_calibration_is_read_beside_it(
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     cfg = config(tmp_path, tiny_bert)
     hub = ModelRef(name="alice/tiny-emotion", hub_id="alice/tiny-emotion")
-    assert model_calibration(cfg, hub).temperature == 1.7
+    assert model_calibration(cfg, hub, "softmax").temperature == 1.7
     other = ModelRef(name="bob/raw", hub_id="bob/raw")
-    assert model_calibration(cfg, other) is None
+    assert model_calibration(cfg, other, "softmax") is None
     off = config(tmp_path, tiny_bert, calibration=False)
-    assert model_calibration(off, hub) is None
+    assert model_calibration(off, hub, "softmax") is None

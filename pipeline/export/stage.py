@@ -88,6 +88,7 @@ def run(
     max_seq_len = int(model_cfg.get("max_seq_len") or cfg.model.max_seq_len)
     batch_size = cfg.evaluate.batch_size
     model, tokenizer = load_trained(ref, task.auto_model)
+    task.check_model(model.config, ref.source)
     id2label = {int(i): name for i, name in model.config.id2label.items()}
     check = task.export_check(tokenizer, id2label, max_seq_len, batch_size)
     val, val_path = read_split(paths, "validation", check)

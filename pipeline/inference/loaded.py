@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.calibration import Calibration
+from pipeline.calibration import Calibration, Kind
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.io import read_json
@@ -97,7 +97,11 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
             label2group = read_json(RunDir(ref.run_dir).labels).get("label2group") or {}
     else:
         label2group = _hub_label_groups(str(ref.hub_id))
-    calibration = model_calibration(cfg, ref)
+    from pipeline.tasks import task_for
+
+    task_for(cfg).check_model(model.config, ref.source)
+    multi = getattr(model.config, "problem_type", None) == "multi_label_classification"
+    calibration = model_calibration(cfg, ref, "sigmoid" if multi else "softmax")
     max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))
     logger.info("loaded %s (%d labels, max_seq_len %d)", ref.source, model.num_labels, max_seq_len)
     if calibration:
@@ -110,22 +114,27 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
     return LoadedModel(ref, model, tokenizer, max_seq_len, label2group, calibration)
 
 
-def model_calibration(cfg: Config, ref: ModelRef) -> Calibration | None:
+def model_calibration(cfg: Config, ref: ModelRef, kind: Kind) -> Calibration | None:
     """The calibration.json beside the model: a run directory's, or a Hub repo's (cached or
     reachable, fetched as labels.json is); None when serve.calibration is off or the model has
-    none (older runs, other people's models): its scores are served raw."""
+    none (older runs, other people's models): its scores are served raw. ``kind``: the
+    model's (its config's problem_type), which the file must match."""
     if not cfg.serve.calibration:
         return None
     if ref.run_dir is not None:
         path = RunDir(ref.run_dir).calibration
-        return read_calibration(path) if path.is_file() else None
+        return read_calibration(path, kind) if path.exists() else None
     found = hub_file(str(ref.hub_id), RunDir.CALIBRATION)
-    return read_calibration(found) if found else None
+    return read_calibration(found, kind) if found else None
 
 
-def read_calibration(path: Path) -> Calibration:
-    """A run's calibration.json; anything but a JSON object with a positive temperature is one
-    PipelineError naming the file."""
+def read_calibration(path: Path, kind: Kind | None = None,
+                     labels: list[str] | None = None) -> Calibration:  # fmt: skip
+    """A run's calibration.json; anything but a JSON object with a temperature in the fit's
+    range (and, given ``kind`` / ``labels``, of that kind with a threshold per label: see
+    ``Calibration.check``) is one PipelineError naming the file."""
+    if not path.is_file():
+        raise PipelineError(f"{path}: not a file")
     try:
         data = read_json(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
@@ -133,9 +142,10 @@ def read_calibration(path: Path) -> Calibration:
     if not isinstance(data, dict):
         raise PipelineError(f"{path}: a calibration file holds a JSON object, got {data!r:.40}")
     try:
-        return Calibration.from_dict(data, str(path))
+        calibration = Calibration.from_dict(data, str(path))
     except TypeError as exc:  # a field of the wrong shape
         raise PipelineError(f"{path}: {exc}") from None
+    return calibration if kind is None else calibration.check(str(path), kind, labels)
 
 
 def hub_file(repo_id: str, name: str) -> Path | None:

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from pipeline.config import Config
+from pipeline.errors import PipelineError
 from pipeline.inference.api import RequestError
 from pipeline.inference.loaded import LoadedModel, load_model
 from pipeline.inference.microbatcher import MicroBatcher
@@ -63,6 +64,10 @@ class Server(ABC):
             self.observer.loaded(self.ref.name, self.ready_after_s)
             self.ready.set()
             logger.info("ready after %.1f s: %s", self.ready_after_s, self.ref.source)
+        except PipelineError as exc:  # a known problem (a bad file, a run of another task):
+            self.error = f"could not load {self.ref.source}: {exc}"  # main says it in one line
+            if self.on_failure:
+                self.on_failure()
         except Exception as exc:  # noqa: BLE001  (reported by /health and main)
             logger.exception("could not load %s", self.ref.source)
             self.error = f"could not load {self.ref.source}: {exc}"

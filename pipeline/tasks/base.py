@@ -196,6 +196,11 @@ class Task(ABC):
         calibration.json), or None: the task's scores are not calibrated."""
         return None
 
+    def check_model(self, config: Any, where: str) -> None:
+        """Refuse a trained model this task cannot read (``config``: its transformers config;
+        ``where`` names it): a multi-label run given to a single-label task, or back."""
+        return None
+
     # --- evaluate, serve, publish ---------------------------------------------------------
 
     @abstractmethod

@@ -26,10 +26,12 @@ def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
     """The run's classifier on ``backend`` (tf, onnx or onnx-int8)."""
     if backend == "tf":
         model, tokenizer = load_trained(ref, task.auto_model)
+        task.check_model(model.config, ref.source)
         return BatchedClassifier(model, tokenizer, max_seq_len, batch_size, task.encode)
     from pipeline.model.onnx_classifier import OnnxClassifier, load_onnx
 
     graph, tokenizer = load_onnx(ref.run_dir, backend)
+    task.check_model(graph.config, ref.source)
     return OnnxClassifier(graph, tokenizer, max_seq_len, batch_size, task.encode)
 
 

@@ -98,7 +98,9 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         logits = clf.predict_logits(task.examples(data), progress=bar.update)
     predict_s = time.perf_counter() - t0
     logger.info("predicted %d sentences in %.1fs (%s)", len(data), predict_s, backend)
-    run_calibration = read_calibration(run.calibration) if run.calibration.is_file() else None
+    run_calibration = (
+        read_calibration(run.calibration, "softmax") if run.calibration.exists() else None
+    )
     calibration = calibrated.evaluated(logits, y_true, run_calibration, cfg.serve.calibration)
     probs = calibration.probs  # calibrated or raw: the same labels either way
 

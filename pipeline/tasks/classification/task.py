@@ -112,6 +112,13 @@ class TextClassification(Task):
 
         return fit_calibration(self, cfg, model, tokenizer, val_df)
 
+    def check_model(self, config: Any, where: str) -> None:
+        if getattr(config, "problem_type", None) == "multi_label_classification":
+            raise PipelineError(
+                f"{where} is a multi-label model (problem_type multi_label_classification), "
+                f"not a {self.name} one: use task multi-label-classification"
+            )
+
     # --- evaluate, serve, publish ---------------------------------------------------------
 
     def evaluate(self, request: EvaluateRequest) -> Evaluation:

@@ -78,6 +78,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         raise PipelineError("--classifier is for task text-generation (it checks samples)")
     cfg, paths, run = req.cfg, req.paths, RunDir(req.ref.run_dir)
     model, tokenizer = load_trained(req.ref, SEQ)
+    task.check_model(model.config, req.ref.source)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     data, y, data_path = read_data(req, names)
     if data.empty:

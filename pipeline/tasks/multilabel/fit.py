@@ -31,10 +31,10 @@ from pipeline.errors import PipelineError
 from pipeline.fitting.loop import Examples, FitSpec
 from pipeline.model.loading import load_base_classifier
 from pipeline.tasks.multilabel.data import label_sets, multi_hot, run_names
+from pipeline.tasks.multilabel.task import PROBLEM_TYPE
 
 logger = logging.getLogger("pipeline.train")
 
-PROBLEM_TYPE = "multi_label_classification"
 MIN_POSITIVES = 3  # validation positives a label needs for its own threshold
 
 

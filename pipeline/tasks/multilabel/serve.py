@@ -65,12 +65,12 @@ def load_calibration(ref: ModelRef, names: list[str], applied: bool) -> Calibrat
     fallback = Calibration(1.0, "sigmoid", thresholds=dict.fromkeys(names, 0.5))
     if ref.run_dir is not None:
         path: Path | None = RunDir(ref.run_dir).calibration
-        path = path if path.is_file() else None
+        path = path if path.exists() else None
     else:
         path = hub_file(str(ref.hub_id), RunDir.CALIBRATION)
     if path is None:
         return fallback
-    cal = read_calibration(path)
+    cal = read_calibration(path, "sigmoid", names)
     if applied:
         return cal
     t = np.clip(np.array([cal.thresholds.get(n, 0.5) for n in names]), 1e-12, 1 - 1e-12)

@@ -28,6 +28,8 @@ from pipeline.tasks.base import Card, EvaluateRequest, Evaluation, Prepared, Tas
 from pipeline.tasks.classification.task import TextClassification
 from pipeline.tasks.multilabel.card import MULTILABEL
 
+PROBLEM_TYPE = "multi_label_classification"  # transformers: a sigmoid per label, BCE
+
 logger = logging.getLogger("pipeline.data.prepare")
 
 
@@ -136,6 +138,14 @@ class MultiLabelClassification(TextClassification):
         from pipeline.tasks.multilabel.card import card
 
         return card(cfg, ref, repo_id, record, force, self.card_pieces)
+
+    def check_model(self, config: Any, where: str) -> None:
+        if getattr(config, "problem_type", None) != PROBLEM_TYPE:
+            raise PipelineError(
+                f"{where} is not a multi-label model (its problem_type is "
+                f"{getattr(config, 'problem_type', None)!r}, not {PROBLEM_TYPE}): use the task "
+                "it was trained for"
+            )
 
     def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
                      batch_size: int) -> Any:  # fmt: skip
