@@ -18,7 +18,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 .PHONY: help setup data train sweep evaluate export publish serve predict generate demo demo-nli demo-ner demo-gen demo-multilabel test test-heavy test-fast lint bench e2e clean docs tensorboard mlflow
 
 help: ## list the verbs
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 setup: $(STAMP) ## create .venv and install the project (once; again when pyproject.toml changes)
 

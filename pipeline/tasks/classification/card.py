@@ -108,8 +108,10 @@ def calibration_note(c: Calibration) -> str:
         "## Calibrated scores\n\n"
         f"`calibration.json` holds a temperature T = {c.temperature:.4g}, fitted on the "
         f"{c.fit_on} split after training ({c.n} examples{nll}). The project's server and "
-        "predict command divide the logits by T before the softmax, so a score matches how "
-        "often the model is right; the snippet above shows the raw softmax. For the calibrated "
+        "predict command divide the logits by T before the softmax, the temperature that made "
+        "the validation scores match best how often the model was right there (the evaluation "
+        "report's ECE says how well that holds on test); the snippet above shows the raw "
+        "softmax. For the calibrated "
         "scores: `tf.nn.softmax(model(**inputs).logits / T)`. The predicted label is the same "
         "either way.\n"
     )
