@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import pytest
@@ -14,7 +16,7 @@ from huggingface_hub import InferenceClient, configure_http_backend
 from pipeline.config import load_config
 from pipeline.errors import PipelineError
 from pipeline.serve.app import create_app
-from pipeline.serve.auth import ENV, hash_key
+from pipeline.serve.auth import ENV, hash_key, load_keys
 from pipeline.serve.keys import main as keys_main
 from pipeline.serve.keys import new_key
 from tests.conftest import tiny_config_dict, write_config
@@ -81,6 +83,26 @@ def test_health_the_page_and_public_metrics_need_no_key(server: str) -> None:
     assert "/static/key.js" in page
     script = httpx.get(f"{server}/static/key.js").text
     assert "sessionStorage" in script and "localStorage.setItem" not in script
+
+
+def test_a_401_is_logged_and_counted_at_its_route(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key check answers before routing: the route is still found from the path."""
+    caplog.set_level(logging.INFO)
+    for method, path in [("POST", "/predict"), ("GET", "/info"), ("GET", "/nowhere")]:
+        assert httpx.request(method, f"{server}{path}", json={"inputs": "기"}).status_code == 401
+    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.serve.access"]
+    assert [line.split()[2:5] for line in lines] == [
+        ["POST", "/predict", "401"],
+        ["GET", "/info", "401"],
+        ["GET", "unmatched", "401"],  # an unknown path is still one label
+    ], lines
+    metrics = httpx.get(f"{server}/metrics").text
+    assert any(
+        line.startswith("pipeline_requests_total{") and 'route="/info"' in line
+        and 'status="401"' in line for line in metrics.splitlines()
+    )  # fmt: skip
 
 
 def test_no_key_ever_reaches_a_log_line(server: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -163,3 +185,52 @@ def test_the_soak_passes_with_a_key_and_metrics(
     assert result["unexpected"] == [] and result["errors_5xx"] == 0, result
     assert "401" not in result["by_status"] and result["good"] >= 5
     assert 'status="200"' in metrics
+
+
+def keys_config(root: Path, keys_file: str | None = None) -> Any:
+    """What load_keys reads of a config: the keys file and the root."""
+    return SimpleNamespace(root=str(root), serve=SimpleNamespace(api_keys_file=keys_file))
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (" , ", "is set but holds no key hash"),
+        ("", "is set but holds no key hash"),
+        (f"#{hash_key(KEY)}", "entry 1: expected a sha256 hex hash"),
+        (f"{hash_key(KEY)} alice", "entry 2: expected a sha256 hex hash"),
+    ],
+)
+def test_a_set_variable_without_a_valid_hash_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    """The server never runs open because the variable held nothing usable."""
+    monkeypatch.setenv(ENV, value)
+    with pytest.raises(PipelineError, match=message) as caught:
+        load_keys(keys_config(tmp_path))
+    assert ENV in str(caught.value) and "alice" not in str(caught.value)
+    assert hash_key(KEY) not in str(caught.value)  # the entry is named, never quoted
+
+
+def test_variable_hashes_are_separated_by_commas_or_whitespace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    many = [hash_key(k) for k in (KEY, OTHER, "third", "fourth")]
+    monkeypatch.setenv(ENV, f" {many[0]} {many[1]}\n{many[2].upper()},\t{many[3]}, ")
+    keys = load_keys(keys_config(tmp_path))
+    assert keys is not None and [n for _, n in keys.hashes] == ["env1", "env2", "env3", "env4"]
+    assert keys.match(KEY) == "env1" and keys.match(OTHER) == "env2"
+    assert keys.match("third") == "env3" and keys.match("fourth") == "env4"
+    monkeypatch.delenv(ENV)
+    assert load_keys(keys_config(tmp_path)) is None  # neither set: no keys
+
+
+def test_a_keys_file_with_a_byte_order_mark_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Notepad starts a UTF-8 file with a byte-order mark; a tab may separate the name."""
+    monkeypatch.delenv(ENV, raising=False)
+    text = f"\ufeff{hash_key(KEY)} alice\n{hash_key(OTHER)}\tbob\n"
+    (tmp_path / "keys.txt").write_text(text, encoding="utf-8")
+    keys = load_keys(keys_config(tmp_path, "keys.txt"))
+    assert keys is not None and keys.match(KEY) == "alice" and keys.match(OTHER) == "bob"

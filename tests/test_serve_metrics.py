@@ -54,6 +54,7 @@ def test_the_counters_move_by_exactly_what_was_sent(
             assert response.status_code == 200
         assert httpx.post(f"{url}/predict", json={"inputs": []}).status_code == 422
         assert httpx.get(f"{url}/no/such/path").status_code == 404
+        assert httpx.get(f"{url}/openapi.json").status_code == 200  # a plain Starlette route
         after = scrape(url)
 
     route = {"route": "/predict", "task": task, "model": model}
@@ -61,6 +62,8 @@ def test_the_counters_move_by_exactly_what_was_sent(
     assert delta(before, after, "pipeline_requests_total", **route, status="422") == 1
     unmatched = {"route": "unmatched", "task": task, "model": model, "status": "404"}
     assert delta(before, after, "pipeline_requests_total", **unmatched) == 1
+    openapi = {"route": "/openapi.json", "task": task, "model": model, "status": "200"}
+    assert delta(before, after, "pipeline_requests_total", **openapi) == 1  # not "unmatched"
     assert delta(before, after, "pipeline_request_duration_seconds_count", **route) == 4
 
     sent = [t for texts in BATCHES for t in texts]

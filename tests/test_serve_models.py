@@ -60,6 +60,12 @@ def test_two_models_each_at_its_route_with_a_shadow(
             ("old", True),
             ("new", False),
         ]
+        # the served name and the run it serves, each said apart
+        assert info["model"] == "old" and info["source"] == f"run:{untrained_run.name}"
+        assert [m["source"] for m in info["models"]] == [
+            f"run:{untrained_run.name}",
+            f"run:{other_run.name}",
+        ]
         assert info["shadow"] == "new" and httpx.get(f"{url}/health").json()["models"] == {
             "old": "ok",
             "new": "ok",
@@ -97,10 +103,16 @@ def test_model_arguments_are_checked_before_anything_starts(
     ]
     with pytest.raises(PipelineError, match="after '='"):
         parse_model_args(["a="])
+    for bad in ("bad name", "-x", "é", ""):
+        with pytest.raises(PipelineError, match=f"the name '{bad}' is not valid.*A-Z a-z 0-9"):
+            parse_model_args([f"{bad}=RUN"])
     path = Path(config(tmp_path, tiny_bert).root) / "c.yaml"
     run = str(untrained_run)
     assert main(["--config", str(path), "--model", f"a={run}", "--model", f"a={run}"]) == 2
     assert "two models are named 'a'" in capsys.readouterr().err
+    assert main(["--config", str(path), "--model", "bad name=RUN"]) == 2
+    err = capsys.readouterr().err
+    assert "the name 'bad name' is not valid" in err and "no run directory" not in err
     (tmp_path / "s").mkdir()
     shadowed = config(tmp_path / "s", tiny_bert, shadow="b")
     path = Path(shadowed.root) / "c.yaml"

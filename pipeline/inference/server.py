@@ -93,13 +93,21 @@ class Server(ABC):
     def answer_schema(self) -> dict[str, Any]:
         """The answer's JSON schema (/docs)."""
 
+    @property
+    def source(self) -> str:
+        """Where the model came from: ``run:<the run directory's name>`` or ``hub:<id>``, never
+        a local path (it says who installed it where), and never the served name (``--model
+        new=RUN`` serves the run ``RUN`` as ``new``)."""
+        if self.ref.hub_id:
+            return f"hub:{self.ref.hub_id}"
+        run = self.ref.run_dir.name if self.ref.run_dir is not None else self.ref.name
+        return f"run:{run}"
+
     def info(self) -> dict[str, Any]:
         """/info: the model, its task, whether it is ready, limits and versions."""
-        # The run's name or the Hub id: never a local path (it says who installed it where).
-        source = f"hub:{self.ref.hub_id}" if self.ref.hub_id else f"run:{self.ref.name}"
         return {
             "model": self.ref.name,
-            "source": source,
+            "source": self.source,
             "ready": self.ready.is_set(),
             "task": self.cfg.task,
             **self.details(),

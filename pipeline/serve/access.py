@@ -24,6 +24,7 @@ import time
 import uuid
 from typing import Any
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pipeline.serve.metrics import Metrics
@@ -45,15 +46,40 @@ def request_id(scope: Scope) -> str:
 
 
 def route_of(scope: Scope) -> str:
-    """The matched route's template, the mount for static files, else ``unmatched``."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    """The matched route's template, the mount for static files, else ``unmatched``.
+
+    FastAPI's own routes put themselves in the scope; a request answered before routing (a 401
+    from the key check) or by a plain Starlette route (``/openapi.json``, ``/docs``) has none
+    there, so the path is matched against the app's routes here. Only a route's template or a
+    mount is ever a label: the labels stay as few as the routes."""
+    path = getattr(scope.get("route"), "path", None)
+    if path:
+        return path
+    path = _template_of(scope)
     if path:
         return path
     for mount in MOUNTS:
         if scope["path"].startswith(mount + "/"):
             return mount
     return "unmatched"
+
+
+def _template_of(scope: Scope) -> str | None:
+    """The template of the app route ``scope``'s path matches (any method), else None."""
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    partial = None
+    for route in getattr(router, "routes", ()):
+        try:
+            match, _ = route.matches(scope)
+        except (KeyError, TypeError, ValueError):  # a route that cannot judge this scope
+            continue
+        template = getattr(route, "path", None)
+        if match == Match.FULL and template:
+            return template
+        if match == Match.PARTIAL and template and partial is None:
+            partial = template  # the path is a route's, the method is not (405)
+    return partial
 
 
 def note_model(scope: Scope, name: str) -> None:

@@ -174,8 +174,8 @@ def create_app(server: Server, more: Mapping[str, Server] | None = None) -> Fast
     @app.get("/info", summary="Model, labels, limits and versions; every model served")
     async def info() -> dict[str, Any]:
         listed = [
-            {"name": n, "default": m is server, "ready": m.ready.is_set(), "routes": [
-                f"/models/{n}{p}" for p in m.routes]}
+            {"name": n, "source": m.source, "default": m is server, "ready": m.ready.is_set(),
+             "routes": [f"/models/{n}{p}" for p in m.routes]}
             for n, m in models.items()
         ]  # fmt: skip
         return {**server.info(), "models": listed, "shadow": limits.shadow}

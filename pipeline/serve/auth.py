@@ -27,8 +27,10 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pipeline.config import Config
 from pipeline.errors import PipelineError
 
-ENV = "PIPELINE_API_KEY_HASHES"  # sha256 hex hashes, separated by commas or spaces
+# sha256 hex hashes, separated by commas and/or whitespace (no names, no comments)
+ENV = "PIPELINE_API_KEY_HASHES"
 HASH = re.compile(r"[0-9a-f]{64}")
+ENV_SEPARATORS = re.compile(r"[,\s]+")
 # What a browser or a load balancer needs without a key: nothing here says anything about the
 # model or answers with it (/info does, and is guarded).
 OPEN_PATHS = frozenset({"/health", "/", "/docs", "/openapi.json", "/fonts/NanumGothic.ttf"})
@@ -65,7 +67,8 @@ def parse_keys(text: str, where: str) -> list[tuple[str, str]]:
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
-        digest, _, name = line.partition(" ")
+        digest, *rest = line.split(None, 1)  # the hash, then the name after spaces or a tab
+        name = rest[0] if rest else ""
         if not HASH.fullmatch(digest.lower()):
             raise PipelineError(
                 f"{where} line {number}: expected a sha256 hex hash (64 characters 0-9a-f) and "
@@ -75,15 +78,40 @@ def parse_keys(text: str, where: str) -> list[tuple[str, str]]:
     return hashes
 
 
+def parse_env_keys(value: str) -> list[tuple[str, str]]:
+    """``PIPELINE_API_KEY_HASHES`` -> hashes: bare sha256 hex hashes separated by commas and/or
+    whitespace, named ``env1``, ``env2``, ... in the access log. An entry that is not a hash
+    (a name, a ``#`` comment, a key pasted by mistake) is a PipelineError naming the variable and
+    the entry's number (never quoting it), and so is a value that holds no hash at all: a set
+    variable must not leave the server open."""
+    hashes = []
+    entries = [e for e in ENV_SEPARATORS.split(value) if e]
+    for number, entry in enumerate(entries, start=1):
+        if not HASH.fullmatch(entry.lower()):
+            raise PipelineError(
+                f"environment variable {ENV} entry {number}: expected a sha256 hex hash (64 "
+                "characters 0-9a-f); give bare hashes separated by commas or spaces, no names "
+                "or comments (make one with `python -m pipeline.serve.keys hash`)"
+            )
+        hashes.append((entry.lower(), f"env{number}"))
+    if not hashes:
+        raise PipelineError(
+            f"environment variable {ENV} is set but holds no key hash: nobody could use the "
+            "server (give sha256 hex hashes separated by commas or spaces, or unset it)"
+        )
+    return hashes
+
+
 def load_keys(cfg: Config) -> ApiKeys | None:
-    """The keys of ``serve.api_keys_file`` and of ``PIPELINE_API_KEY_HASHES``; None: none set.
-    A missing, unreadable or empty file is a PipelineError naming the key and the path."""
+    """The keys of ``serve.api_keys_file`` and of ``PIPELINE_API_KEY_HASHES``; None: neither
+    set. A missing, unreadable or empty file, or a set variable without a valid hash, is a
+    PipelineError naming the key (or variable) and the path."""
     hashes: list[tuple[str, str]] = []
     name = cfg.serve.api_keys_file
     if name is not None:
         path = Path(cfg.root) / name
-        try:
-            text = path.read_text(encoding="utf-8")
+        try:  # utf-8-sig: a byte-order mark (Notepad's) is not part of the first line
+            text = path.read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc)
             raise PipelineError(f"serve.api_keys_file: cannot read {path}: {reason}") from None
@@ -93,9 +121,9 @@ def load_keys(cfg: Config) -> ApiKeys | None:
                 f"serve.api_keys_file {path} holds no key hash: nobody could use the server "
                 "(add one with `python -m pipeline.serve.keys hash`, or set the key to null)"
             )
-    env = os.environ.get(ENV, "").replace(",", "\n")
-    if env.strip():
-        hashes += parse_keys(env, f"environment variable {ENV}")
+    env = os.environ.get(ENV)
+    if env is not None:
+        hashes += parse_env_keys(env)
     return ApiKeys(tuple(hashes)) if hashes else None
 
 

@@ -32,6 +32,7 @@ from pipeline.tasks import task_for
 logger = logging.getLogger("pipeline.serve.shadow")
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+LOOKS_LIKE_REF = re.compile(r"[/\\:]")  # before '=': a path, sweep:... or Hub id, not a NAME
 
 
 def parse_model_args(values: list[str] | None) -> list[tuple[str | None, str | None]]:
@@ -45,6 +46,13 @@ def parse_model_args(values: list[str] | None) -> list[tuple[str | None, str | N
             if not ref:
                 raise PipelineError(f"--model {value}: give a run, path or Hub id after '='")
             out.append((name, ref))
+        elif sep and not LOOKS_LIKE_REF.search(name):
+            # meant as NAME=REF (a path, sweep: or Hub id before the '=' has a / or :)
+            raise PipelineError(
+                f"--model {value!r}: the name {name!r} is not valid: a served name becomes the "
+                "route /models/<name>/predict, so it is 1 to 64 of A-Z a-z 0-9 . _ - and starts "
+                "with a letter or digit"
+            )
         else:
             out.append((None, value))
     return out
