@@ -22,6 +22,7 @@ from pipeline.tasks.multilabel.serve import answers
 from tests.conftest import write_config
 
 NAMES = ["기쁨", "슬픔", "당황, 놀람", "분노"]
+TASK = get_task("multi-label-classification")
 
 
 def test_a_cell_splits_on_the_separator_and_keeps_a_label_that_holds_it() -> None:
@@ -91,7 +92,7 @@ def test_an_unknown_label_names_file_sheet_and_row(tmp_path: Path) -> None:
 
 
 def test_one_zero_one_column_per_label(tmp_path: Path) -> None:
-    rows = [[f"문장 {i}", i % 2, (i + 1) % 2, int(i % 3 == 0), 0] for i in range(30)]
+    rows = [[f"문장 {i}", i % 2, (i + 1) % 2, int(i % 3 == 0), int(i % 5 == 2)] for i in range(30)]
     header = ["문장", *NAMES]
     cfg = project(tmp_path, rows, header, ingest={"label_columns": NAMES})
     for stage in (ingest, prepare, split):
@@ -103,6 +104,68 @@ def test_one_zero_one_column_per_label(tmp_path: Path) -> None:
     cfg = project(tmp_path, rows, header, ingest={"label_columns": NAMES})
     with pytest.raises(PipelineError, match=r"row 7: column '슬픔' must be 0 or 1"):
         ingest.run(load_config(cfg))
+
+
+def test_a_cell_of_only_separators_is_dropped_as_an_empty_label(tmp_path: Path) -> None:
+    rows = sentences(30)
+    rows[3][1], rows[4][1], rows[5][1] = ",", " , ", ",,"
+    cfg = project(tmp_path, rows, ["문장", "감정"])
+    assert ingest.main(["--config", str(cfg)]) == 0
+    result = prepare.run(load_config(cfg))
+    assert result.report["dropped"]["empty_label"] == 3 and result.rows_out == 27
+    data = pd.read_parquet(tmp_path / "data/interim/dataset.parquet")
+    assert all(json.loads(v) for v in data["labels"]) and "" not in set(data["label"])
+    labels = json.loads((tmp_path / "data/interim/labels.json").read_text("utf-8"))
+    assert "" not in labels["id2label"].values() and "" not in labels["labels"].values()
+    cells = pd.Series([",", " , ", ",,", None, "기쁨,", "당황, 놀람"])
+    blank = TASK.blank_labels(cells, load_config(cfg).prepare).tolist()
+    assert blank == [True, True, True, True, False, False]
+
+
+def test_a_label_without_sentences_stops_split_naming_it(tmp_path: Path, capsys) -> None:
+    rows = [[f"문장 {i}", 1, 0, 0, int(i == 4)] for i in range(30)]  # 분노 once, 슬픔 never
+    header = ["문장", *NAMES]
+    cfg = project(tmp_path, rows, header, ingest={"label_columns": NAMES})
+    assert ingest.main(["--config", str(cfg)]) == 0
+    assert prepare.main(["--config", str(cfg)]) == 0
+    logged = capsys.readouterr().err  # the stages log to the current stderr (pipeline.cli)
+    assert "label(s) in the table have no sentences: ['슬픔', '당황, 놀람']" in logged
+    with pytest.raises(PipelineError) as err:
+        split.run(load_config(cfg))
+    for named in ("'슬픔' (0 examples)", "'당황, 놀람' (0 examples)", "'분노' (1 example)"):
+        assert named in str(err.value)
+    cfg = project(tmp_path, rows, header, ingest={"label_columns": NAMES},
+                  split={"drop_small_classes": True})  # fmt: skip
+    manifest = split.run(load_config(cfg)).manifest
+    assert manifest["dropped_classes"] == {"분노": 1, "슬픔": 0, "당황, 놀람": 0}
+    assert manifest["dataset"]["rows"] == 30
+    assert sum(part["rows"] for part in manifest["splits"].values()) == 29
+    assert "their ids stay in labels.json" in capsys.readouterr().err  # as single-label's
+
+
+def test_an_unknown_label_column_names_ingest_label_columns(tmp_path: Path) -> None:
+    rows = [[f"문장 {i}", 1, 0] for i in range(6)]
+    cfg = project(
+        tmp_path, rows, ["문장", "기쁨", "슬픔"], ingest={"label_columns": ["기쁨", "없는열"]}
+    )
+    with pytest.raises(
+        PipelineError, match=r"missing column\(s\) '없는열' named in ingest\.label_columns"
+    ):
+        ingest.run(load_config(cfg))
+
+
+def test_prepare_logs_and_records_the_label_table(tmp_path: Path, capsys) -> None:
+    cfg = project(tmp_path, sentences(30), ["문장", "감정"])
+    assert ingest.main(["--config", str(cfg)]) == 0
+    assert prepare.main(["--config", str(cfg)]) == 0
+    out, logged = capsys.readouterr()
+    assert "no label table configured" not in logged and "4 labels (data/raw/labels.xlsx)" in logged
+    assert "4 labels (data/raw/labels.xlsx)" in out
+    report = json.loads((tmp_path / "data/interim/prepare_report.json").read_text("utf-8"))
+    assert report["labels"] == 4 and report["label_table"] == "data/raw/labels.xlsx"
+    assert report["labels_without_rows"] == [] and len(report["class_counts"]) == 6  # sets
+    run = json.loads((tmp_path / "data/interim/prepare.run.json").read_text("utf-8"))
+    assert Path(run["inputs"]["label_table"]["path"]) == tmp_path / "data/raw/labels.xlsx"
 
 
 def test_the_task_refuses_settings_of_single_label_training(tmp_path: Path) -> None:

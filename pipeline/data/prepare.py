@@ -21,7 +21,9 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from pipeline.paths import Paths
 from pipeline.tables.cells import header_text, label_cell, log_folded
 from pipeline.tables.labels import majority_groups
 from pipeline.tasks import check_split_task, task_for
+from pipeline.tasks.base import LabelNames
 
 logger = logging.getLogger("pipeline.data.prepare")  # also when run as __main__
 
@@ -59,17 +62,19 @@ def _blank(series: pd.Series) -> pd.Series:
 
 
 def drop_empty_and_duplicates(
-    df: pd.DataFrame, columns: tuple[str, ...] = ("text",)
+    df: pd.DataFrame,
+    columns: tuple[str, ...] = ("text",),
+    blank_label: Callable[[pd.Series], pd.Series] = _blank,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Drop empty text, then empty labels, then repeated texts (first kept). Input untouched.
 
     ``columns`` are the task's text columns (a pair: text, text_pair): a row with any of them
     empty is dropped, and rows repeat when all of them are equal. Returns the kept rows and a
     summary: per-reason drop counts and the texts found with more than one label (counted
-    before de-duplication, since that is where they disagree).
+    before de-duplication, since that is where they disagree). ``blank_label``: the task's.
     """
     empty_text = pd.concat([_blank(df[c]) for c in columns], axis=1).any(axis=1)
-    empty_label = ~empty_text & _blank(df["label"])
+    empty_label = ~empty_text & blank_label(df["label"])
     kept = df[~(empty_text | empty_label)]
     keys = pd.Series(list(zip(*(kept[c] for c in columns), strict=True)), index=kept.index)
     keys = keys if len(columns) > 1 else kept["text"]
@@ -216,23 +221,21 @@ def run(cfg: Config) -> PrepareResult:
     logger.info("read %d sentences from %s", len(sentences), paths.sentences)
 
     task = task_for(cfg)
-    kept, summary = drop_empty_and_duplicates(sentences, task.columns)
+    blank = partial(task.blank_labels, cfg=cfg.prepare)  # the task's empty label cells
+    kept, summary = drop_empty_and_duplicates(sentences, task.columns, blank)
     logger.info(
         "dropped %s; %d conflicting texts", summary["dropped"], summary["conflicting_texts"]
     )
     # NER: label is the sentence's set of entity types (split's strata), the tags go in extra
     prepared = task.prepare(kept, cfg.prepare, paths)
     kept, extra = prepared.frame, prepared.extra_labels
-    inputs = {"sentences": paths.sentences}
+    inputs = {"sentences": paths.sentences, **prepared.inputs}
     if prepared.label_table is None:
         groups = majority_groups(kept)
         name2id = derive_label_table(kept["label"], groups)
         order = "major group, then name" if groups else "name"
         table_source = f"derived from the data (sorted by {order})"
-        logger.info(
-            "no label table configured (prepare.label_table: null): %d labels %s, written to %s",
-            len(name2id), table_source, paths.labels,
-        )  # fmt: skip
+        logger.info(prepared.derived_log, len(name2id), table_source, paths.labels)
     else:
         table_path = prepared.label_table
         table = read_label_table(table_path, cfg.prepare)
@@ -241,7 +244,9 @@ def run(cfg: Config) -> PrepareResult:
     dataset = join_labels(kept, name2id, table_source)
     id2label = {i: name for name, i in sorted(name2id.items(), key=lambda kv: kv[1])}
     counts = dataset["label"].value_counts()
-    unused = [name for name in id2label.values() if name not in counts.index]
+    default = LabelNames({n: int(counts.get(n, 0)) for n in id2label.values()}, table_source)
+    names = prepared.names or default  # multi-label: the names, not the sets numbered here
+    unused = [name for name, n in names.counts.items() if not n]
     if unused:
         logger.warning("%d label(s) in the table have no sentences: %s", len(unused), unused)
 
@@ -254,8 +259,8 @@ def run(cfg: Config) -> PrepareResult:
         "rows_in": len(sentences),
         **summary,
         "rows_out": len(dataset),
-        "label_table": table_source,
-        "labels": len(id2label),
+        "label_table": names.source,
+        "labels": len(names.counts),
         "labels_without_rows": unused,
         "class_counts": {name: int(counts.get(name, 0)) for name in id2label.values()},
     }
@@ -265,8 +270,8 @@ def run(cfg: Config) -> PrepareResult:
     write_json(paths.interim / "prepare.run.json", {"stage": "prepare", **provenance(
         cfg.to_dict(), inputs, started)})  # fmt: skip
     write_parquet(paths.dataset, dataset)
-    logger.info("wrote %s: %d rows, %d labels", paths.dataset, len(dataset), len(id2label))
-    return PrepareResult(paths.dataset, len(sentences), len(dataset), len(id2label), report)
+    logger.info("wrote %s: %d rows, %d labels", paths.dataset, len(dataset), report["labels"])
+    return PrepareResult(paths.dataset, len(sentences), len(dataset), report["labels"], report)
 
 
 def main(argv: list[str] | None = None) -> int:

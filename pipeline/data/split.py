@@ -102,12 +102,16 @@ def small_classes(
     ratios: list[float],
     groups: pd.Series | None = None,
     sets: list[list[str]] | None = None,
+    expected: list[str] | tuple[str, ...] = (),
 ) -> dict[str, int]:
     """Classes with fewer rows (or, with ``groups``, fewer groups) than every split needs;
-    ``sets``: each row's labels (a row counts once for each of them), else its ``label``."""
+    ``sets``: each row's labels (a row counts once for each of them), else its ``label``;
+    ``expected``: classes that count as small with 0 rows when no row has them."""
     if groups is None:
         counted = Counter(x for s in sets for x in s) if sets else None
         counts = pd.Series(counted) if counted else df["label"].value_counts()
+        absent = [c for c in expected if c not in counts.index]
+        counts = pd.concat([counts, pd.Series(0, index=absent)]) if absent else counts
     else:
         counts = pd.DataFrame({"label": df["label"], "g": groups}).groupby("label")["g"].nunique()
     return {name: int(n) for name, n in sorted(counts.items()) if n < min_class_size(ratios)}
@@ -225,7 +229,8 @@ def run(cfg: Config) -> SplitResult:
             raise PipelineError(f"{path} not found: run `python -m pipeline.data.prepare` first")
     check_split_task(cfg, paths, "prepare")  # prepared for another task: not split as this one
     df = pd.read_parquet(paths.dataset)
-    id2label = read_json(paths.labels)["id2label"]
+    prepared = read_json(paths.labels)
+    id2label = prepared["id2label"]
     task = task_for(cfg)
     columns = list(task.columns)  # a pair task: (text, text_pair) is the unit
     missing = [c for c in columns if c not in df.columns]
@@ -245,7 +250,8 @@ def run(cfg: Config) -> SplitResult:
     group_column = split_cfg.group_column
     groups = None if group_column is None else check_groups(df, group_column, paths.dataset)
     sets = task.split_labels(df)  # each row's labels: one, or a multi-label set
-    small = small_classes(df, split_cfg.ratios, groups, sets)
+    small = small_classes(df, split_cfg.ratios, groups, sets, task.split_classes(prepared))
+    rows_in = len(df)
     unit = "example" if groups is None else "group"
     if small and not split_cfg.drop_small_classes:
         listed = ", ".join(
@@ -257,7 +263,11 @@ def run(cfg: Config) -> SplitResult:
             "split.drop_small_classes: true"
         )
     if small:
-        logger.warning("dropping %d small class(es): %s", len(small), small)
+        logger.warning(
+            "dropping %d small class(es) and their %s: %s; their ids stay in %s (the label "
+            "table numbers the model's outputs), so the model keeps an output for each that it "
+            "never sees in training", len(small), f"{unit}s", small, paths.labels.name,
+        )  # fmt: skip
         keep = pd.Series([not set(s) & small.keys() for s in sets], index=df.index)
         df = df[keep].reset_index(drop=True)
         sets = task.split_labels(df)
@@ -312,7 +322,7 @@ def run(cfg: Config) -> SplitResult:
         "dataset": {
             "path": paths.dataset.relative_to(paths.root).as_posix(),
             "sha256": sha256_file(paths.dataset),
-            "rows": len(df) + sum(small.values()),
+            "rows": rows_in,
         },
         "dropped_classes": small,
         "config": {"ingest": cfg.to_dict()["ingest"], "prepare": cfg.to_dict()["prepare"],

@@ -57,9 +57,15 @@ def template_columns(cfg: IngestConfig) -> list[str]:
 
 def check_columns(header: dict[str, Any], cfg: IngestConfig, keep: list[str], where: str) -> None:
     """Every column the config needs is in ``header``, or one error naming the first missing."""
-    own = [*cfg.text_columns, cfg.label_column, *([cfg.group_column] if cfg.group_column else [])]
-    needs = [("", own), (" named in ingest.template", template_columns(cfg)),
-             (" named in split.group_column", keep)]  # fmt: skip
+    label_columns = list(cfg.label_columns or [])  # multi-label 0/1 columns: not kept columns
+    label = [] if label_columns else [cfg.label_column]
+    own = [*cfg.text_columns, *label, *([cfg.group_column] if cfg.group_column else [])]
+    needs = [
+        ("", own),
+        (" named in ingest.label_columns", label_columns),
+        (" named in ingest.template", template_columns(cfg)),
+        (" named in split.group_column", [c for c in keep if c not in label_columns]),
+    ]
     for why, columns in needs:
         missing = [c for c in columns if c not in header]
         if missing:

@@ -50,6 +50,24 @@ class Prepared:
     extra_labels: dict[str, Any] = field(default_factory=dict)
     # The label table that numbers the labels (prepare.label_table), or None: from the data.
     label_table: Path | None = None
+    # The task's labels when prepare numbers something else (multi-label: prepare numbers the
+    # label sets, the labels are labels.json's ``labels``); None: the labels numbered.
+    names: LabelNames | None = None
+    # Files the task read for its labels (prepare.run.json's inputs), by role.
+    inputs: dict[str, Path] = field(default_factory=dict)
+    # The log line of a table derived from the data (%d labels, %s source, %s labels.json).
+    derived_log: str = (
+        "no label table configured (prepare.label_table: null): %d labels %s, written to %s"
+    )
+
+
+@dataclass(frozen=True)
+class LabelNames:
+    """A task's labels for prepare's report: each one's sentence count in id order and where
+    the names come from."""
+
+    counts: dict[str, int]
+    source: str
 
 
 @dataclass(frozen=True)
@@ -133,6 +151,11 @@ class Task(ABC):
     def prepare(self, kept: pd.DataFrame, cfg: PrepareConfig, paths: Paths) -> Prepared:
         """Prepare: the de-duplicated rows -> their labels (and what labels.json adds)."""
 
+    def blank_labels(self, labels: pd.Series, cfg: PrepareConfig) -> pd.Series:
+        """Which label cells hold no label (prepare drops their rows as empty labels): missing,
+        empty or whitespace; a multi-label cell of nothing but separators too."""
+        return labels.isna() | (labels.astype("string").str.strip() == "")
+
     def example_word(self, cfg: IngestConfig) -> str:
         """What one example is called in ingest's messages."""
         return "sentences" if cfg.unit == "sentence" else "rows (one example each)"
@@ -158,6 +181,12 @@ class Task(ABC):
         of entity types as one stratum); a multi-label task's label set (split then
         stratifies iteratively, pipeline/stratify.py)."""
         return [[label] for label in df["label"]]
+
+    def split_classes(self, labels: dict[str, Any]) -> list[str]:
+        """Classes split must find in every split even when no row has them (prepare's
+        labels.json given): none here, the data's classes are checked; a multi-label task's
+        label names (a label without sentences stops split like a small one)."""
+        return []
 
     def show(self, example: Any) -> str:
         """One example as one line of text (logs, tables)."""

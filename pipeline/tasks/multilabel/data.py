@@ -161,6 +161,11 @@ def prepare_frame(kept: pd.DataFrame, cfg: PrepareConfig, paths: Paths
                 f"{exc.args[0]!r} is not in the label table ({source}: {', '.join(names)}); "
                 f"labels are separated by {cfg.label_separator!r} (prepare.label_separator)"
             ) from None
+        if not found:  # prepare drops label cells of only separators (Task.blank_labels)
+            raise PipelineError(
+                f"{row.source_file}, sheet {row.source_sheet!r}, row {row.source_row}: label "
+                f"cell {row.label!r} holds no label"
+            )
         sets.append(sorted(found, key=order.__getitem__))
     matrix = multi_hot(sets, names)
     counts = matrix.sum(axis=0).astype(int)

@@ -24,7 +24,14 @@ from pipeline.config import Config, IngestConfig, PrepareConfig
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
 from pipeline.paths import Paths
-from pipeline.tasks.base import Card, EvaluateRequest, Evaluation, Prepared, Task
+from pipeline.tasks.base import (
+    Card,
+    EvaluateRequest,
+    Evaluation,
+    LabelNames,
+    Prepared,
+    Task,
+)
 from pipeline.tasks.classification.task import TextClassification
 from pipeline.tasks.multilabel.card import MULTILABEL
 
@@ -90,12 +97,26 @@ class MultiLabelClassification(TextClassification):
             len(stats["labels"]), stats["label_source"], stats["label_counts"],
             stats["labels_per_example"], [f"{a}+{b}: {n}" for a, b, n in pairs[:5]],
         )  # fmt: skip
-        return Prepared(frame, stats, None)  # the label table is read above (data.py)
+        table = {} if cfg.label_table is None else {"label_table": paths.resolve(cfg.label_table)}
+        # prepare numbers the label sets (split's counts); the labels are the names above
+        names = LabelNames(stats["label_counts"], stats["label_source"])
+        log = "%d label sets %s (what split counts; the labels are logged above), written to %s"
+        return Prepared(frame, stats, None, names, table, log)
+
+    def blank_labels(self, labels: pd.Series, cfg: PrepareConfig) -> pd.Series:
+        """A cell of nothing but separators and spaces (``,``, `` , ``, ``,,``) has no label."""
+        bare = labels.astype("string").str.replace(cfg.label_separator, "", regex=False)
+        return Task.blank_labels(self, bare, cfg)
 
     def split_labels(self, df: pd.DataFrame) -> list[list[str]]:
         from pipeline.tasks.multilabel.data import label_sets
 
         return label_sets(df)
+
+    def split_classes(self, labels: dict[str, Any]) -> list[str]:
+        from pipeline.tasks.multilabel.data import run_names
+
+        return run_names(labels)
 
     # --- fit ------------------------------------------------------------------------------
 
