@@ -33,7 +33,7 @@ class Labeller:
         if self._loaded is None:
             ref = resolve(self.cfg, self.model)
             check_tokenizer_files(ref)  # one line, not a traceback from transformers
-            self._loaded = load_model(self.cfg, ref, self.task.auto_model)
+            self._loaded = load_model(self.cfg, ref, self.task.auto_model, self.task.check_model)
         return self._loaded
 
     def check_columns(self, column: str, pair_column: str | None) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,9 +69,11 @@ def resolve(cfg: Config, model: str | None) -> ModelRef:
     return resolve_model_ref(Paths.from_config(cfg), cfg.train.run_name, model, allow_hub=True)
 
 
-def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
+def load_model(cfg: Config, ref: ModelRef, auto_class: str,
+               check_model: Callable[[Any, str], None] | None = None) -> LoadedModel:  # fmt: skip
     """Load the model (with the task's ``auto_class``; ``serve.backend`` onnx/onnx-int8: the
-    run's ONNX graph) and tokenizer; max_seq_len as trained (run.json), capped by the model."""
+    run's ONNX graph) and tokenizer; max_seq_len as trained (run.json), capped by the model.
+    ``check_model`` (the task's ``Task.check_model``) refuses a model of another task."""
     backend = cfg.serve.backend
     if backend == "tf":
         if importlib.util.find_spec("tensorflow") is None:
@@ -97,9 +100,8 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str) -> LoadedModel:
             label2group = read_json(RunDir(ref.run_dir).labels).get("label2group") or {}
     else:
         label2group = _hub_label_groups(str(ref.hub_id))
-    from pipeline.tasks import task_for
-
-    task_for(cfg).check_model(model.config, ref.source)
+    if check_model is not None:
+        check_model(model.config, ref.source)
     multi = getattr(model.config, "problem_type", None) == "multi_label_classification"
     calibration = model_calibration(cfg, ref, "sigmoid" if multi else "softmax")
     max_seq_len = min(max_seq_len, int(getattr(model.config, "max_position_embeddings", 512)))

@@ -134,6 +134,7 @@ class Answers(Protocol):
     """What a batched task brings: its request shape, its model call and its answer shape."""
 
     auto_model: str  # the transformers TF auto class of the task's trained model
+    check_model: Callable[[Any, str], None]  # the task's Task.check_model
     page: str
     inputs_schema: dict[str, Any]
     example_inputs: Any
@@ -165,7 +166,7 @@ class BatchedServer(Server):
 
     def _load(self) -> None:
         serve = self.cfg.serve
-        loaded = load_model(self.cfg, self.ref, self.answers.auto_model)
+        loaded = load_model(self.cfg, self.ref, self.answers.auto_model, self.answers.check_model)
         predict, size = self.answers.predictor(loaded, serve)
         self.answers.warm(loaded)
         warm = list(self.answers.warm_up)

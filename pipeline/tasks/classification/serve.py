@@ -80,6 +80,7 @@ class ClassifierAnswers:
         self.task = task
         self.min_score = min_score  # serve.min_score: below it an answer is marked uncertain
         self.auto_model = task.auto_model
+        self.check_model = task.check_model
         self.page = task.page
         self.inputs_schema = task.inputs_schema
         self.example_inputs = task.example_inputs

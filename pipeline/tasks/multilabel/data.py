@@ -32,6 +32,7 @@ from pipeline.tables.sentences import sentences_from_sheet
 from pipeline.tables.workbooks import read_book
 from pipeline.text import normalize_text
 
+PROBLEM_TYPE = "multi_label_classification"  # transformers: a sigmoid per label, BCE
 SET_JOIN = " + "  # the key of a label set (the stored ``label``)
 TRUE, FALSE = {"1", "1.0", "true", "yes", "y", "o"}, {"0", "0.0", "false", "no", "n", "x", ""}
 

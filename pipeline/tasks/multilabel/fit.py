@@ -30,8 +30,7 @@ from pipeline.config import Config
 from pipeline.errors import PipelineError
 from pipeline.fitting.loop import Examples, FitSpec
 from pipeline.model.loading import load_base_classifier
-from pipeline.tasks.multilabel.data import label_sets, multi_hot, run_names
-from pipeline.tasks.multilabel.task import PROBLEM_TYPE
+from pipeline.tasks.multilabel.data import PROBLEM_TYPE, label_sets, multi_hot, run_names
 
 logger = logging.getLogger("pipeline.train")
 

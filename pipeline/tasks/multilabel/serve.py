@@ -112,6 +112,7 @@ class MultiLabelAnswers:
     def __init__(self, task: Any) -> None:
         self.task = task
         self.auto_model = task.auto_model
+        self.check_model = task.check_model
         self.page = task.page
         self.inputs_schema = task.inputs_schema
         self.example_inputs = task.example_inputs

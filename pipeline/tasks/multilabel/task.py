@@ -34,8 +34,7 @@ from pipeline.tasks.base import (
 )
 from pipeline.tasks.classification.task import TextClassification
 from pipeline.tasks.multilabel.card import MULTILABEL
-
-PROBLEM_TYPE = "multi_label_classification"  # transformers: a sigmoid per label, BCE
+from pipeline.tasks.multilabel.data import PROBLEM_TYPE
 
 logger = logging.getLogger("pipeline.data.prepare")
 

@@ -212,6 +212,7 @@ class EntityAnswers:
 
     def __init__(self, task: Any) -> None:
         self.auto_model = task.auto_model
+        self.check_model = task.check_model
         self.example_inputs = task.example_inputs
         self.warm_up = (task.example_inputs, "오늘 오후 3시에 서울역에서 만나요.")
 
