@@ -56,6 +56,14 @@ def onnx_file(run_dir: Path, backend: str) -> Path:
     )
 
 
+def exported_backends(ref: Any) -> list[str]:
+    """tf, and the ONNX backends whose file the onnx/ folder of ``ref`` (a ``ModelRef``) holds."""
+    folder = ref.run_dir / ONNX_DIR if ref.run_dir is not None else None
+    return ["tf"] + [
+        b for b in BACKEND_FILES if folder is not None and (folder / BACKEND_FILES[b]).is_file()
+    ]
+
+
 def session(path: Path) -> Any:
     """An ONNX Runtime CPU session with every graph optimization on, its threads not spinning.
 

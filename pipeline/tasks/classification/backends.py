@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.model.batched_classifier import BatchedClassifier, PaddedClassifier
 from pipeline.model.loading import ModelRef, load_trained
-from pipeline.model.onnx_classifier import BACKEND_FILES, BACKENDS, ONNX_DIR
+from pipeline.model.onnx_classifier import BACKENDS
 from pipeline.reporting import md_table
 
 
@@ -59,14 +59,6 @@ class ClassifierExport:
         from pipeline.tasks.classification.metrics import macro_f1
 
         return "macro_f1", macro_f1(frame["label"].map(self.label2id).to_numpy(), logits)
-
-
-def exported_backends(ref: ModelRef) -> list[str]:
-    """tf, and the ONNX backends whose file the run's onnx/ folder holds."""
-    folder = ref.run_dir / ONNX_DIR if ref.run_dir is not None else None
-    return ["tf"] + [
-        b for b in BACKEND_FILES if folder is not None and (folder / BACKEND_FILES[b]).is_file()
-    ]
 
 
 def compare(

@@ -205,7 +205,7 @@ def on_each_backend(ref: ModelRef, texts: list[str], gold: list[Any], types: lis
                     max_len: int, batch_size: int) -> list[dict[str, Any]]:  # fmt: skip
     """With an ONNX export: one row per backend the run has (TF, fp32, int8) on the same
     sentences: entity F1, the share of sentences whose entities are TF's, sentences/s."""
-    from pipeline.tasks.classification.backends import exported_backends
+    from pipeline.model.onnx_classifier import exported_backends
 
     backends = exported_backends(ref)
     if len(backends) < 2:
