@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.calibration import Calibration, scaled_probs
+from pipeline.inference.api import ANSWER_SCHEMA as BASE_SCHEMA
 from pipeline.inference.api import RequestError, parse_request
 from pipeline.inference.labeller import Labeller
 from pipeline.inference.loaded import (
@@ -37,16 +38,18 @@ from pipeline.model.loading import ModelRef
 from pipeline.paths import RunDir
 from pipeline.tasks.classification.serve import UNSURE_COLUMN
 
+# The classification answer's entries (label, score, uncertain on the best) plus the label's
+# threshold and whether it is chosen.
+_ENTRY = BASE_SCHEMA["items"]["items"]
 ANSWER_SCHEMA = {
-    "type": "array",
+    **BASE_SCHEMA,
     "description": "one list per input, best first; selected: score >= the label's threshold",
     "items": {
         "type": "array",
         "items": {
-            "type": "object",
+            **_ENTRY,
             "properties": {
-                "label": {"type": "string"},
-                "score": {"type": "number"},
+                **_ENTRY["properties"],
                 "threshold": {"type": "number"},
                 "selected": {"type": "boolean"},
             },
