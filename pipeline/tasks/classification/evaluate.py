@@ -27,7 +27,6 @@ from pipeline.errors import PipelineError
 from pipeline.inference.loaded import read_calibration
 from pipeline.io import read_json, sha256_file, write_json, write_parquet
 from pipeline.model.loading import resolve_base_model
-from pipeline.model.onnx_classifier import exported_backends
 from pipeline.paths import Paths, RunDir
 from pipeline.tables.labels import majority_groups
 from pipeline.tables.outputs import to_csv_as_text, to_excel_as_text
@@ -108,7 +107,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     def scored(p: Any) -> dict[str, Any]:
         return score(y_true, p, names, label2group)
 
-    on_each = exported_backends(req.ref)
+    on_each = backends.exported_backends(req.ref)
     side_by_side = (
         backends.compare(make, task.examples(data), on_each, scored) if len(on_each) > 1 else []
     )
