@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -92,8 +93,15 @@ def test_a_401_is_logged_and_counted_at_its_route(
     caplog.set_level(logging.INFO)
     for method, path in [("POST", "/predict"), ("GET", "/info"), ("GET", "/nowhere")]:
         assert httpx.request(method, f"{server}{path}", json={"inputs": "기"}).status_code == 401
-    lines = [r.getMessage() for r in caplog.records if r.name == "pipeline.serve.access"]
-    lines = [line for line in lines if " 401 " in line]  # not an earlier test's late line
+
+    def lines_401() -> list[str]:  # not an earlier test's late line
+        access = [r.getMessage() for r in caplog.records if r.name == "pipeline.serve.access"]
+        return [line for line in access if " 401 " in line]
+
+    deadline = time.monotonic() + 10  # a line is written once its answer has gone out
+    while len(lines_401()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = lines_401()
     assert [line.split()[2:5] for line in lines] == [
         ["POST", "/predict", "401"],
         ["GET", "/info", "401"],

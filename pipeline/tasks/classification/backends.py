@@ -17,7 +17,7 @@ import pandas as pd
 
 from pipeline.model.batched_classifier import BatchedClassifier, PaddedClassifier
 from pipeline.model.loading import ModelRef, load_trained
-from pipeline.model.onnx_classifier import BACKENDS
+from pipeline.model.onnx_classifier import BACKENDS, exported_backends  # noqa: F401  (evaluate.py)
 from pipeline.reporting import md_table
 
 
