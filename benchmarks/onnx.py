@@ -10,22 +10,34 @@ so a change of load on the machine hits all of them; the best round counts. Reco
 sentences/s, the speed-up over TF, label agreement with TF and macro F1 (and its change), the
 CPU's int8 dot-product flags (ONNX Runtime's MLAS picks its VNNI kernels when ``avx512_vnni``
 or ``avx_vnni`` is there), and writes reports/bench/onnx.json.
+Then the service: ``python -m pipeline.serve --backend B`` for each backend, the three servers
+up at once on 127.0.0.1 (idle ones take no CPU), taking turns round by round under 32 clients
+sending one test sentence per request for ``--seconds``: requests/s and p50/p99 latency, the
+best round of each.
 Targets: fp32 at least 1.2x TF with identical labels; int8 at least 2x with macro F1 within 0.01.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pandas as pd
 
+from benchmarks.common import stop
+from benchmarks.serve import first_answer, free_port, load
 from pipeline.cli import add_config_args, run_cli
 from pipeline.config import Config
 from pipeline.io import package_versions, write_json
@@ -37,6 +49,7 @@ from pipeline.tasks.classification.metrics import macro_f1
 logger = logging.getLogger("benchmarks.onnx")
 
 TARGETS = {"onnx": 1.2, "onnx-int8": 2.0}
+SERVE_CLIENTS = 32
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16")
 
 
@@ -109,6 +122,45 @@ def bench(cfg: Config, rounds: int) -> dict[str, Any]:
     return {"n_sentences": len(texts), "rows": out}
 
 
+def bench_serve(cli: list[str], texts: list[str], rounds: int, seconds: float
+                ) -> dict[str, Any]:  # fmt: skip
+    """Requests/s and p50/p99 at ``SERVE_CLIENTS`` clients of the service on each backend (the
+    servers take turns, round by round; the best round of each counts)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
+    procs: dict[str, tuple[subprocess.Popen, str]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-onnx-") as tmp, ExitStack() as logs:
+        try:
+            for backend in ("tf", *BACKEND_FILES):
+                port = free_port()
+                cmd = [sys.executable, "-m", "pipeline.serve", *cli, "--backend", backend]
+                cmd += ["--port", str(port)]
+                log = logs.enter_context(open(Path(tmp) / f"{backend}.log", "w"))
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+                procs[backend] = (proc, f"http://127.0.0.1:{port}/predict")
+            for proc, url in procs.values():
+                asyncio.run(first_answer(url, proc))
+            best: dict[str, dict[str, Any]] = {}
+            for r in range(rounds):
+                for backend, (_, url) in procs.items():
+                    info = url.replace("/predict", "/info")
+                    before = httpx.get(info).json()["batches"]
+                    level = asyncio.run(load(url, SERVE_CLIENTS, seconds, texts))
+                    after = httpx.get(info).json()["batches"]
+                    calls = max(1, after["batches"] - before["batches"])
+                    level["mean_batch"] = round(
+                        (after["sentences"] - before["sentences"]) / calls, 1
+                    )
+                    logger.info("serve round %d %s: %s", r + 1, backend, level)
+                    if level["requests_per_s"] > best.get(backend, {}).get("requests_per_s", 0):
+                        best[backend] = level
+        finally:
+            for proc, _ in procs.values():
+                stop(proc)
+    for level in best.values():
+        level["speedup_vs_tf"] = round(level["requests_per_s"] / best["tf"]["requests_per_s"], 2)
+    return best
+
+
 def verdict(rows: dict[str, dict[str, Any]]) -> dict[str, bool]:
     fp32, int8 = rows["onnx"], rows["onnx-int8"]
     return {
@@ -122,15 +174,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_config_args(parser)
     parser.add_argument("--rounds", type=int, default=3, help="timed passes per backend")
+    parser.add_argument("--seconds", type=float, default=8.0, help="serve load per round")
 
     def work(args: argparse.Namespace, cfg: Config) -> None:
         started, load = time.time(), os.getloadavg()[0]
         result = bench(cfg, args.rounds)
+        texts = task_for(cfg).examples(pd.read_parquet(Paths.from_config(cfg).split_file("test")))
+        cli = ["--config", args.config, *(f"--set={o}" for o in args.overrides)]
+        serve = bench_serve(cli, texts, args.rounds, args.seconds)
         record = {
             "model": cfg.train.run_name,
             **result,
             "targets": {"speedup": TARGETS, "int8_max_f1_change": 0.01},
             "met": {k: verdict(v) for k, v in result["rows"].items()},
+            "serve": {"clients": SERVE_CLIENTS, "seconds": args.seconds, "backends": serve},
             "cpu": cpu_flags(),
             "cpus": os.cpu_count(),
             "load_average_before": load,
@@ -146,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                 for b, r in rows.items()
             )
             print(f"{batch}: {line}")  # noqa: T201
+        line = ", ".join(f"{b} {r['requests_per_s']} req/s p99 {r['p99_ms']} ms"
+                         for b, r in serve.items())  # fmt: skip
+        print(f"serve at {SERVE_CLIENTS} clients: {line}")  # noqa: T201
         print(f"written {path}")  # noqa: T201
 
     return run_cli(parser, work, argv)
