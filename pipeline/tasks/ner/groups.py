@@ -79,9 +79,8 @@ def entity_groups(tokenizer: Any, id2label: dict[int, str], text: str, parts: Se
     out, overlaps of windows resolved (the longer group wins, then the higher score)."""
     found: list[dict[str, Any]] = []
     for part, window_logits in zip(parts, logits, strict=True):
-        maxes = np.max(window_logits, axis=-1, keepdims=True)
-        shifted_exp = np.exp(window_logits - maxes)
-        scores = shifted_exp / shifted_exp.sum(axis=-1, keepdims=True)
+        exp = np.exp(window_logits - np.max(window_logits, axis=-1, keepdims=True))
+        scores = exp / exp.sum(axis=-1, keepdims=True)
         pieces = []
         for idx, piece_scores in enumerate(scores):
             if part.special[idx]:
