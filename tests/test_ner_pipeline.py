@@ -1,6 +1,7 @@
 """NER end to end with a tiny random BERT: data stages, train (early stopping on val entity F1),
 evaluate (entity scores beside the dictionary baseline), the served API (InferenceClient
-included), predict on a sheet, and the model card.
+included), predict on a sheet, the model card, and the ONNX export: evaluate, serve and predict
+on onnx / onnx-int8 answering TF's entities, without importing TensorFlow.
 
 One project per module: a tiny marked corpus as a text file, ingest -> prepare -> split ->
 train -> evaluate through each stage's ``main``.
@@ -19,7 +20,6 @@ import yaml
 
 from pipeline.config import load_config
 from pipeline.data import ingest, prepare, split
-from pipeline.errors import PipelineError
 from pipeline.evaluate import stage as evaluate
 from pipeline.model.loading import ModelRef, load_base_classifier
 from pipeline.publish.files import collect
@@ -197,16 +197,23 @@ def test_the_model_card_says_token_classification_with_entity_f1(project: Path) 
     assert "TFBertForTokenClassification" in card
 
 
-def test_export_checks_entities_and_evaluate_compares_the_backends(project: Path) -> None:
-    """make export on the NER run: fp32 word-piece logits match TF's on validation, the int8
-    gate compares entity F1; evaluate --backend onnx finds TF's entities and shows every
-    backend side by side; serve and predict on ONNX say they are TF-only. (Runs last: it
-    adds onnx/ to the run.)"""
+@pytest.fixture(scope="module")
+def exported(project: Path) -> Path:
+    """The project with its run exported (``python -m pipeline.export``). The tests that use
+    it come last: evaluate --backend onnx rewrites the run's report."""
     from pipeline.export.stage import main as export
-    from pipeline.io import read_json
 
     assert export(["--config", str(project)]) == 0
-    root = project.parent
+    return project
+
+
+def test_export_checks_entities_and_evaluate_compares_the_backends(exported: Path) -> None:
+    """make export on the NER run: fp32 word-piece logits match TF's on validation, the int8
+    gate compares entity F1; evaluate --backend onnx finds TF's entities and shows every
+    backend side by side."""
+    from pipeline.io import read_json
+
+    project, root = exported, exported.parent
     record = read_json(root / "models/ner/onnx/export.json")
     parity = record["parity"]
     assert parity["labels_identical"] and parity["max_abs_logit_diff"] < 1e-3
@@ -225,6 +232,108 @@ def test_export_checks_entities_and_evaluate_compares_the_backends(project: Path
     assert rows["onnx"]["sentences_as_tf"] == 1.0
     assert rows["onnx"]["entity_f1"] == rows["tf"]["entity_f1"] == tf_metrics["entity_f1"]
     assert "onnx (reported above)" in (root / "reports/ner/report.md").read_text("utf-8")
-    assert predict.main(["--config", str(project), "--backend", "onnx", "민수 님"]) != 0
-    with pytest.raises(PipelineError, match="runs serve on TensorFlow only"):
-        run_service(load_config(project, ["serve.backend=onnx"]), root / "models/ner")
+
+
+# Longer than one window of the run's 32 pieces (~3 characters a piece): many windows.
+LONG = " ".join(parse_markup(x, None, "t")[0] for x in corpus(20, seed=1))
+TEXTS = ["민수 님은 부산 지역에 갔다", " 😀  어제 서울 지역에서 하은 님이  왔다!! ", LONG]
+
+
+def _same_entities(got: list, want: list, tol: float) -> None:
+    """The same entities (type, word, offsets); scores within ``tol``."""
+    assert [[(e["entity_group"], e["word"], e["start"], e["end"]) for e in found] for found in got
+            ] == [[(e["entity_group"], e["word"], e["start"], e["end"]) for e in found]
+                  for found in want]  # fmt: skip
+    for g, w in zip(sum(got, []), sum(want, []), strict=True):
+        assert g["score"] == pytest.approx(w["score"], abs=tol)
+
+
+@pytest.mark.parametrize(("backend", "tol"), [("onnx", 1e-4), ("onnx-int8", 0.05)])
+def test_serve_on_onnx_answers_the_tf_servers_entities(
+    exported: Path, server: str, backend: str, tol: float
+) -> None:
+    """The app on the exported graph (serve --backend onnx / onnx-int8) answers the TF
+    server's entities, a text of many windows included; /info names the backend."""
+    assert len(LONG) > 300
+    body = {"inputs": TEXTS}
+    want = httpx.post(f"{server}/predict", json=body, timeout=60).json()
+    assert sum(len(found) for found in want) > 10 and len(want[2]) > 8
+    cfg = load_config(exported, [f"serve.backend={backend}"])
+    with live_server(run_service(cfg, exported.parent / "models/ner")) as url:
+        got = httpx.post(f"{url}/predict", json=body, timeout=60).json()
+        one = httpx.post(f"{url}/predict", json={"inputs": LONG}, timeout=60).json()
+        info = httpx.get(f"{url}/info").json()
+    assert info["serve"]["backend"] == backend and info["task"] == "token-classification"
+    _same_entities(got, want, tol)
+    _same_entities([one], [want[2]], tol)
+
+
+def test_predict_on_onnx_prints_and_writes_the_tf_entities(
+    exported: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """predict --backend onnx: the TF lines for sentences, the TF entities in a sheet."""
+    lines = {}
+    for backend in ("tf", "onnx"):
+        assert predict.main(["--config", str(exported), "--backend", backend, *TEXTS]) == 0
+        lines[backend] = capsys.readouterr().out
+    assert lines["onnx"] == lines["tf"] and lines["tf"].count("  PS  ") > 3
+    src = tmp_path / "in.xlsx"
+    pd.DataFrame({"문장": [TEXTS[0], None, LONG]}).to_excel(src, index=False)
+    sheets = {}
+    for backend in ("tf", "onnx"):
+        dst = tmp_path / f"{backend}.xlsx"
+        argv = ["--config", str(exported), "--backend", backend, "--input", str(src)]
+        assert predict.main([*argv, "--column", "문장", "--output", str(dst)]) == 0
+        sheets[backend] = pd.read_excel(dst, engine="calamine")
+        assert sheets[backend]["entities"].isna().tolist() == [False, True, False]
+    found = {b: [json.loads(s["entities"][i]) for i in (0, 2)] for b, s in sheets.items()}
+    _same_entities(found["onnx"], found["tf"], 1e-4)
+    assert len(found["tf"][1]) > 8
+    assert sheets["onnx"]["entities_marked"].equals(sheets["tf"]["entities_marked"])
+
+
+NO_TF_SCRIPT = """
+import asyncio, json, sys
+from pathlib import Path
+from pipeline.config import load_config
+from pipeline.model.loading import ModelRef
+from pipeline.tasks import task_for
+import pipeline.serve.stage, pipeline.serve.predict
+texts = json.loads(sys.argv[3])
+answers = {}
+for backend in ("onnx", "onnx-int8"):
+    cfg = load_config(sys.argv[1], [f"serve.backend={backend}"])
+    server = task_for(cfg).server(cfg, ModelRef(name="ner", run_dir=Path(sys.argv[2])))
+    server.load()
+    assert server.error is None, server.error
+    async def gone():
+        return False
+    answers[backend], _ = asyncio.run(server.answer({"inputs": texts}, gone))
+    server.close()
+    labeller = task_for(cfg).labeller(cfg, None, 8)
+    assert labeller.lines(texts, 5, {}).count("  PS  ") > 3
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
+assert not loaded, loaded[:5]
+print(json.dumps(answers))
+"""
+
+
+def test_ner_on_onnx_imports_no_tensorflow(exported: Path, server: str) -> None:
+    """In a fresh process of the full venv, the server and predict of NER on onnx and
+    onnx-int8 load the export and answer, a long text included, without importing
+    TensorFlow; the fp32 answers are the TF server's entities."""
+    import subprocess
+    import sys
+
+    run_dir = exported.parent / "models/ner"
+    done = subprocess.run(
+        [sys.executable, "-c", NO_TF_SCRIPT, str(exported), str(run_dir), json.dumps(TEXTS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answers = json.loads(done.stdout.strip().splitlines()[-1])
+    want = httpx.post(f"{server}/predict", json={"inputs": TEXTS}, timeout=60).json()
+    _same_entities(answers["onnx"], want, 1e-4)
+    assert len(answers["onnx-int8"]) == len(TEXTS) and len(answers["onnx-int8"][2]) > 8

@@ -45,11 +45,34 @@ def tagger(tmp_path_factory: pytest.TempPathFactory):
     return model, AutoTokenizer.from_pretrained(str(ckpt))
 
 
+def entity_pipeline(model, tokenizer, max_len: int | None = 64):
+    """The reference: transformers' pipeline as serve ran it before batching (windows of
+    ``max_len`` pieces, ``stride`` a quarter of it; None: one window, no stride)."""
+    import copy
+
+    from transformers import TokenClassificationPipeline
+
+    from pipeline.tasks.ner.groups import stride
+
+    if max_len is None:
+        return TokenClassificationPipeline(
+            model=model, tokenizer=tokenizer, framework="tf", aggregation_strategy="simple"
+        )
+    windowed = copy.copy(tokenizer)  # the loaded tokenizer keeps its own length
+    windowed.model_max_length = max_len
+    return TokenClassificationPipeline(
+        model=model,
+        tokenizer=windowed,
+        framework="tf",
+        aggregation_strategy="simple",
+        stride=stride(max_len),
+    )
+
+
 def _pipeline_entities(model, tokenizer, text: str) -> list[dict]:
     """What the served entities were before batching: the pipeline, text by text."""
     from pipeline.tasks.ner.serve import shape
     from pipeline.tasks.ner.view import model_view
-    from pipeline.tasks.ner.windows import entity_pipeline
 
     pipe = entity_pipeline(model, tokenizer, 64)
     view = model_view(text)
@@ -248,3 +271,84 @@ def test_a_turn_cuts_into_windows_only_the_long_texts_it_has_room_for(tagger) ->
     assert sum(reads) == len(texts)  # each text cut into windows once
     assert max(reads[1:]) <= fill
     _same(results[0], _pipeline_entities(model, tokenizer, mid))
+
+
+def _views() -> list[str]:
+    from pipeline.tasks.ner.view import model_view
+
+    return [v.text for v in map(model_view, TEXTS) if v.text.strip()]
+
+
+@pytest.mark.parametrize("max_len", [64, None])
+def test_the_windows_are_the_pipelines(tagger, max_len: int | None) -> None:
+    """groups.windows cuts every text (long ones, NFD, emoji, CR LF, an [UNK] word) into the
+    pipeline preprocess's windows: the same ids, masks, segments, offsets, padding."""
+    from pipeline.tasks.ner.groups import windows
+
+    model, tokenizer = tagger
+    pipe = entity_pipeline(model, tokenizer, max_len)
+    for text in _views():
+        want = list(pipe.preprocess(text, **pipe._preprocess_params))
+        got = windows(tokenizer, text, max_len)
+        assert len(got) == len(want) and (max_len is not None or len(got) == 1)
+        for g, w in zip(got, want, strict=True):
+            assert sorted(g.inputs) == sorted(k for k in w if k in g.inputs)
+            for key, row in g.inputs.items():
+                assert row.tolist() == w[key].numpy()[0].tolist(), key
+            assert g.special.tolist() == w["special_tokens_mask"].numpy()[0].tolist()
+            assert g.offsets.tolist() == w["offset_mapping"].numpy()[0].tolist()
+    assert len(windows(tokenizer, LONG, 64)) > 8
+
+
+def test_the_groups_are_the_pipelines_on_the_same_logits(tagger) -> None:
+    """groups.entity_groups answers what the pipeline's postprocess answers for the same
+    windows and logits, to the last bit (scores included): random logits, so that groups
+    start, continue, end and overlap across windows everywhere."""
+    import numpy as np
+    import tensorflow as tf
+
+    from pipeline.tasks.ner.groups import entity_groups, windows
+
+    model, tokenizer = tagger
+    pipe = entity_pipeline(model, tokenizer, 64)
+    id2label = {int(i): t for i, t in model.config.id2label.items()}
+    rng = np.random.default_rng(0)
+    n_groups = overlapped = 0
+    for text in _views() * 3:
+        chunks = list(pipe.preprocess(text, **pipe._preprocess_params))
+        logits = [
+            rng.normal(0, 2, (c["input_ids"].shape[-1], len(id2label))).astype(np.float32)
+            for c in chunks
+        ]
+        pairs = zip(chunks, logits, strict=True)
+        outputs = [{**c, "logits": tf.constant(x[None])} for c, x in pairs]
+        want = pipe.postprocess(outputs, **pipe._postprocess_params)
+        got = entity_groups(tokenizer, id2label, text, windows(tokenizer, text, 64), logits)
+        assert got == want
+        n_groups += len(got)
+        overlapped += len(chunks) > 1
+    assert n_groups > 500 and overlapped > 3
+
+
+def test_an_exported_graph_tags_as_the_tf_model(tagger, tmp_path) -> None:
+    """The tiny model converted to ONNX (pipeline.export's conversion) behind ``OnnxModel``:
+    the Tagger finds the TF model's entities in every text, a turn at a time too."""
+    from pipeline.export.convert import to_onnx
+    from pipeline.model.onnx_classifier import OnnxModel
+    from pipeline.tasks.ner.serve import predictor
+    from pipeline.tasks.ner.windows import Reading
+
+    model, tokenizer = tagger
+    to_onnx(model, tmp_path / "model.onnx", tmp_path / "raw.onnx")
+    graph = OnnxModel(tmp_path / "model.onnx", model.config, "onnx")
+    want = predictor(model, tokenizer, 64, batch=4)(TEXTS)
+    assert sum(len(found) for found in want) > 50
+    for got, w in zip(predictor(graph, tokenizer, 64, batch=4)(TEXTS), want, strict=True):
+        _same(got, w)
+    turns = predictor(graph, tokenizer, 64, batch=4, budget=3)
+    results: list = list(TEXTS)
+    while pending := [i for i, r in enumerate(results) if isinstance(r, (str, Reading))]:
+        for i, r in zip(pending, turns([results[i] for i in pending]), strict=True):
+            results[i] = r
+    for got, w in zip(results, want, strict=True):
+        _same(got, w)

@@ -1,7 +1,7 @@
 """ONNX Runtime inference for an exported run (``python -m pipeline.export``), without TensorFlow.
 
 A sequence classifier is read by ``OnnxClassifier`` below; a NER model is called as the TF one
-is (``OnnxModel.__call__``, pipeline/tasks/ner/predict.py).
+is (``OnnxModel.__call__``, pipeline/tasks/ner/predict.py and windows.py).
 
     models/<run>/onnx/model.onnx            fp32, ONNX Runtime's transformer fusions: "onnx"
     models/<run>/onnx/model_quantized.onnx  int8 weights, head and embeddings float: "onnx-int8"

@@ -6,8 +6,8 @@ A request is ``{"inputs": "문장"}`` (answer: a list of entities) or ``{"inputs
 zero-width characters, as ingest stored the training sentences, and the offsets are mapped
 back: ``view.py``; leading spaces left out), so that
 ``huggingface_hub.InferenceClient(model=URL).token_classification(text)`` reads it. The model
-runs as transformers' ``TokenClassificationPipeline(framework="tf",
-aggregation_strategy="simple")`` would run it, a sentence longer than the trained max_seq_len
+(TF, or its ONNX export: serve.backend) answers what transformers' ``TokenClassificationPipeline(
+aggregation_strategy="simple")`` answers, a sentence longer than the trained max_seq_len
 read in overlapping windows (nothing past the length is dropped), but the windows of a request
 and of the requests batched with it go through the model together, ``WINDOW_BATCH`` at most
 per call (``windows.py``); a long sentence is read ``WINDOW_BATCH`` windows at a time, the

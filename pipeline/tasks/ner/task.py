@@ -31,7 +31,7 @@ class TokenClassification(Task):
     stored_columns = ("entities",)
     auto_model = TOKEN
     monitors = ("val_entity_f1", "val_accuracy", "val_loss")
-    onnx_refusal = None  # exported; evaluate takes the ONNX backends, serve and predict not yet
+    onnx_refusal = None  # exported; evaluate, serve and predict take the ONNX backends
     example_inputs = EXAMPLE  # the API's example request
     card_pieces = {
         "intro": "A Korean named-entity recognizer (people PS, places LC, organisations OG, "
@@ -171,13 +171,11 @@ class TokenClassification(Task):
     def server(self, cfg: Config, ref: ModelRef) -> Any:
         from pipeline.tasks.ner.serve import EntityAnswers, EntityServer
 
-        _tf_only(cfg, "serve")
         return EntityServer(cfg, ref, EntityAnswers(self))
 
     def labeller(self, cfg: Config, model: str | None, batch_size: int) -> Any:
         from pipeline.tasks.ner.serve import EntityLabeller
 
-        _tf_only(cfg, "predict")
         return EntityLabeller(self, cfg, model, batch_size)
 
     def card(self, cfg: Config, ref: ModelRef, repo_id: str, record: dict[str, Any],
@@ -192,14 +190,3 @@ class TokenClassification(Task):
         from pipeline.tasks.ner.predict import EntityExport
 
         return EntityExport(tokenizer, id2label, max_len, batch_size)
-
-
-def _tf_only(cfg: Config, stage: str) -> None:
-    """NER's serve and predict read long texts in windows through transformers' TF pipeline:
-    the ONNX backends are for export and evaluate only, so far."""
-    if cfg.serve.backend != "tf":
-        raise PipelineError(
-            f"serve.backend {cfg.serve.backend}: task {cfg.task} runs {stage} on TensorFlow only "
-            "(its windows go through transformers' TF pipeline); evaluate takes the ONNX "
-            "backends. Use serve.backend tf"
-        )

@@ -5,11 +5,13 @@ overlapping windows (``stride``) and runs the model once per window, eagerly, at
 CPU that call is mostly Python: about a thousand TF ops dispatched one by one, so a 64-piece
 window of the demo's 12-layer encoder cost ~0.2 s (~0.04 s of it arithmetic) and a
 5,000-character request ~25 s (109 windows). Tokenizing and the pipeline's postprocess are
-milliseconds. So ``Tagger`` keeps the pipeline's own ``preprocess`` (the windows, with their
-offsets and special-token masks) and its own ``postprocess`` (the same aggregation, overlaps
-resolved the same way: the same entities), and in between runs the windows of all the texts at
-hand through one traced model function (``tf.function``, one trace for every shape) in batches
-of at most ``batch`` windows, each padded to the longest window of its batch.
+milliseconds. So ``Tagger`` cuts the windows as the pipeline's ``preprocess`` does (with their
+offsets and special-token masks) and aggregates as its ``postprocess`` does (overlaps resolved
+the same way: the same entities), both in numpy (groups.py), and in between runs the windows of
+all the texts at hand through one model call in batches of at most ``batch`` windows, each
+padded to the longest window of its batch: a TF model through one traced function
+(``tf.function``, one trace for every shape; TensorFlow is imported only then), an exported
+graph (``OnnxModel``, serve.backend onnx / onnx-int8) in ONNX Runtime, without TensorFlow.
 
 A ``Reading`` is a text part way through: ``Tagger.step`` with a ``budget`` reads at most that
 many windows of the texts longer than one window, and cuts a new long text into windows only
@@ -19,49 +21,40 @@ between other requests (``serve.EntityServer``).
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from pipeline.model.onnx_classifier import OnnxModel
+from pipeline.tasks.ner.groups import Window, entity_groups, windows
 from pipeline.tasks.ner.view import View, model_view
 
-# What the pipeline's preprocess yields besides the model's inputs (its ``_forward`` pops them).
-NOT_MODEL_INPUTS = ("special_tokens_mask", "offset_mapping", "sentence", "is_last")
-NOT_MODEL_INPUTS += ("word_ids", "word_to_chars_map")
+Logits = Callable[[dict[str, np.ndarray]], np.ndarray]  # a padded batch -> its logits
 
 
-def entity_pipeline(model: Any, tokenizer: Any, max_len: int | None = None) -> Any:
-    """The pipeline; with ``max_len``, a long sentence is read in overlapping windows of
-    ``max_len`` pieces (the length the model was trained at) instead of being cut off."""
-    from transformers import TokenClassificationPipeline
+def model_call(model: Any, inputs: dict[str, np.ndarray]) -> Logits:
+    """``model`` as one call on a padded batch like ``inputs``: an exported graph as it is, a
+    TF model traced once for every batch size and width."""
+    if isinstance(model, OnnxModel):
+        return lambda batch: model(batch, training=False).logits
+    import tensorflow as tf
 
-    if max_len is None:
-        return TokenClassificationPipeline(
-            model=model, tokenizer=tokenizer, framework="tf", aggregation_strategy="simple"
-        )
-    windowed = copy.copy(tokenizer)  # the loaded tokenizer keeps its own length
-    windowed.model_max_length = max_len
-    return TokenClassificationPipeline(
-        model=model,
-        tokenizer=windowed,
-        framework="tf",
-        aggregation_strategy="simple",
-        stride=max(1, max_len // 4),
-    )
+    spec = {k: tf.TensorSpec([None, None], tf.int32, name=k) for k in inputs}
+    traced = tf.function(lambda x: model(**x, training=False)[0], input_signature=[spec])
+    return lambda batch: traced({k: tf.constant(v) for k, v in batch.items()}).numpy()
 
 
 @dataclass(eq=False)
 class Reading:
-    """``text`` (as sent) being read: the model's view of it, its windows (the pipeline's
-    chunks) and the model's outputs for the first ``len(outputs)`` of them."""
+    """``text`` (as sent) being read: the model's view of it, its windows (``chunks``, as the
+    pipeline's preprocess cuts them) and the logits of the first ``len(outputs)`` of them."""
 
     text: str
     view: View
-    chunks: list[dict[str, Any]]
-    outputs: list[dict[str, Any]] = field(default_factory=list)
+    chunks: list[Window]
+    outputs: list[np.ndarray] = field(default_factory=list)
 
     @property
     def left(self) -> int:
@@ -71,27 +64,27 @@ class Reading:
 
 class Tagger:
     """The pipeline's windows and aggregation around batched model calls (``batch`` windows
-    at most per call); ``calls`` counts the model calls."""
+    at most per call) of ``model``: a TF token classifier or an exported ``OnnxModel``;
+    ``calls`` counts the model calls."""
 
     def __init__(
         self, model: Any, tokenizer: Any, max_len: int | None = None, batch: int = 16
     ) -> None:
         if batch < 1:
             raise ValueError("batch must be at least 1")
-        self.pipe = entity_pipeline(model, tokenizer, max_len)
-        self.batch = batch
+        self.model, self.tokenizer, self.max_len, self.batch = model, tokenizer, max_len, batch
+        self.id2label = {int(i): tag for i, tag in model.config.id2label.items()}
         # a text this long or shorter is always read in its turn (a few milliseconds)
         self.short_chars = max_len or 512
         self.calls = 0
-        self._logits: Any = None  # the traced model call, built on the first batch
+        self._logits: Logits | None = None  # the model call, built (traced) on the first batch
 
     def read(self, text: str) -> Reading:
         """``text`` cut into the pipeline's windows (none for a blank text), nothing read yet."""
         view = model_view(text)
         if not view.text.strip():
             return Reading(text, view, [])
-        chunks = self.pipe.preprocess(view.text, **self.pipe._preprocess_params)
-        return Reading(text, view, list(chunks))
+        return Reading(text, view, windows(self.tokenizer, view.text, self.max_len))
 
     def step(
         self, items: Sequence[str | Reading], budget: int | None = None
@@ -140,47 +133,29 @@ class Tagger:
             return []
         if reading.left:
             raise ValueError(f"{reading.left} windows of this text are not read yet")
-        return self.pipe.postprocess(reading.outputs, **self.pipe._postprocess_params)
+        return entity_groups(
+            self.tokenizer, self.id2label, reading.view.text, reading.chunks, reading.outputs
+        )
 
-    def forward(self, chunks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """One model call on ``chunks`` padded to the longest; per chunk, what the pipeline's
-        ``_forward`` gives (its logits cut back to its own length)."""
-        import tensorflow as tf
-
-        tokenizer = self.pipe.tokenizer
-        left = tokenizer.padding_side == "left"
-        keys = [k for k in chunks[0] if k not in NOT_MODEL_INPUTS]
-        lengths = [int(c["input_ids"].shape[-1]) for c in chunks]
+    def forward(self, chunks: list[Window]) -> list[np.ndarray]:
+        """One model call on ``chunks`` padded to the longest; per chunk, its logits (float32)
+        cut back to its own length."""
+        left = self.tokenizer.padding_side == "left"
+        lengths = [len(c.ids) for c in chunks]
         width = max(lengths)
         inputs = {}
-        for key in keys:
-            rows = [np.asarray(c[key])[0] for c in chunks]
-            pad = (tokenizer.pad_token_id or 0) if key == "input_ids" else 0  # mask: 0
-            batch = np.full((len(rows), width), pad, dtype=rows[0].dtype)
-            for i, row in enumerate(rows):
+        for key in chunks[0].inputs:
+            pad = (self.tokenizer.pad_token_id or 0) if key == "input_ids" else 0  # mask: 0
+            batch = np.full((len(chunks), width), pad, dtype=np.int32)
+            for i, chunk in enumerate(chunks):
+                row = chunk.inputs[key]
                 if left:
                     batch[i, width - len(row) :] = row
                 else:
                     batch[i, : len(row)] = row
-            inputs[key] = tf.constant(batch)
+            inputs[key] = batch
         if self._logits is None:
-            model = self.pipe.model
-            spec = {k: tf.TensorSpec([None, None], v.dtype, name=k) for k, v in inputs.items()}
-            self._logits = tf.function(
-                lambda x: model(**x, training=False)[0], input_signature=[spec]
-            )
-        logits = self._logits(inputs).numpy()
+            self._logits = model_call(self.model, inputs)
+        logits = np.asarray(self._logits(inputs), dtype=np.float32)
         self.calls += 1
-        out = []
-        for i, (chunk, n) in enumerate(zip(chunks, lengths, strict=True)):
-            own = logits[i : i + 1, width - n :] if left else logits[i : i + 1, :n]
-            out.append(
-                {
-                    "offset_mapping": None,
-                    "word_ids": None,
-                    "word_to_chars_map": None,
-                    **chunk,
-                    "logits": tf.constant(own),
-                }
-            )
-        return out
+        return [logits[i, width - n :] if left else logits[i, :n] for i, n in enumerate(lengths)]
