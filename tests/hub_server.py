@@ -1,6 +1,8 @@
 """A small Hugging Face Hub stand-in for tests: the endpoints huggingface_hub's client calls
 for ``whoami``, ``create_repo``, ``create_branch``, ``repo_info`` and ``create_commit`` /
-``upload_folder`` (preupload, LFS batch + basic upload + verify, NDJSON commit).
+``upload_folder`` (preupload, LFS batch + basic upload + verify, NDJSON commit), and for
+downloads: ``list_repo_files`` (tree) and ``hf_hub_download`` / ``snapshot_download``
+(``resolve``, HEAD and GET, by branch or commit).
 
     with HubServer(tokens={"hf_secret": "alice"}) as hub:   # hub.url -> http://127.0.0.1:PORT
         ... HF_ENDPOINT=hub.url ...
@@ -134,7 +136,8 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def _error(self, status: int, message: str, code: str | None = None) -> None:
             self._send(status, {"error": message}, {"X-Error-Code": code} if code else None)
@@ -172,6 +175,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
 
         def do_PUT(self) -> None:
             self._dispatch("PUT")
+
+        def do_HEAD(self) -> None:
+            self._dispatch("HEAD")
 
         # -- endpoints ------------------------------------------------------------------
         def whoami(self, body: bytes) -> None:
@@ -232,6 +238,43 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             self._send(
                 200, {"id": repo, "sha": head, "private": found.private, "siblings": siblings}
             )
+
+        def _head(self, repo: str, rev: str) -> Commit | None:
+            """The commit a branch name or commit id names in a readable repo (else answered)."""
+            found = self._repo(repo)
+            if found is None:
+                return None
+            oid = found.branches.get(rev, rev)
+            if oid not in hub.commits:
+                self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
+                return None
+            return hub.commits[oid]
+
+        def tree(self, body: bytes, repo: str, rev: str) -> None:
+            head = self._head(repo, rev)
+            if head is not None:
+                entries = [
+                    {"type": "file", "path": p, "size": len(d), "oid": git_blob_sha1(d)}
+                    for p, d in sorted(head.files.items())
+                ]
+                self._send(200, entries)
+
+        def resolve(self, body: bytes, repo: str, rev: str, path: str) -> None:
+            head = self._head(repo, rev)
+            if head is None:
+                return
+            if path not in head.files:
+                return self._error(404, f"{path} not found", "EntryNotFound")
+            data = head.files[path]
+            etag = hashlib.sha256(data).hexdigest() if path in head.lfs else git_blob_sha1(data)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("ETag", f'"{etag}"')
+            self.send_header("X-Repo-Commit", head.oid)
+            self.end_headers()
+            if self.command == "GET":
+                self.wfile.write(data)
 
         def create_branch(self, body: bytes, repo: str, branch: str) -> None:
             found = self._repo(repo, write=True)
@@ -325,6 +368,8 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
         (r"POST /api/repos/create", Handler.create_repo),
         (rf"GET /api/models/{REPO}", Handler.repo_info),
         (rf"GET /api/models/{REPO}/revision/(?P<rev>[^/]+)", Handler.repo_info),
+        (rf"GET /api/models/{REPO}/tree/(?P<rev>[^/]+)", Handler.tree),
+        (rf"(GET|HEAD) /{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", Handler.resolve),
         (rf"POST /api/models/{REPO}/branch/(?P<branch>[^/]+)", Handler.create_branch),
         (rf"POST /api/models/{REPO}/preupload/(?P<rev>[^/]+)", Handler.preupload),
         (rf"POST /api/models/{REPO}/commit/(?P<rev>[^/]+)", Handler.commit),

@@ -125,7 +125,7 @@ def test_unreachable_hub_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) ->
 
     from huggingface_hub import constants
 
-    from pipeline.model.loading import hub_reachable
+    from pipeline.model.hub import hub_reachable
 
     with socket.socket() as listening:
         listening.bind(("127.0.0.1", 0))

@@ -1,29 +1,72 @@
 """Serving an exported run from a venv without TensorFlow (docs/onnx.md): the install route
 requirements-serve.txt + ``pip install --no-deps .`` gives a server the Inference API client
-reads. Heavy: it creates a venv and pip-installs into it from the package index."""
+reads, from the run directory and from the run's onnx/ published to the local Hub
+(tests/hub_server.py). Heavy: it creates a venv and pip-installs into it from the package
+index."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 
+from tests.hub_server import HubServer
+
 REPO = Path(__file__).resolve().parent.parent
 SENTENCE = "친구가 선물을 줬어. 고마워요"
+TOKEN = "hf_TestSecretToken0123456789abcdef"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(python: Path, args: list[str], cwd: Path, env: dict | None = None) -> Iterator[str]:
+    """``python -m pipeline.serve ARGS`` on a free port, once /health answers 200: its URL."""
+    port = free_port()
+    command = [str(python), "-m", "pipeline.serve", *args, "--port", str(port)]
+    server = subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, text=True, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert server.poll() is None, server.stderr.read()
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(30)
+
+
+def ask(url: str) -> list:
+    """The Inference API client's top 3 for SENTENCE."""
+    import requests
+    from huggingface_hub import InferenceClient, configure_http_backend
+
+    configure_http_backend(requests.Session)
+    try:
+        return InferenceClient(model=f"{url}/predict").text_classification(SENTENCE, top_k=3)
+    finally:
+        configure_http_backend()
 
 
 def du_mb(path: Path) -> float:
@@ -34,8 +77,8 @@ def du_mb(path: Path) -> float:
 def test_served_without_tensorflow(
     trained_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    import requests
-    from huggingface_hub import InferenceClient, configure_http_backend
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub.utils import reset_sessions
 
     from pipeline.config import load_config
     from pipeline.export.stage import run as export
@@ -66,37 +109,34 @@ def test_served_without_tensorflow(
     no_tf = subprocess.run([str(python), "-c", "import tensorflow"], capture_output=True)
     assert no_tf.returncode != 0 and b"No module named 'tensorflow'" in no_tf.stderr
 
-    port = free_port()
-    command = [str(python), "-m", "pipeline.serve", "--config", str(config), "--backend",
-               "onnx", "--port", str(port)]  # fmt: skip
-    server = subprocess.Popen(command, cwd=root, stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert server.poll() is None, server.stderr.read()
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        configure_http_backend(requests.Session)
-        try:
-            answer = InferenceClient(model=f"{url}/predict").text_classification(SENTENCE, top_k=3)
-        finally:
-            configure_http_backend()
+    with serving(python, ["--config", str(config), "--backend", "onnx"], root) as url:
+        answer = ask(url)
         info = httpx.get(f"{url}/info").json()
         font = httpx.get(f"{url}/fonts/NanumGothic.ttf")  # no koreanize-matplotlib here
         page = httpx.get(url)
-    finally:
-        server.terminate()
-        server.wait(30)
     assert [a.label for a in answer] == [w["label"] for w in want]
     assert np.allclose([a.score for a in answer], [w["score"] for w in want], atol=1e-4)
     assert info["serve"]["backend"] == "onnx" and "tensorflow" not in info["versions"]
     assert font.status_code == 404 and "koreanize-matplotlib" in font.json()["error"]
     assert page.status_code == 200  # the page, in the browser's own fonts
+    # the same export published to the local Hub, served from its id into an empty cache
+    with HubServer(tokens={TOKEN: "alice"}) as hub, pytest.MonkeyPatch.context() as mp:
+        mp.setattr(constants, "HF_HUB_OFFLINE", False)  # conftest sets it for the rest
+        mp.setattr(constants, "ENDPOINT", hub.url)  # read at import otherwise
+        reset_sessions()
+        api = HfApi(token=TOKEN)
+        api.create_repo("alice/tiny")
+        keep = ["onnx/*", "labels.json", "calibration.json"]  # what publish pushes, less TF's
+        api.upload_folder(repo_id="alice/tiny", folder_path=root / "models/tiny",
+                          allow_patterns=keep, ignore_patterns=["onnx/export.json"])  # fmt: skip
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": TOKEN, "HF_HUB_OFFLINE": "0",
+               "HF_HUB_CACHE": str(tmp_path / "hf-cache")}  # fmt: skip
+        args = ["--config", str(config), "--model", "alice/tiny", "--backend", "onnx"]
+        with serving(python, args, root, env) as url:
+            from_hub = ask(url)
+    reset_sessions()
+    assert [a.label for a in from_hub] == [a.label for a in answer]
+    assert np.allclose([a.score for a in from_hub], [a.score for a in answer], atol=1e-6)
     # the default backend (tf) names the way out in one line
     tf_predict = subprocess.run(
         [str(python), "-m", "pipeline.serve.predict", "--config", str(config), SENTENCE],

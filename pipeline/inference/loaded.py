@@ -2,11 +2,11 @@
 
 ``load_model`` loads a run directory or Hub id with its tokenizer, the max_seq_len it was
 trained with, its label groups and its calibration (the run's calibration.json, with
-``serve.calibration``; with ``serve.backend`` onnx or onnx-int8: the run's exported graph in
-ONNX Runtime, without TensorFlow); ``text_pipeline`` is the reference answerer
-(``TextClassificationPipeline``); ``top_answers`` shapes scores like the Inference API and
-``mark_uncertain`` flags those below serve.min_score; ``clean_text``/``text_problem`` check
-one input sentence.
+``serve.calibration``; with ``serve.backend`` onnx or onnx-int8: the exported graph of the run
+or of the Hub repo's onnx/ folder in ONNX Runtime, without TensorFlow); ``text_pipeline`` is
+the reference answerer (``TextClassificationPipeline``); ``top_answers`` shapes scores like
+the Inference API and ``mark_uncertain`` flags those below serve.min_score;
+``clean_text``/``text_problem`` check one input sentence.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import read_json
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import ModelRef, load_trained, resolve_model_ref
-from pipeline.model.onnx_classifier import OnnxClassifier, OnnxModel, load_onnx
+from pipeline.model.onnx_classifier import OnnxClassifier, OnnxModel, load_exported
 from pipeline.paths import Paths, RunDir
 from pipeline.text import normalize_text
 
@@ -72,8 +72,9 @@ def resolve(cfg: Config, model: str | None) -> ModelRef:
 def load_model(cfg: Config, ref: ModelRef, auto_class: str,
                check_model: Callable[[Any, str], None] | None = None) -> LoadedModel:  # fmt: skip
     """Load the model (with the task's ``auto_class``; ``serve.backend`` onnx/onnx-int8: the
-    run's ONNX graph) and tokenizer; max_seq_len as trained (run.json), capped by the model.
-    ``check_model`` (the task's ``Task.check_model``) refuses a model of another task."""
+    ONNX graph of the run or Hub repo) and tokenizer; max_seq_len as trained (run.json),
+    capped by the model. ``check_model`` (the task's ``Task.check_model``) refuses a model of
+    another task."""
     backend = cfg.serve.backend
     if backend == "tf":
         if importlib.util.find_spec("tensorflow") is None:
@@ -82,13 +83,8 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str,
                 "onnx or onnx-int8 (serve.backend) with a run exported by `make export`"
             )
         model, tokenizer = load_trained(ref, auto_class)
-    elif ref.run_dir is None:
-        raise PipelineError(
-            f"serve.backend {backend} runs a run directory's onnx/ export, not a Hub id "
-            f"({ref.hub_id}): download the repo and give its folder, or use serve.backend tf"
-        )
-    else:
-        model, tokenizer = load_onnx(ref.run_dir, backend)
+    else:  # a run's onnx/ export, or a published repo's (only that backend's files fetched)
+        model, tokenizer = load_exported(ref, backend)
     max_seq_len = cfg.model.max_seq_len
     label2group: dict[str, str] = {}
     if ref.run_dir is not None:

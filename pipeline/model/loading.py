@@ -16,7 +16,7 @@ A trained model (``--model`` of evaluate, publish and serve) is a run name under
 ``sweep:<name>`` (the best run of a sweep), a run directory path, or, where allowed, a Hub id,
 loaded as the task's kind of model (a run of another task is refused).
 
-Long because: base and trained models share the checks and the Hub probe; split at need.
+The Hub download itself (probe, cache, offline) is pipeline/model/hub.py's.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from typing import Any
 
 from pipeline.errors import PipelineError
 from pipeline.io import read_json
+from pipeline.model.hub import hub_snapshot
 from pipeline.paths import Paths
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,6 @@ logger = logging.getLogger(__name__)
 TF_WEIGHTS = "tf_model.h5"
 SAFETENSORS_WEIGHTS = "model.safetensors"
 SEQ, TOKEN = "TFAutoModelForSequenceClassification", "TFAutoModelForTokenClassification"
-PROBE_SECONDS = 5.0  # how long to wait for the Hub before treating it as offline
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 HUB_FILES = (
     "config.json",
@@ -91,87 +91,20 @@ def _check_checkpoint_dir(path: Path) -> Path:
 
 
 def _download_from_hub(repo_id: str) -> Path:
-    """Fetch config, tokenizer and one weights file (TF preferred) into the Hub cache.
+    """Fetch config, tokenizer and one weights file (TF preferred) into the Hub cache."""
 
-    Offline (HF_HUB_OFFLINE=1, or the Hub unreachable) a copy already in the local Hub cache
-    is used; without one the error says the Hub is offline and suggests a local directory.
-    """
-    from huggingface_hub import HfApi, constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        if constants.HF_HUB_OFFLINE:
-            raise OSError("HF_HUB_OFFLINE is set")
-        if not hub_reachable(constants.ENDPOINT):
-            raise OSError(f"no connection to {constants.ENDPOINT} within {PROBE_SECONDS:g} s")
-        files = set(HfApi().list_repo_files(repo_id))
+    def pick(files: set[str]) -> list[str]:
         weights = TF_WEIGHTS if TF_WEIGHTS in files else SAFETENSORS_WEIGHTS
         if weights not in files:
             raise PipelineError(
                 f"model.name_or_path: Hub repo {repo_id} has neither {TF_WEIGHTS} nor "
                 f"{SAFETENSORS_WEIGHTS}"
             )
-        return Path(snapshot_download(repo_id, allow_patterns=[*HUB_FILES, weights]))
-    except PipelineError:
-        raise
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError) as exc:
-        cached = _cached_snapshot(repo_id)
-        if cached is not None:
-            logger.info("Hub unreachable (%s): using the cached copy of %s", exc, repo_id)
-            return cached
-        reason = str(exc) if type(exc) is OSError and str(exc) else type(exc).__name__
-        raise PipelineError(
-            f"model.name_or_path: {repo_id!r} is a Hugging Face Hub id, but the Hub is offline "
-            f"or unreachable ({reason}) and no copy is in the local Hub cache. Download it on a "
-            f"machine with internet (`hf download {repo_id}`) and set model.name_or_path to "
-            "that local directory."
-        ) from exc
+        if "config.json" not in files:
+            raise PipelineError(f"model.name_or_path: Hub repo {repo_id} has no config.json")
+        return [*HUB_FILES, weights]
 
-
-def hub_reachable(endpoint: str, timeout: float | None = None) -> bool:
-    """Whether a TCP connection to the Hub opens within ``timeout`` seconds.
-
-    Without a network, name resolution alone can hang for most of a minute before the Hub
-    client gives up; this probe (in a thread, so a slow resolver cannot hold it) answers in
-    ``PROBE_SECONDS`` at most.
-    """
-    import socket
-    import threading
-    from urllib.parse import urlsplit
-
-    url = urlsplit(endpoint)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    result: list[bool] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((url.hostname, port), timeout=timeout or PROBE_SECONDS).close()
-            result.append(True)
-        except OSError:
-            result.append(False)
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout or PROBE_SECONDS)
-    return bool(result and result[0])
-
-
-def _cached_snapshot(repo_id: str) -> Path | None:
-    """The checkpoint from the local Hub cache, if it holds config and weights."""
-    from huggingface_hub import snapshot_download
-
-    try:
-        local = Path(
-            snapshot_download(
-                repo_id,
-                allow_patterns=[*HUB_FILES, TF_WEIGHTS, SAFETENSORS_WEIGHTS],
-                local_files_only=True,
-            )
-        )
-    except Exception:  # noqa: BLE001  (any failure here means: not cached)
-        return None
-    has_weights = (local / TF_WEIGHTS).is_file() or (local / SAFETENSORS_WEIGHTS).is_file()
-    return local if (local / "config.json").is_file() and has_weights else None
+    return hub_snapshot(repo_id, pick, "model.name_or_path")
 
 
 def max_positions(checkpoint: Path) -> int:

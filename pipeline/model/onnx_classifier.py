@@ -11,6 +11,10 @@ is (``OnnxModel.__call__``, pipeline/tasks/ner/predict.py and windows.py).
     clf = OnnxClassifier(model, tokenizer, max_seq_len=64, batch_size=32)
     probs = clf.predict_proba(["오늘 너무 기뻐요"])     # the same answers as BatchedClassifier
 
+A published run (``make publish`` pushes onnx/) is served from its Hub id: ``load_exported``
+downloads only that backend's graph, config.json and the tokenizer files under onnx/ into the
+Hugging Face cache (pipeline/model/hub.py) and loads them as a run's export.
+
 The batching (length-sorted, little padding) is ``PaddedClassifier``'s, shared with the TF path.
 This module imports neither TensorFlow nor anything that does: a serve install without
 TensorFlow (docs/onnx.md) runs it.
@@ -28,6 +32,8 @@ import numpy as np
 from pipeline.errors import PipelineError
 from pipeline.io import read_json
 from pipeline.model.batched_classifier import PaddedClassifier
+from pipeline.model.hub import hub_snapshot
+from pipeline.model.loading import ModelRef
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +62,38 @@ def onnx_file(run_dir: Path, backend: str) -> Path:
     )
 
 
-def exported_backends(ref: Any) -> list[str]:
+def hub_export(repo_id: str, backend: str) -> Path:
+    """A published repo's onnx/ files that ``backend`` needs (its graph, config.json and the
+    tokenizer files; not the other graph), downloaded into the Hugging Face cache; returns the
+    snapshot folder, which ``load_onnx`` reads as a run directory."""
+    graph = f"{ONNX_DIR}/{BACKEND_FILES[backend]}"
+
+    def pick(files: set[str]) -> list[str]:
+        if graph not in files:
+            refused = (
+                " (the export's int8 quality gate may have refused it: the repo's model card "
+                "says so in its ONNX section); serve backend onnx instead"
+                if backend == "onnx-int8"
+                else "; publish a run exported by `make export`, or serve backend tf"
+            )
+            raise PipelineError(f"Hub repo {repo_id} has no {graph}{refused}")
+        if f"{ONNX_DIR}/config.json" not in files:
+            raise PipelineError(f"Hub repo {repo_id} has no {ONNX_DIR}/config.json")
+        others = {f"{ONNX_DIR}/{name}" for name in BACKEND_FILES.values()}
+        return [graph, *(f for f in files if f.startswith(f"{ONNX_DIR}/") and f not in others)]
+
+    return hub_snapshot(repo_id, pick, "--model")
+
+
+def load_exported(ref: ModelRef, backend: str) -> tuple[OnnxModel, Any]:
+    """(model, tokenizer) of ``backend`` for ``ref``: a run directory's export, or a Hub
+    repo's onnx/ folder (``hub_export``)."""
+    if ref.run_dir is not None:
+        return load_onnx(ref.run_dir, backend)
+    return load_onnx(hub_export(str(ref.hub_id), backend), backend)
+
+
+def exported_backends(ref: ModelRef) -> list[str]:
     """tf, and the ONNX backends whose file the onnx/ folder of ``ref`` (a ``ModelRef``) holds."""
     folder = ref.run_dir / ONNX_DIR if ref.run_dir is not None else None
     return ["tf"] + [

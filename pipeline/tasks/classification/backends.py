@@ -28,9 +28,9 @@ def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
         model, tokenizer = load_trained(ref, task.auto_model)
         task.check_model(model.config, ref.source)
         return BatchedClassifier(model, tokenizer, max_seq_len, batch_size, task.encode)
-    from pipeline.model.onnx_classifier import OnnxClassifier, load_onnx
+    from pipeline.model.onnx_classifier import OnnxClassifier, load_exported
 
-    graph, tokenizer = load_onnx(ref.run_dir, backend)
+    graph, tokenizer = load_exported(ref, backend)
     task.check_model(graph.config, ref.source)
     return OnnxClassifier(graph, tokenizer, max_seq_len, batch_size, task.encode)
 
