@@ -264,8 +264,22 @@ def test_serve_on_onnx_answers_the_tf_servers_entities(
         one = httpx.post(f"{url}/predict", json={"inputs": LONG}, timeout=60).json()
         info = httpx.get(f"{url}/info").json()
     assert info["serve"]["backend"] == backend and info["task"] == "token-classification"
-    _same_entities(got, want, tol)
-    _same_entities([one], [want[2]], tol)
+    if backend == "onnx":
+        _same_entities(got, want, tol)
+        _same_entities([one], [want[2]], tol)
+        return
+    # int8 moves a borderline piece's tag now and then (its activations are scaled per
+    # batch): most of TF's entities, the same where both found one
+    for found, tf_found in ((got, want), ([one], [want[2]])):
+        keyed = [{(e["start"], e["end"]): e for e in f} for f in found]
+        tf_keyed = [{(e["start"], e["end"]): e for e in f} for f in tf_found]
+        shared = [
+            (k[at], t[at]) for k, t in zip(keyed, tf_keyed, strict=True) for at in k if at in t
+        ]
+        assert len(shared) >= 0.8 * sum(len(t) for t in tf_keyed)
+        for g, w in shared:
+            assert g["entity_group"] == w["entity_group"] and g["word"] == w["word"]
+            assert g["score"] == pytest.approx(w["score"], abs=tol)
 
 
 def test_predict_on_onnx_prints_and_writes_the_tf_entities(
