@@ -16,8 +16,8 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
   ``labeller`` (predict's printed answers and table columns);
 - **card**: ``card`` (the model card and the report files published with the model);
 - **export**: ``onnx_refusal`` (why the task's runs are not exported to ONNX, or None) and
-  ``export_check`` (the logits the export compares and the score its int8 gate compares,
-  pipeline/export/).
+  ``export_check`` (the logits the export compares, the label each prediction gets from them
+  and the score its int8 gate compares, pipeline/export/).
 
 Each task is one package under pipeline/tasks/ (classification/, ner/, generation/,
 multilabel/); a new task is a new package and its name in the config schema's list (docs/tasks.md).
