@@ -86,6 +86,30 @@ def md_table(rows: list[list[Any]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
+def backends_section(rows: list[dict[str, Any]], main: str,
+                     columns: list[tuple[str, str, str]]) -> list[str]:  # fmt: skip
+    """The report's "Backends" section: one row per backend (tf, onnx, onnx-int8; ``main``
+    marked as the one reported above) with ``columns`` (key, header, format spec); nothing
+    when there is only TF (the run has no ONNX export)."""
+    if len(rows) < 2:
+        return []
+    table = md_table(
+        [[r["backend"] + (" (reported above)" if r["backend"] == main else ""),
+          *(format(r[key], spec) for key, _, spec in columns)] for r in rows],
+        ["backend", *(header for _, header, _ in columns)],
+    )  # fmt: skip
+    return [
+        "## Backends",
+        "",
+        "The same sentences on TensorFlow and on the run's ONNX export (`make export`, "
+        "docs/onnx.md). metrics.json's `backends` also holds each one's sentences/s in this "
+        "one pass; the speed comparison is `make bench`'s (reports/bench/onnx.json).",
+        "",
+        table,
+        "",
+    ]
+
+
 def frame_table(df: pd.DataFrame) -> str:
     return md_table(df.to_numpy().tolist(), [str(c) for c in df.columns]) if len(df) else "(none)"
 

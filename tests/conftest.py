@@ -105,6 +105,16 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory, tiny_bert: Path) -> Pa
 
 
 @pytest.fixture(scope="session")
+def multilabel_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny multi-label project (tests/tiny_multilabel.py) through every data stage,
+    trained 14 epochs and evaluated; its config. Session-scoped and shared: copy it to
+    change it."""
+    from tests.tiny_multilabel import build_project
+
+    return build_project(tmp_path_factory.mktemp("multilabel"))
+
+
+@pytest.fixture(scope="session")
 def ray_local():
     """A local Ray instance with 2 CPUs for the Ray engine tests, shut down at the end."""
     from pipeline.ray_connect import ray_session

@@ -2,16 +2,16 @@
 learn: a broken training fails here), the calibration and the thresholds, the report, the
 served API with huggingface_hub's client, predict, and publish to a local Hub.
 
-One project per module: a tiny multi-label workbook (1-2 of 4 labels per sentence, one label
-holding the separator) and its label table, ingest -> prepare -> split -> train -> evaluate
-through each stage's ``main``. (The bundled sample needs a pretrained encoder: its numbers are
-the demo's, docs/tasks.md.)
+One project per session (conftest.py's ``multilabel_project``, tests/tiny_multilabel.py,
+shared with tests/test_multilabel_onnx.py): a tiny multi-label workbook (1-2 of 4 labels per
+sentence, one label holding the separator) and its label table, ingest -> prepare -> split ->
+train -> evaluate through each stage's ``main``. (The bundled sample needs a pretrained
+encoder: its numbers are the demo's, docs/tasks.md.)
 """
 
 from __future__ import annotations
 
 import json
-import random
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,6 @@ import pytest
 
 from pipeline.calibration import nll, scaled_probs, tune_thresholds
 from pipeline.config import load_config
-from pipeline.data import ingest, prepare, split
 from pipeline.evaluate import stage as evaluate
 from pipeline.model.batched_classifier import BatchedClassifier
 from pipeline.model.loading import ModelRef, load_trained
@@ -29,62 +28,18 @@ from pipeline.serve import predict
 from pipeline.tasks import get_task
 from pipeline.tasks.multilabel.fit import targets
 from pipeline.tasks.multilabel.metrics import score
-from tests.conftest import write_config
 from tests.live_server import live_server, run_service
-from tests.tiny import EVENTS, SUBJECTS, TINY_LABELS, make_tiny_bert
+from tests.tiny_multilabel import ML_LABELS, tiny_multilabel
 
 pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # trains a tiny BERT 14 epochs (minutes)
 
 TASK = get_task("multi-label-classification")
 
 
-ML_LABELS = ["기쁨", "감사", "분노, 짜증", "불안"]  # one holds the separator
-MARKERS = [markers for _, _, markers in TINY_LABELS]
-
-
-def tiny_multilabel(n: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Unique sentences ``subject event. marker [marker]``: 1-2 labels each, a marker of each."""
-    rng = random.Random(seed)
-    rows, seen = [], set()
-    while len(rows) < n:
-        chosen = sorted(rng.sample(range(4), rng.choice([1, 1, 2])))
-        text = f"{rng.choice(SUBJECTS)} {rng.choice(EVENTS)}."
-        text += "".join(f" {rng.choice(MARKERS[j])}" for j in chosen)
-        if text not in seen:
-            seen.add(text)
-            rows.append({"문장": text, "감정": ", ".join(ML_LABELS[j] for j in chosen)})
-    return pd.DataFrame(rows)
-
-
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from pipeline.train import stage as train
-
-    root = tmp_path_factory.mktemp("multilabel")
-    (root / "data/raw").mkdir(parents=True)
-    corpus = tiny_multilabel()
-    corpus.to_excel(root / "data/raw/ml.xlsx", index=False)
-    table = pd.DataFrame({"감정": ML_LABELS, "id": range(len(ML_LABELS))})
-    table.to_excel(root / "data/raw/labels.xlsx", index=False)
-    base = make_tiny_bert(root / "base", corpus["문장"].tolist())
-    cfg = {
-        "root": str(root),
-        "task": "multi-label-classification",
-        "ingest": {"files": ["data/raw/ml.xlsx"], "text_columns": ["문장"], "label_column": "감정",
-                   "group_column": None},
-        "prepare": {"label_table": "data/raw/labels.xlsx", "label_name_column": "감정",
-                    "label_separator": ","},
-        "model": {"name_or_path": str(base), "max_seq_len": 32},
-        "train": {"run_name": "ml", "epochs": 14, "batch_size": 8, "learning_rate": 2e-3,
-                  "early_stopping": {"monitor": "val_micro_f1", "patience": 14}},
-        "evaluate": {"batch_size": 64},
-        "serve": {"max_inputs": 4, "max_wait_ms": 20},
-        "publish": {"license": "mit"},
-    }  # fmt: skip
-    path = write_config(root / "config.yaml", cfg)
-    for stage in (ingest, prepare, split, train, evaluate):
-        assert stage.main(["--config", str(path)]) == 0
-    return path
+def project(multilabel_project: Path) -> Path:
+    """The tiny multi-label project, trained and evaluated (conftest.py, tiny_multilabel.py)."""
+    return multilabel_project
 
 
 def run_dir(project: Path) -> Path:

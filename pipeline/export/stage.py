@@ -8,17 +8,19 @@ Writes models/<run>/onnx/: ``model.onnx`` (fp32, ONNX Runtime's transformer fusi
 and tokenizer files, and ``export.json`` (provenance and the checks below). The checks:
 
 - parity: the fp32 graph's logits against TensorFlow's on the validation split: the largest
-  absolute difference must stay within ``MAX_LOGIT_DIFF`` and every label must be the same,
-  else nothing is written (exit 2);
+  absolute difference must stay within ``MAX_LOGIT_DIFF`` and every label must be the same
+  (the task's labels: a sentence's argmax, a word piece's tag, a multi-label sentence's set
+  at the run's thresholds), else nothing is written (exit 2);
 - the int8 quality gate: the int8 graph's test-split score (the task's: macro F1 for a
-  classifier, entity F1 for NER) at most ``MAX_INT8_DROP`` below TensorFlow's. A miss writes
+  classifier, entity F1 for NER, macro F1 at the run's thresholds for multi-label) at most
+  ``MAX_INT8_DROP`` below TensorFlow's. A miss writes
   everything but the int8 file, says by how much it missed (a warning, and
   ``int8.written: false`` in export.json) and exits 0: the fp32 export stands on its own.
 
 Everything is written into a temporary folder that replaces onnx/ at the end, so a failure
-leaves the previous export as it was. Text classification, sentence pairs and NER are
-exported (what is compared is the task's ``export_check``: one logit row per sentence, or per
-word piece for NER); generation and multi-label are refused with the reason (``onnx_refusal``).
+leaves the previous export as it was. Text classification, sentence pairs, multi-label and
+NER are exported (what is compared is the task's ``export_check``: one logit row per sentence,
+or per word piece for NER); generation is refused with the reason (``onnx_refusal``).
 """
 
 from __future__ import annotations
@@ -90,7 +92,7 @@ def run(
     model, tokenizer = load_trained(ref, task.auto_model)
     task.check_model(model.config, ref.source)
     id2label = {int(i): name for i, name in model.config.id2label.items()}
-    check = task.export_check(tokenizer, id2label, max_seq_len, batch_size)
+    check = task.export_check(ref, tokenizer, id2label, max_seq_len, batch_size)
     val, val_path = read_split(paths, "validation", check)
     test, test_path = read_split(paths, "test", check)
 
@@ -110,14 +112,16 @@ def run(
             "n": len(val),
             "predictions": len(onnx_val),
             "max_abs_logit_diff": float(np.abs(onnx_val - tf_val).max()),
-            "labels_identical": bool((onnx_val.argmax(1) == tf_val.argmax(1)).all()),
+            "unit": check.unit,
+            "labels": check.rules["labels"],
+            "labels_identical": bool(agree(check, onnx_val, tf_val).all()),
         }
         logger.info("fp32 parity on validation: %s", parity)
         if not parity["labels_identical"] or parity["max_abs_logit_diff"] > MAX_LOGIT_DIFF:
             raise PipelineError(
                 f"the ONNX graph does not match TensorFlow on {val_path}: largest logit "
                 f"difference {parity['max_abs_logit_diff']:.2e} (at most {MAX_LOGIT_DIFF:.0e}), "
-                f"labels identical: {parity['labels_identical']}; nothing written"
+                f"{check.unit} identical: {parity['labels_identical']}; nothing written"
             )
         settings = (quantize or convert.quantize_int8)(tmp / "model.onnx", tmp / "int8.onnx")
         int8_test = check.logits(_graph(tmp, "int8.onnx"), test)
@@ -129,12 +133,13 @@ def run(
             "split": "test",
             "n": len(test),
             "metric": name,
+            "score": check.rules["score"],
             "tf": tf_score,
             "onnx": check.score(test, fp32_test)[1],
             "onnx_int8": int8_score,
             "drop": drop,
             "max_drop": MAX_INT8_DROP,
-            "label_agreement": float((int8_test.argmax(1) == tf_test.argmax(1)).mean()),
+            "label_agreement": float(agree(check, int8_test, tf_test).mean()),
             **settings,
         }
         if drop <= MAX_INT8_DROP:
@@ -166,9 +171,15 @@ def run(
     )
     summary = (
         f"{ref.name}: onnx/model.onnx (max logit diff {parity['max_abs_logit_diff']:.1e}, "
-        f"labels identical); {int8_line}"
+        f"{check.unit} identical); {int8_line}"
     )
     return ExportResult(out_dir, record, summary)
+
+
+def agree(check: ExportCheck, logits: np.ndarray, tf_logits: np.ndarray) -> np.ndarray:
+    """Per prediction, whether its label (a label id, or a multi-label set) is TF's."""
+    a, b = np.asarray(check.labels(logits)), np.asarray(check.labels(tf_logits))
+    return (a == b).reshape(len(a), -1).all(axis=1)
 
 
 def _graph(folder: Path, name: str) -> Any:

@@ -92,6 +92,7 @@ def exported(run_dir: Path) -> tuple[list[UploadFile], str]:
     files = [UploadFile(f"{ONNX_DIR}/{name}", folder / name) for name in names]
     info = read_json_object(record)
     parity, gate = info.get("parity") or {}, info.get("int8") or {}
+    unit = parity.get("unit", "labels")  # multi-label: label sets; NER: tags
     lines = [
         "",
         "## ONNX",
@@ -99,7 +100,7 @@ def exported(run_dir: Path) -> tuple[list[UploadFile], str]:
         f"`onnx/` holds the model for ONNX Runtime, Optimum and transformers.js (opset "
         f"{info.get('opset')}, with its config and tokenizer): `onnx/model.onnx` in fp32, whose "
         f"logits differ from TensorFlow's by at most {parity.get('max_abs_logit_diff', 0):.1e} "
-        f"on the {parity.get('n')} validation sentences (labels identical)",
+        f"on the {parity.get('n')} validation sentences ({unit} identical)",
     ]
     metric = str(gate.get("metric", "macro_f1")).replace("_", " ").replace("f1", "F1")
     if gate.get("written"):
@@ -107,7 +108,7 @@ def exported(run_dir: Path) -> tuple[list[UploadFile], str]:
             f", and `onnx/model_quantized.onnx` with int8 weights (dynamic, per channel; the "
             f"classifier head and embeddings in float): test {metric} "
             f"{gate['onnx_int8']:.4f} against TensorFlow's {gate['tf']:.4f} "
-            f"({-gate['drop']:+.4f}), {gate['label_agreement']:.1%} of the labels the same."
+            f"({-gate['drop']:+.4f}), {gate['label_agreement']:.1%} of the {unit} the same."
         )
     else:
         lines[-1] += (

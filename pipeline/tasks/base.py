@@ -16,8 +16,8 @@ A stage asks the config's task (``task_for(cfg)``) for what differs and never te
   ``labeller`` (predict's printed answers and table columns);
 - **card**: ``card`` (the model card and the report files published with the model);
 - **export**: ``onnx_refusal`` (why the task's runs are not exported to ONNX, or None) and
-  ``export_check`` (the logits the export compares and the score its int8 gate compares,
-  pipeline/export/).
+  ``export_check`` (the logits the export compares, the label each prediction gets from them
+  and the score its int8 gate compares, pipeline/export/).
 
 Each task is one package under pipeline/tasks/ (classification/, ner/, generation/,
 multilabel/); a new task is a new package and its name in the config schema's list (docs/tasks.md).
@@ -250,22 +250,32 @@ class Task(ABC):
              force: bool) -> Card:  # fmt: skip
         """The model card, and the report files that go with it."""
 
-    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
-                     batch_size: int) -> ExportCheck:  # fmt: skip
-        """What the export compares between TensorFlow and its ONNX graphs (pipeline/export/)."""
+    def export_check(self, ref: ModelRef, tokenizer: Any, id2label: dict[int, str],
+                     max_len: int, batch_size: int) -> ExportCheck:  # fmt: skip
+        """What the export compares between TensorFlow and its ONNX graphs (pipeline/export/)
+        for the run ``ref`` (multi-label reads its calibration.json)."""
         raise PipelineError(f"task {self.name} {self.onnx_refusal}")
 
 
 class ExportCheck(Protocol):
     """The export's view of a task: the split rows it checks, the logits it compares (one row
-    per prediction: a sentence, or NER's word piece) of the TF model or an ``OnnxModel``, and
-    the score its int8 quality gate compares."""
+    per prediction: a sentence, or NER's word piece) of the TF model or an ``OnnxModel``, the
+    label each prediction gets from them (parity wants every one the same), and the score its
+    int8 quality gate compares. ``unit`` names the labels compared ("labels", "tags", "label
+    sets"); ``rules`` says in words what a label and the score are (export.json keeps it)."""
+
+    unit: str
+    rules: dict[str, str]  # {"labels": ..., "score": ...}
 
     def rows(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The rows of a split the model can be scored on."""
 
     def logits(self, model: Any, frame: pd.DataFrame) -> Any:
         """(predictions, classes) float array of ``model`` on ``frame``."""
+
+    def labels(self, logits: Any) -> Any:
+        """Each prediction's label: (predictions,) ids, or (predictions, classes) 0/1 sets; two
+        predictions agree when their rows are equal."""
 
     def score(self, frame: pd.DataFrame, logits: Any) -> tuple[str, float]:
         """(name, value) of the gate's score of those logits on ``frame``."""

@@ -15,10 +15,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.calibration import scaled_probs
 from pipeline.model.batched_classifier import BatchedClassifier, PaddedClassifier
 from pipeline.model.loading import ModelRef, load_trained
 from pipeline.model.onnx_classifier import BACKENDS, exported_backends  # noqa: F401  (evaluate.py)
-from pipeline.reporting import md_table
+from pipeline.reporting import backends_section
 
 
 def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
@@ -38,6 +39,12 @@ def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
 class ClassifierExport:
     """The export's check of a (pair) classifier: one logit row per sentence, test macro F1."""
 
+    unit = "labels"
+    rules = {
+        "labels": "each sentence's label: the argmax of its logits",
+        "score": "the test split's macro F1 of those labels",
+    }
+
     def __init__(self, task: Any, tokenizer: Any, id2label: dict[int, str], max_len: int,
                  batch_size: int) -> None:  # fmt: skip
         self.task, self.tokenizer = task, tokenizer
@@ -55,10 +62,43 @@ class ClassifierExport:
         clf = kind(model, self.tokenizer, self.max_len, self.batch_size, self.task.encode)
         return clf.predict_logits(self.task.examples(frame))
 
+    def labels(self, logits: np.ndarray) -> np.ndarray:
+        return logits.argmax(axis=1)
+
     def score(self, frame: pd.DataFrame, logits: np.ndarray) -> tuple[str, float]:
         from pipeline.tasks.classification.metrics import macro_f1
 
         return "macro_f1", macro_f1(frame["label"].map(self.label2id).to_numpy(), logits)
+
+
+def predict_each(
+    make: Callable[[str], PaddedClassifier], examples: list[Any], backends: list[str]
+) -> dict[str, tuple[np.ndarray, float]]:
+    """Each backend's logits of ``examples`` and the seconds they took (in ``BACKENDS``
+    order), each backend warmed up first on a few widths (TF traces its graph then)."""
+    found: dict[str, tuple[np.ndarray, float]] = {}
+    by_length = sorted(range(len(examples)), key=lambda i: len(str(examples[i])))
+    warm_up = [examples[by_length[int(q * (len(by_length) - 1))]] for q in (0, 0.5, 1)]
+    for backend in (b for b in BACKENDS if b in backends):
+        clf = make(backend)
+        clf.predict_logits(warm_up)
+        t0 = time.perf_counter()
+        found[backend] = (clf.predict_logits(examples), time.perf_counter() - t0)
+    return found
+
+
+def side_by_side(
+    found: dict[str, tuple[np.ndarray, float]],
+    row: Callable[[np.ndarray, np.ndarray], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per backend of ``predict_each``'s answers: ``row(logits, tf_logits)`` (its
+    scores and agreement with TF) between the backend's name and its sentences/s."""
+    tf_logits = found["tf"][0]
+    return [
+        {"backend": backend, **row(logits, tf_logits),
+         "sentences_per_s": round(len(logits) / max(secs, 1e-9), 1)}
+        for backend, (logits, secs) in found.items()
+    ]  # fmt: skip
 
 
 def compare(
@@ -67,48 +107,20 @@ def compare(
     backends: list[str],
     score: Callable[[np.ndarray], dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """One row per backend (in ``BACKENDS`` order): accuracy, macro F1, agreement with TF's
-    labels, sentences/s, each backend warmed up first and timed on the same examples."""
-    results: dict[str, tuple[np.ndarray, float]] = {}
-    by_length = sorted(range(len(examples)), key=lambda i: len(str(examples[i])))
-    warm_up = [examples[by_length[int(q * (len(by_length) - 1))]] for q in (0, 0.5, 1)]
-    for backend in backends:
-        clf = make(backend)
-        for example in warm_up:  # a few widths: TF traces its graph, relaxing the shapes
-            clf.predict_proba([example])
-        t0 = time.perf_counter()
-        results[backend] = (clf.predict_proba(examples), time.perf_counter() - t0)
-    tf_labels = results["tf"][0].argmax(axis=1)
-    rows = []
-    for backend in (b for b in BACKENDS if b in results):
-        probs, secs = results[backend]
-        scores = score(probs)
-        rows.append({
-            "backend": backend,
-            "accuracy": scores["accuracy"],
-            "macro_f1": scores["macro_f1"],
-            "label_agreement_with_tf": round(float((probs.argmax(axis=1) == tf_labels).mean()), 6),
-            "sentences_per_s": round(len(examples) / max(secs, 1e-9), 1),
-        })  # fmt: skip
-    return rows
+    """One row per backend (in ``BACKENDS`` order): accuracy, macro F1 (``score`` of the
+    softmax), agreement with TF's labels, sentences/s, on the same examples."""
+
+    def row(logits: np.ndarray, tf_logits: np.ndarray) -> dict[str, Any]:
+        scores = score(scaled_probs(logits))
+        same = (logits.argmax(axis=1) == tf_logits.argmax(axis=1)).mean()
+        return {"accuracy": scores["accuracy"], "macro_f1": scores["macro_f1"],
+                "label_agreement_with_tf": round(float(same), 6)}  # fmt: skip
+
+    return side_by_side(predict_each(make, examples, backends), row)
 
 
 def backends_markdown(rows: list[dict[str, Any]], main: str) -> list[str]:
     """The report's "Backends" section (nothing without an ONNX export)."""
-    if len(rows) < 2:
-        return []
-    table = md_table(
-        [[r["backend"] + (" (reported above)" if r["backend"] == main else ""), r["accuracy"],
-          r["macro_f1"], f"{r['label_agreement_with_tf']:.1%}"] for r in rows],
-        ["backend", "accuracy", "macro F1", "labels as TF"],
-    )  # fmt: skip
-    return [
-        "## Backends",
-        "",
-        "The same sentences on TensorFlow and on the run's ONNX export (`make export`, "
-        "docs/onnx.md). metrics.json's `backends` also holds each one's sentences/s in this "
-        "one pass; the speed comparison is `make bench`'s (reports/bench/onnx.json).",
-        "",
-        table,
-        "",
-    ]
+    columns = [("accuracy", "accuracy", ".4f"), ("macro_f1", "macro F1", ".4f"),
+               ("label_agreement_with_tf", "labels as TF", ".1%")]  # fmt: skip
+    return backends_section(rows, main, columns)

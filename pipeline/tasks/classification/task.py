@@ -143,8 +143,8 @@ class TextClassification(Task):
 
         return card(cfg, ref, repo_id, record, force, self.card_pieces)
 
-    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
-                     batch_size: int) -> Any:  # fmt: skip
+    def export_check(self, ref: ModelRef, tokenizer: Any, id2label: dict[int, str],
+                     max_len: int, batch_size: int) -> Any:  # fmt: skip
         from pipeline.tasks.classification.backends import ClassifierExport
 
         return ClassifierExport(self, tokenizer, id2label, max_len, batch_size)

@@ -8,6 +8,8 @@ same way), side by side. ``below_baseline``: the model's macro or micro F1 under
 metrics.json: micro/macro/samples F1, subset ``accuracy``, ``hamming_loss``, ``per_label``,
 ``label_count`` (true and predicted), ``at_0.5``, ``calibration`` (ECE and NLL raw and
 calibrated), ``baseline``. Files: predictions.{parquet,xlsx}, figures/, report.md (report.py).
+The model runs on ``serve.backend`` (``--backend``: TF, or the run's ONNX export); a run with
+an export is scored on every backend it has, side by side (``backends``, backends.py).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ import pandas as pd
 from pipeline.calibration import scaled_probs, tune_thresholds
 from pipeline.errors import PipelineError
 from pipeline.io import sha256_file, write_parquet, write_text
-from pipeline.model.batched_classifier import BatchedClassifier
-from pipeline.model.loading import SEQ, load_trained
+from pipeline.model.batched_classifier import PaddedClassifier
 from pipeline.paths import RunDir
 from pipeline.tables.outputs import to_excel_as_text
 from pipeline.tasks.base import EvaluateRequest, Evaluation
+from pipeline.tasks.classification.backends import classifier, exported_backends
 from pipeline.tasks.classification.inputs import read_input
+from pipeline.tasks.multilabel.backends import backend_rows
 from pipeline.tasks.multilabel.data import UnknownLabel, label_sets, multi_hot, split_cell
 from pipeline.tasks.multilabel.fit import MIN_POSITIVES
 from pipeline.tasks.multilabel.metrics import (
@@ -77,9 +80,15 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     if req.classifier is not None:
         raise PipelineError("--classifier is for task text-generation (it checks samples)")
     cfg, paths, run = req.cfg, req.paths, RunDir(req.ref.run_dir)
-    model, tokenizer = load_trained(req.ref, SEQ)
-    task.check_model(model.config, req.ref.source)
-    names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    max_len = int(req.run_info.get("config", {}).get("model", {}).get("max_seq_len")
+                  or cfg.model.max_seq_len)  # fmt: skip
+    backend, batch_size = cfg.serve.backend, cfg.evaluate.batch_size
+
+    def make(name: str) -> PaddedClassifier:  # TF, or the run's ONNX export (fp32, int8)
+        return classifier(task, req.ref, name, max_len, batch_size)
+
+    clf = make(backend)
+    names = [clf.id2label[i] for i in range(len(clf.id2label))]
     data, y, data_path = read_data(req, names)
     if data.empty:
         raise PipelineError(f"{data_path}: no sentences to evaluate")
@@ -89,9 +98,6 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     fitted = load_calibration(req.ref, names, True)
     cal = fitted if cfg.serve.calibration else load_calibration(req.ref, names, False)
     cuts = cuts_of(cal, names)
-    max_len = int(req.run_info.get("config", {}).get("model", {}).get("max_seq_len")
-                  or cfg.model.max_seq_len)  # fmt: skip
-    clf = BatchedClassifier(model, tokenizer, max_len, cfg.evaluate.batch_size, task.encode)
     t0 = time.perf_counter()
     logits = clf.predict_logits(task.examples(data))
     predict_s = time.perf_counter() - t0
@@ -115,6 +121,10 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
     )
     metrics["data"] = {"split_sha256": sha256_file(data_path)}
     metrics["model"] = req.name
+    metrics["backend"] = backend
+    on_each = exported_backends(req.ref)
+    if len(on_each) > 1:  # the run has an ONNX export: every backend on the same sentences
+        metrics["backends"] = backend_rows(make, task.examples(data), on_each, y, cal, names)
     base_name = OneVsRestBaseline.name
     if metrics["below_baseline"]:
         logger.warning("the model is below the %s baseline (macro or micro F1)", base_name)
@@ -143,7 +153,7 @@ def evaluate(task: Any, req: EvaluateRequest) -> Evaluation:
         summary=f"{m['model']}: micro F1 {m['micro_f1']:.4f}, macro F1 {m['macro_f1']:.4f}, "
         f"subset accuracy {m['accuracy']:.4f}; baseline micro F1 {b.get('micro_f1', 0):.4f}, "
         f"macro F1 {b.get('macro_f1', 0):.4f} on {len(data)} sentences",
-        record={"predict_s": predict_s, "command": req.command},
+        record={"backend": backend, "predict_s": predict_s, "command": req.command},
     )
 
 

@@ -1,4 +1,5 @@
-"""The multi-label report's figures and report.md (docs/evaluate.md says how to read them)."""
+"""The multi-label report's figures and report.md (docs/evaluate.md says how to read them),
+with the "Backends" table when the run has an ONNX export (backends.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.reporting import md_escape, md_table
+from pipeline.tasks.multilabel.backends import backends_markdown
 
 N_WRONG = 15
 
@@ -147,6 +149,7 @@ def markdown(name: str, m: dict[str, Any], names: list[str], preds: pd.DataFrame
         "![reliability](figures/reliability.png)",
         "",
         *_validation_lines(m.get("thresholds_on_validation") or {}),
+        *backends_markdown(m.get("backends") or [], m.get("backend", "tf")),
         f"## Sentences not exactly right (first {len(wrong)})",
         "",
         md_table(

@@ -6,7 +6,9 @@ data stages count); the model is ``TFBertForSequenceClassification`` with
 ``problem_type="multi_label_classification"``. The pieces live beside this file: data.py (label
 cells, 0/1 columns, the label table), fit.py (BCE, micro F1, the calibration: one temperature
 and a threshold per label), metrics.py and evaluate.py (the report against TF-IDF + one-vs-rest
-logistic regression), serve.py (answers with ``selected`` labels, predict), card.py.
+logistic regression), serve.py (answers with ``selected`` labels, predict), card.py,
+backends.py (the ONNX export's check and evaluate's table of backends: a sentence's label set
+at the run's thresholds compared).
 The single-label classifier's reading of sentences (columns, encoding, request parsing) is
 inherited from ``TextClassification``.
 """
@@ -46,10 +48,7 @@ class MultiLabelClassification(TextClassification):
     page = "multilabel.html"
     example_inputs = "시험에 붙어서 기쁘고 도와준 친구에게 정말 고마웠다."
     card_pieces = MULTILABEL
-    onnx_refusal = (
-        "is not exported to ONNX yet (its sigmoid scores and per-label thresholds are served "
-        "by the TF backend)"
-    )
+    onnx_refusal = None  # exported as a classifier; its label sets compared (backends.py)
 
     def check_config(self, cfg: Config) -> None:
         Task.check_config(self, cfg)
@@ -167,6 +166,8 @@ class MultiLabelClassification(TextClassification):
                 "it was trained for"
             )
 
-    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
-                     batch_size: int) -> Any:  # fmt: skip
-        return Task.export_check(self, tokenizer, id2label, max_len, batch_size)
+    def export_check(self, ref: ModelRef, tokenizer: Any, id2label: dict[int, str],
+                     max_len: int, batch_size: int) -> Any:  # fmt: skip
+        from pipeline.tasks.multilabel.backends import MultiLabelExport
+
+        return MultiLabelExport(self, ref, tokenizer, id2label, max_len, batch_size)

@@ -100,6 +100,12 @@ class EntityExport:
     """The export's check of a NER run: one logit row per word piece (the special tokens
     too) of every sentence, and the test split's entity F1 (micro, exact match)."""
 
+    unit = "tags"
+    rules = {
+        "labels": "each word piece's tag: the argmax of its logits",
+        "score": "the test split's entity F1 (micro; exact span and type)",
+    }
+
     def __init__(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
                  batch_size: int) -> None:  # fmt: skip
         self.tokenizer, self.id2label = tokenizer, id2label
@@ -114,6 +120,9 @@ class EntityExport:
         return np.concatenate(
             token_logits(model, self.tokenizer, texts, self.max_len, self.batch_size)[1]
         )
+
+    def labels(self, logits: np.ndarray) -> np.ndarray:
+        return logits.argmax(axis=1)
 
     def score(self, frame: Any, logits: np.ndarray) -> tuple[str, float]:
         from pipeline.tasks.ner.markup import spans_from_json

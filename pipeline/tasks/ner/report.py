@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.reporting import backends_section
 from pipeline.tasks.ner.metrics import char_types
 
 
@@ -100,21 +101,7 @@ def markdown(name: str, m: dict[str, Any], types: list[str], worst: pd.DataFrame
 
 def _backend_lines(rows: list[dict[str, Any]], main: str) -> list[str]:
     """The run's backends side by side (TF, ONNX fp32, int8; nothing without an export)."""
-    if not rows:
-        return []
-    out = [
-        "",
-        "## Backends",
-        "",
-        "The same sentences on TensorFlow and on the run's ONNX export (`make export`, "
-        "docs/onnx.md); sentences/s of this one pass are in metrics.json's `backends`.",
-        "",
-        "| backend | entity F1 | macro F1 | sentences as TF |",
-        "|---|---:|---:|---:|",
-    ]
-    for r in rows:
-        name = r["backend"] + (" (reported above)" if r["backend"] == main else "")
-        out.append(
-            f"| {name} | {r['entity_f1']:.4f} | {r['macro_f1']:.4f} | {r['sentences_as_tf']:.1%} |"
-        )
-    return out
+    columns = [("entity_f1", "entity F1", ".4f"), ("macro_f1", "macro F1", ".4f"),
+               ("sentences_as_tf", "sentences as TF", ".1%")]  # fmt: skip
+    section = backends_section(rows, main, columns)
+    return ["", *section[:-1]] if section else []

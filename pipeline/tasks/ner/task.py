@@ -185,8 +185,8 @@ class TokenClassification(Task):
         text, files, metrics = label_card(cfg, ref, repo_id, record, force, self.card_pieces)
         return Card(text, files, metrics)
 
-    def export_check(self, tokenizer: Any, id2label: dict[int, str], max_len: int,
-                     batch_size: int) -> Any:  # fmt: skip
+    def export_check(self, ref: ModelRef, tokenizer: Any, id2label: dict[int, str],
+                     max_len: int, batch_size: int) -> Any:  # fmt: skip
         from pipeline.tasks.ner.predict import EntityExport
 
         return EntityExport(tokenizer, id2label, max_len, batch_size)
