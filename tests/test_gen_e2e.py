@@ -49,6 +49,8 @@ def test_type_a_prompt_move_a_slider_and_read_the_continuation(
         )
         browser.find_element(By.ID, "submit").click()
         wait.until(ec.visibility_of_element_located((By.ID, "result")))
+        # the continuation streams in: read it once the page has the whole answer
+        wait.until(lambda b: not b.find_element(By.ID, "submit").get_attribute("disabled"))
         first = browser.find_element(By.ID, "result").text
         assert (
             first.startswith("[기쁨] 오늘")
