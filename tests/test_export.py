@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.errors import PipelineError
-from pipeline.io import read_json
+from pipeline.io import read_json, write_json
 
 pytestmark = pytest.mark.slow
 
@@ -238,3 +238,42 @@ def test_damaged_int8_is_refused_and_fp32_kept(
 
     with pytest.raises(PipelineError, match="was not written: its test macro_f1"):
         load_onnx(onnx_dir.parent, "onnx-int8")
+
+
+def test_a_damaged_or_foreign_export_is_one_line(exported: Path, tmp_path: Path) -> None:
+    """What the TF path refuses by name, the ONNX one does too: a truncated graph, an export
+    without tokenizer files, another task's graph, labels reordered against the run's, and a
+    graph whose scores do not match its config's labels."""
+    from pipeline.model.onnx_classifier import load_onnx
+
+    def copy(name: str) -> Path:
+        run = tmp_path / name
+        shutil.copytree(exported.parent / "models/tiny", run)
+        return run
+
+    load_onnx(copy("good"), "onnx", "TFAutoModelForSequenceClassification")  # the control
+    run = copy("truncated")
+    graph = run / "onnx/model.onnx"
+    graph.write_bytes(graph.read_bytes()[:4096])
+    with pytest.raises(PipelineError, match=r"model.onnx is not a graph ONNX Runtime can load"):
+        load_onnx(run, "onnx")
+    run = copy("no-tokenizer")
+    for name in ("tokenizer.json", "vocab.txt", "vocab.json"):
+        (run / "onnx" / name).unlink(missing_ok=True)
+    with pytest.raises(PipelineError, match=r"onnx has no tokenizer files"):
+        load_onnx(run, "onnx")
+    with pytest.raises(PipelineError, match="not a model ForTokenClassification: a run of another"):
+        load_onnx(copy("ner-config"), "onnx", "TFAutoModelForTokenClassification")
+    run = copy("swapped")
+    config = read_json(run / "onnx/config.json")
+    names = config["id2label"]
+    names["0"], names["1"] = names["1"], names["0"]
+    write_json(run / "onnx/config.json", config)
+    with pytest.raises(PipelineError, match=r"name different labels \(0: .* vs .*, 1: "):
+        load_onnx(run, "onnx")
+    (run / "config.json").unlink()  # no run config to compare with: the graph's width is checked
+    config["id2label"] = {str(i): f"label{i}" for i in range(len(names) + 1)}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    write_json(run / "onnx/config.json", config)
+    with pytest.raises(PipelineError, match=rf"answers {len(names)} scores per prediction but"):
+        load_onnx(run, "onnx")

@@ -84,7 +84,7 @@ def load_model(cfg: Config, ref: ModelRef, auto_class: str,
             )
         model, tokenizer = load_trained(ref, auto_class)
     else:  # a run's onnx/ export, or a published repo's (only that backend's files fetched)
-        model, tokenizer = load_exported(ref, backend)
+        model, tokenizer = load_exported(ref, backend, auto_class)
     max_seq_len = cfg.model.max_seq_len
     label2group: dict[str, str] = {}
     if ref.run_dir is not None:

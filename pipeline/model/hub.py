@@ -103,8 +103,13 @@ def _cached_snapshot(repo_id: str, pick: Callable[[set[str]], list[str]]) -> Pat
 
     try:
         local = Path(snapshot_download(repo_id, local_files_only=True))
-        files = {p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()}
-        pick(files)
     except Exception:  # noqa: BLE001  (any failure here means: not cached)
         return None
+    try:
+        pick({p.relative_to(local).as_posix() for p in local.rglob("*") if p.is_file()})
+    except PipelineError as exc:
+        raise PipelineError(
+            f"the Hub is offline or unreachable, and the cached copy of {repo_id} ({local}) "
+            f"lacks what is needed: {exc}"
+        ) from exc
     return local

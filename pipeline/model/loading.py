@@ -261,17 +261,25 @@ def load_trained(ref: ModelRef, auto_class: str = SEQ) -> tuple[Any, Any]:
     from transformers import AutoConfig
 
     source = ref.source
-    kind = auto_class.removeprefix("TFAutoModel")  # ForSequenceClassification, ...
     try:
-        arch = AutoConfig.from_pretrained(source).architectures or []
-        if arch and not any(a.endswith(kind) for a in arch):
-            msg = f"{source} holds a {', '.join(arch)}, not a model {kind}: a run of another task"
-            raise PipelineError(msg + "; give a run of this config's task (or its own config)")
+        check_architecture(AutoConfig.from_pretrained(source), auto_class, source)
         model = getattr(transformers, auto_class).from_pretrained(source)
         tokenizer = load_tokenizer(source)
     except OSError as exc:
         raise PipelineError(f"cannot load model {source}: {exc}") from exc
     return model, tokenizer
+
+
+def check_architecture(config: Any, auto_class: str, where: str) -> None:
+    """A model config whose ``architectures`` is not ``auto_class``'s kind (a NER run given to a
+    classification config, ...) is one error naming it, not a model loaded with a new head."""
+    kind = auto_class.removeprefix("TFAutoModel")  # ForSequenceClassification, ...
+    arch = getattr(config, "architectures", None) or []
+    if arch and not any(a.endswith(kind) for a in arch):
+        raise PipelineError(
+            f"{where} holds a {', '.join(arch)}, not a model {kind}: a run of another task; "
+            "give a run of this config's task (or its own config)"
+        )
 
 
 # What save_pretrained writes for the tokenizers the tasks use (fast WordPiece, BPE, GPT-2);

@@ -33,7 +33,7 @@ from pipeline.errors import PipelineError
 from pipeline.io import read_json
 from pipeline.model.batched_classifier import PaddedClassifier
 from pipeline.model.hub import hub_snapshot
-from pipeline.model.loading import ModelRef
+from pipeline.model.loading import TOKENIZER_FILES, ModelRef
 
 logger = logging.getLogger(__name__)
 
@@ -80,17 +80,22 @@ def hub_export(repo_id: str, backend: str) -> Path:
         if f"{ONNX_DIR}/config.json" not in files:
             raise PipelineError(f"Hub repo {repo_id} has no {ONNX_DIR}/config.json")
         others = {f"{ONNX_DIR}/{name}" for name in BACKEND_FILES.values()}
-        return [graph, *(f for f in files if f.startswith(f"{ONNX_DIR}/") and f not in others)]
+        folder = [f for f in files if f.startswith(f"{ONNX_DIR}/") and f not in others]
+        if not any(f.split("/")[-1] in TOKENIZER_FILES or f.endswith(".model") for f in folder):
+            raise PipelineError(f"Hub repo {repo_id} has no tokenizer files under {ONNX_DIR}/")
+        # the repo's own config.json too: load_onnx checks the export names its labels
+        return [graph, *folder, *(["config.json"] if "config.json" in files else [])]
 
     return hub_snapshot(repo_id, pick, "--model")
 
 
-def load_exported(ref: ModelRef, backend: str) -> tuple[OnnxModel, Any]:
+def load_exported(ref: ModelRef, backend: str, auto_class: str | None = None
+                  ) -> tuple[OnnxModel, Any]:  # fmt: skip
     """(model, tokenizer) of ``backend`` for ``ref``: a run directory's export, or a Hub
-    repo's onnx/ folder (``hub_export``)."""
+    repo's onnx/ folder (``hub_export``); ``auto_class`` (the task's) refuses another task's."""
     if ref.run_dir is not None:
-        return load_onnx(ref.run_dir, backend)
-    return load_onnx(hub_export(str(ref.hub_id), backend), backend)
+        return load_onnx(ref.run_dir, backend, auto_class)
+    return load_onnx(hub_export(str(ref.hub_id), backend), backend, auto_class)
 
 
 def exported_backends(ref: ModelRef) -> list[str]:
@@ -113,7 +118,14 @@ def session(path: Path) -> Any:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001  (ONNX Runtime's own types: InvalidProtobuf, Fail...)
+        why = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+        raise PipelineError(
+            f"{path} is not a graph ONNX Runtime can load ({why}); export the run again "
+            "(make export)"
+        ) from exc
 
 
 class OnnxModel:
@@ -124,6 +136,13 @@ class OnnxModel:
         self.path, self.config, self.backend = path, config, backend
         self.session = session(path)
         self.input_names = [i.name for i in self.session.get_inputs()]
+        width = self.session.get_outputs()[0].shape[-1]
+        if isinstance(width, int) and width != len(config.id2label):
+            raise PipelineError(
+                f"{path} answers {width} scores per prediction but {path.parent / 'config.json'} "
+                f"names {len(config.id2label)} labels: the graph and its config come from "
+                "different runs; export the run again (make export)"
+            )
 
     @property
     def num_labels(self) -> int:
@@ -144,20 +163,49 @@ class OnnxModel:
         return self.session.run(None, feed)[0].astype(np.float32, copy=False)
 
 
-def load_onnx(run_dir: Path, backend: str) -> tuple[OnnxModel, Any]:
-    """(model, tokenizer) of a run's exported ``backend`` ("onnx" or "onnx-int8")."""
+def load_onnx(run_dir: Path, backend: str, auto_class: str | None = None
+              ) -> tuple[OnnxModel, Any]:  # fmt: skip
+    """(model, tokenizer) of a run's exported ``backend`` ("onnx" or "onnx-int8"). Refused with
+    one line: a graph of another task (``auto_class``, the task's), a folder without tokenizer
+    files, labels other than the run's own (its config.json, which the export copied)."""
     from transformers import AutoConfig
 
-    from pipeline.model.loading import load_tokenizer
+    from pipeline.model.loading import check_architecture, load_tokenizer
 
     path = onnx_file(run_dir, backend)
+    folder = path.parent
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES) and not any(folder.glob("*.model")):
+        raise PipelineError(
+            f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): export the run "
+            "again (make export)"
+        )
     try:
-        config = AutoConfig.from_pretrained(str(path.parent))
-        tokenizer = load_tokenizer(path.parent)
-    except OSError as exc:
-        raise PipelineError(f"cannot load {path.parent}: {exc}") from exc
+        config = AutoConfig.from_pretrained(str(folder))
+        if auto_class is not None:
+            check_architecture(config, auto_class, str(folder))
+        _check_labels(config, folder, Path(run_dir) / "config.json")
+        tokenizer = load_tokenizer(folder)
+    except (OSError, ValueError) as exc:
+        raise PipelineError(f"cannot load {folder}: {exc}") from exc
     logger.info("ONNX Runtime %s: %s", backend, path)
     return OnnxModel(path, config, backend), tokenizer
+
+
+def _check_labels(config: Any, folder: Path, run_config: Path) -> None:
+    """The export's labels (onnx/config.json) must be the run's, id for id: a reordered copy
+    would serve every answer under another label's name."""
+    if not run_config.is_file():
+        return
+    own = {int(i): str(n) for i, n in config.id2label.items()}
+    run = {int(i): str(n) for i, n in read_json(run_config).get("id2label", {}).items()}
+    if run and own != run:
+        differ = sorted(i for i in set(own) | set(run) if own.get(i) != run.get(i))
+        shown = ", ".join(f"{i}: {own.get(i)} vs {run.get(i)}" for i in differ[:3])
+        raise PipelineError(
+            f"{folder / 'config.json'} and {run_config} name different labels ({shown}"
+            f"{', ...' if len(differ) > 3 else ''}): the export is not this run's; export the "
+            "run again (make export)"
+        )
 
 
 class OnnxClassifier(PaddedClassifier):

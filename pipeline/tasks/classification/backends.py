@@ -31,7 +31,7 @@ def classifier(task: Any, ref: ModelRef, backend: str, max_seq_len: int,
         return BatchedClassifier(model, tokenizer, max_seq_len, batch_size, task.encode)
     from pipeline.model.onnx_classifier import OnnxClassifier, load_exported
 
-    graph, tokenizer = load_exported(ref, backend)
+    graph, tokenizer = load_exported(ref, backend, task.auto_model)
     task.check_model(graph.config, ref.source)
     return OnnxClassifier(graph, tokenizer, max_seq_len, batch_size, task.encode)
 

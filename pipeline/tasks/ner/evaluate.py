@@ -198,7 +198,7 @@ def load_backend(ref: ModelRef, backend: str) -> tuple[Any, Any]:
 
     if ref.run_dir is None:
         raise PipelineError(f"--backend {backend} needs a local run with an onnx/ export")
-    return load_onnx(ref.run_dir, backend)
+    return load_onnx(ref.run_dir, backend, "TFAutoModelForTokenClassification")
 
 
 def on_each_backend(ref: ModelRef, texts: list[str], gold: list[Any], types: list[str],
