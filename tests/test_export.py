@@ -143,6 +143,17 @@ def test_predict_and_evaluate_take_backend(exported: Path, capsys: pytest.Captur
     text = (report / "report.md").read_text(encoding="utf-8")
     assert "## Backends" in text and "onnx (reported above)" in text
 
+    # a damaged comparison graph is left out of the table with a warning; the report is written
+    int8 = exported.parent / "models/tiny/onnx/model_quantized.onnx"
+    kept = int8.read_bytes()
+    try:
+        int8.write_bytes(kept[:2048])
+        assert evaluate(["--config", str(exported), "--backend", "onnx"]) == 0
+    finally:
+        int8.write_bytes(kept)
+    assert [r["backend"] for r in read_json(report / "metrics.json")["backends"]] == ["tf", "onnx"]
+    assert "onnx-int8 left out of the backends table" in capsys.readouterr().err
+
 
 @pytest.mark.heavy
 def test_publish_pushes_the_onnx_folder_and_says_so(

@@ -101,9 +101,14 @@ def load_exported(ref: ModelRef, backend: str, auto_class: str | None = None
 def exported_backends(ref: ModelRef) -> list[str]:
     """tf, and the ONNX backends whose file the onnx/ folder of ``ref`` (a ``ModelRef``) holds."""
     folder = ref.run_dir / ONNX_DIR if ref.run_dir is not None else None
-    return ["tf"] + [
-        b for b in BACKEND_FILES if folder is not None and (folder / BACKEND_FILES[b]).is_file()
-    ]
+    if folder is None or not folder.is_dir():
+        return ["tf"]
+    found = [b for b in BACKEND_FILES if (folder / BACKEND_FILES[b]).is_file()]
+    for backend in sorted(set(BACKEND_FILES) - set(found)):
+        logger.info(
+            "%s: no %s in %s (see its export.json)", backend, BACKEND_FILES[backend], folder
+        )
+    return ["tf", *found]
 
 
 def session(path: Path) -> Any:
