@@ -271,15 +271,12 @@ def load_trained(ref: ModelRef, auto_class: str = SEQ) -> tuple[Any, Any]:
 
 
 def check_architecture(config: Any, auto_class: str, where: str) -> None:
-    """A model config whose ``architectures`` is not ``auto_class``'s kind (a NER run given to a
-    classification config, ...) is one error naming it, not a model loaded with a new head."""
+    """A config of another task's model (``architectures``) is one error, not a new head."""
     kind = auto_class.removeprefix("TFAutoModel")  # ForSequenceClassification, ...
     arch = getattr(config, "architectures", None) or []
     if arch and not any(a.endswith(kind) for a in arch):
-        raise PipelineError(
-            f"{where} holds a {', '.join(arch)}, not a model {kind}: a run of another task; "
-            "give a run of this config's task (or its own config)"
-        )
+        msg = f"{where} holds a {', '.join(arch)}, not a model {kind}: a run of another task"
+        raise PipelineError(msg + "; give a run of this config's task (or its own config)")
 
 
 # What save_pretrained writes for the tokenizers the tasks use (fast WordPiece, BPE, GPT-2);
