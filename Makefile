@@ -152,8 +152,8 @@ demo-multilabel: $(STAMP) ## the multi-label demo: sentences with 1-3 emotions e
 	@echo "multi-label demo done: report in reports/multilabel-demo/report.md; model card preview in reports/multilabel-demo/publish-dry-run.txt"
 	@echo "next: make serve CONFIG=$(ML)  (every emotion's bar and threshold on http://127.0.0.1:8000)"
 
-test: $(STAMP) ## the test suite, slow model tests included; the few heavy ones: make test-heavy
-	$(PY) -m pytest -q -m "not heavy" --durations=10
+test: $(STAMP) ## the test suite, slow model tests included; the few heavy ones: make test-heavy; the browser ones: make e2e
+	$(PY) -m pytest -q -m "not heavy and not e2e" --durations=10
 
 test-heavy: $(STAMP) ## the heavy tests: kill-and-resume of whole CLIs, Ray clusters (CI runs them)
 	$(PY) -m pytest -q -m heavy --durations=10
