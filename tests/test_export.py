@@ -173,15 +173,15 @@ def test_publish_pushes_the_onnx_folder_and_says_so(
     assert "## ONNX" in card and f"test macro F1 {gate['onnx_int8']:.4f}" in card
 
 
+# argv: config, --model (a run directory or a Hub id), backend. Shared by test_hub_onnx.py.
 NO_TF_SCRIPT = """
 import asyncio, sys
-from pathlib import Path
 from pipeline.config import load_config
-from pipeline.model.loading import ModelRef
+from pipeline.inference.loaded import resolve
 from pipeline.tasks import task_for
 import pipeline.serve.stage, pipeline.serve.predict
-cfg = load_config(sys.argv[1], ["serve.backend=onnx-int8"])
-server = task_for(cfg).server(cfg, ModelRef(name="tiny", run_dir=Path(sys.argv[2])))
+cfg = load_config(sys.argv[1], ["serve.backend=" + sys.argv[3]])
+server = task_for(cfg).server(cfg, resolve(cfg, sys.argv[2]))
 server.load()
 async def gone():
     return False
@@ -201,7 +201,7 @@ def test_onnx_serve_path_imports_no_tensorflow(exported: Path) -> None:
 
     run_dir = exported.parent / "models/tiny"
     done = subprocess.run(
-        [sys.executable, "-c", NO_TF_SCRIPT, str(exported), str(run_dir)],
+        [sys.executable, "-c", NO_TF_SCRIPT, str(exported), str(run_dir), "onnx-int8"],
         capture_output=True,
         text=True,
         timeout=120,

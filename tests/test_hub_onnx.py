@@ -17,6 +17,7 @@ from pipeline.config import load_config
 from pipeline.errors import PipelineError
 from pipeline.model.loading import ModelRef
 from tests.hub_server import HubServer
+from tests.test_export import NO_TF_SCRIPT
 
 pytestmark = pytest.mark.slow
 
@@ -189,25 +190,6 @@ def test_offline_uses_the_cached_export(published: Path, hub: HubServer) -> None
             hub.fail_always = None
 
 
-NO_TF_SCRIPT = """
-import asyncio, sys
-from pipeline.config import load_config
-from pipeline.inference.loaded import resolve
-from pipeline.tasks import task_for
-import pipeline.serve.stage, pipeline.serve.predict
-cfg = load_config(sys.argv[1], ["serve.backend=onnx"])
-server = task_for(cfg).server(cfg, resolve(cfg, sys.argv[2]))
-server.load()
-async def gone():
-    return False
-answer, _ = asyncio.run(server.answer({"inputs": "오늘 정말 고마워요"}, gone))
-server.close()
-assert len(answer[0]) == 4, answer
-loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tf_keras", "keras"))
-assert not loaded, loaded[:5]
-"""
-
-
 def test_hub_onnx_path_imports_no_tensorflow(
     published: Path, hub: HubServer, tmp_path: Path
 ) -> None:
@@ -216,7 +198,7 @@ def test_hub_onnx_path_imports_no_tensorflow(
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "0"}
     before = len(hub.requests)
     done = subprocess.run(
-        [sys.executable, "-c", NO_TF_SCRIPT, str(published), REPO],
+        [sys.executable, "-c", NO_TF_SCRIPT, str(published), REPO, "onnx"],
         capture_output=True,
         text=True,
         timeout=120,
