@@ -209,34 +209,37 @@ def test_onnx_serve_path_imports_no_tensorflow(exported: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def damaged_head(fp32: Path, out: Path) -> dict:
+    """A "quantization" that breaks the classifier head: weights zeroed, the bias +10 for
+    label 0 and -10 for every other (one label for every sentence, or the set {label 0})."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(fp32))
+    for init in model.graph.initializer:
+        if "/classifier/" in init.name:
+            broken = np.zeros_like(numpy_helper.to_array(init))
+            if broken.ndim == 1:
+                broken[:] = -10.0
+                broken[0] = 10.0
+            init.CopyFrom(numpy_helper.from_array(broken, init.name))
+    onnx.save(model, str(out))
+    return {"method": "damaged (test)"}
+
+
 # Last: it leaves the exported run without its int8 file.
 def test_damaged_int8_is_refused_and_fp32_kept(
     exported: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A quantization that breaks the head (weights zeroed, one class favoured) misses the
     gate: the int8 file is not written, export.json and the log say by how much."""
-    import onnx
-    from onnx import numpy_helper
-
     from pipeline.export.stage import run
-
-    def damaged(fp32: Path, out: Path) -> dict:
-        model = onnx.load(str(fp32))
-        for init in model.graph.initializer:
-            if "/classifier/" in init.name:
-                values = numpy_helper.to_array(init)
-                broken = np.zeros_like(values)
-                if broken.ndim == 1:
-                    broken[0] = 10.0  # every sentence gets label 0
-                init.CopyFrom(numpy_helper.from_array(broken, init.name))
-        onnx.save(model, str(out))
-        return {"method": "damaged (test)"}
 
     cfg = load_config(exported)
     tf_f1 = read_json(exported.parent / "models/tiny/onnx/export.json")["int8"]["tf"]
     assert tf_f1 > 0.15  # above one class's macro F1 (at most 0.1 of 4 labels)
     with caplog.at_level("WARNING", logger="pipeline.export"):
-        result = run(cfg, quantize=damaged)
+        result = run(cfg, quantize=damaged_head)
     gate = result.record["int8"]
     assert gate["written"] is False and gate["drop"] > 0.01
     assert f"is {gate['drop']:.4f} below TensorFlow's" in gate["reason"]

@@ -160,26 +160,11 @@ def test_publish_card_names_the_onnx_files(exported: Path, capsys: pytest.Captur
 def test_damaged_int8_is_refused_and_fp32_kept(exported: Path) -> None:
     """A quantization whose head chooses label 0 alone for every sentence misses the gate on
     macro F1 at the run's thresholds: no int8 file, export.json and serving say why."""
-    import onnx
-    from onnx import numpy_helper
-
     from pipeline.export.stage import run
     from pipeline.model.onnx_classifier import load_onnx
+    from tests.test_export import damaged_head
 
-    def damaged(fp32: Path, out: Path) -> dict:
-        model = onnx.load(str(fp32))
-        for init in model.graph.initializer:
-            if "/classifier/" in init.name:
-                values = numpy_helper.to_array(init)
-                broken = np.zeros_like(values)
-                if broken.ndim == 1:  # the bias: label 0 always in, every other always out
-                    broken[:] = -10.0
-                    broken[0] = 10.0
-                init.CopyFrom(numpy_helper.from_array(broken, init.name))
-        onnx.save(model, str(out))
-        return {"method": "damaged (test)"}
-
-    result = run(load_config(exported), quantize=damaged)
+    result = run(load_config(exported), quantize=damaged_head)
     gate = result.record["int8"]
     assert gate["written"] is False and gate["drop"] > 0.01
     assert gate["label_agreement"] < 0.5  # few sentences have label 0 alone
