@@ -279,9 +279,12 @@ def check_architecture(config: Any, auto_class: str, where: str) -> None:
         raise PipelineError(msg + "; give a run of this config's task (or its own config)")
 
 
-# What save_pretrained writes for the tokenizers the tasks use (fast WordPiece, BPE, GPT-2);
-# a SentencePiece tokenizer may carry only its *.model file.
+# save_pretrained's tokenizer files (fast WordPiece, BPE, GPT-2; SentencePiece: a *.model)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json")
+
+
+def has_tokenizer_files(folder: Path) -> bool:  # any of them
+    return any((folder / f).is_file() for f in TOKENIZER_FILES) or any(folder.glob("*.model"))
 
 
 def check_tokenizer_files(ref: ModelRef) -> None:
@@ -290,9 +293,7 @@ def check_tokenizer_files(ref: ModelRef) -> None:
     run_dir = ref.run_dir
     if run_dir is None:
         return
-    if not any((run_dir / f).is_file() for f in TOKENIZER_FILES) and not any(
-        run_dir.glob("*.model")
-    ):
+    if not has_tokenizer_files(run_dir):
         raise PipelineError(
             f"{run_dir} has no tokenizer files (tokenizer.json, vocab.txt, vocab.json or a "
             "SentencePiece .model): copy them from the run it came from, or train it again"

@@ -175,11 +175,11 @@ def load_onnx(run_dir: Path, backend: str, auto_class: str | None = None
     files, labels other than the run's own (its config.json, which the export copied)."""
     from transformers import AutoConfig
 
-    from pipeline.model.loading import check_architecture, load_tokenizer
+    from pipeline.model.loading import check_architecture, has_tokenizer_files, load_tokenizer
 
     path = onnx_file(run_dir, backend)
     folder = path.parent
-    if not any((folder / f).is_file() for f in TOKENIZER_FILES) and not any(folder.glob("*.model")):
+    if not has_tokenizer_files(folder):
         raise PipelineError(
             f"{folder} has no tokenizer files ({', '.join(TOKENIZER_FILES)}): export the run "
             "again (make export)"
